@@ -1,0 +1,25 @@
+"""acrmagic: Jupyter-native container builds, locally (Docker Engine + BuildKit) or in ACR Tasks.
+
+    import acrmagic
+    run = acrmagic.build("FROM python:3.11-slim\n...", image="inference:{{.Run.ID}}", context="./server")
+    acrmagic.runs()
+
+In a notebook: ``%load_ext acrmagic``, then ``%%acrbuild`` cells and ``%acr runs``.
+"""
+
+from .api import build, cancel, logs, runs, show
+from .errors import (AcrMagicError, ContextError, EngineUnavailable, RunCanceled, RunError, RunErrored,
+                     RunFailed, RunNotFound, RunTimedOut, UsageError)
+from .runs.model import OutputImage, Run
+
+__version__ = "0.1.0"
+
+__all__ = ["build", "runs", "show", "logs", "cancel", "Run", "OutputImage", "AcrMagicError", "UsageError",
+           "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled", "RunTimedOut",
+           "RunErrored", "RunNotFound", "load_ipython_extension"]
+
+
+def load_ipython_extension(ipython) -> None:
+    from .magics import AcrMagics
+
+    ipython.register_magics(AcrMagics)

@@ -1,0 +1,60 @@
+"""The public verbs. The magics and the command line are thin layers over these."""
+
+from __future__ import annotations
+
+from .errors import UsageError
+from .options import DEFAULT_TIMEOUT, BuildOptions
+from .runs import model
+from .runs.store import RunStore
+
+
+def build(dockerfile: str | None = None, *, image: str | list[str] | None = None, registry: str | None = None,
+          context: str = ".", file: str | None = None, build_args: dict | None = None,
+          secret_build_args: dict | None = None, target: str | None = None, platform: str | None = None,
+          push: bool = True, no_cache: bool = False, timeout: int = DEFAULT_TIMEOUT, logs: bool = True,
+          progress=None) -> model.Run:
+    """Build an image like `az acr build` and return the recorded run.
+
+    `dockerfile` is the Dockerfile text; without it, `file` (default ``Dockerfile``) is read from the
+    context. Raises a `RunError` subclass (with ``.run``) when the run does not succeed.
+    """
+    from .quickbuild import quick_build
+
+    images = [image] if isinstance(image, str) else list(image or [])
+    opts = BuildOptions(images=images, registry=registry, context=context, file=file, dockerfile_text=dockerfile,
+                        build_args={k: str(v) for k, v in (build_args or {}).items()},
+                        secret_build_args={k: str(v) for k, v in (secret_build_args or {}).items()},
+                        target=target, platform=platform, push=push, no_cache=no_cache, timeout=timeout, logs=logs)
+    return quick_build(opts, progress=progress)
+
+
+def runs(status: str | None = None, task: str | None = None, top: int | None = None) -> model.RunList:
+    """Recorded runs, newest first."""
+    if status and status.capitalize() not in {model.QUEUED, model.RUNNING, *model.TERMINAL}:
+        raise UsageError(f"--status: unknown status {status!r} (Queued, Running, Succeeded, Failed, Canceled, "
+                         "Error, Timeout)")
+    return model.RunList(RunStore().list(status=status, task=task, top=top))
+
+
+def show(run_id: str) -> model.Run:
+    return RunStore().get(run_id)
+
+
+def logs(run_id: str) -> str:
+    """The full recorded log of a run."""
+    return RunStore().get(run_id).log()
+
+
+def cancel(run_id: str) -> model.Run:
+    """Ask a running run to stop: flag it in the store (its owner records Canceled) and cancel the
+    engine's work it started. Returns the run as recorded now."""
+    store = RunStore()
+    run = store.get(run_id)
+    if run.finished:
+        raise UsageError(f"cancel: run {run_id} is not running (it is {run.status})")
+    engine_ref = store.request_cancel(run_id)
+    if engine_ref and run.backend == "local":
+        from .backends.local import LocalBackend
+
+        LocalBackend().cancel(engine_ref)
+    return store.get(run_id)

@@ -1,0 +1,151 @@
+"""The local backend: a Docker engine reached through the docker SDK, builds through BuildKit.
+
+`POST /build?version=2` with the packed context as the request body: no BuildKit session and no
+buildx plugin needed; progress arrives as `moby.buildkit.trace` messages (see `buildkit.py`).
+Any engine the SDK reaches works: DOCKER_HOST with unix://, tcp:// (+ DOCKER_TLS_VERIFY) or ssh://.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Callable
+
+import docker
+import requests
+
+from ..errors import EngineUnavailable
+from ..registry import manifest_digest
+from ..events import Emit, LogEvent
+from .base import Backend, BackendError, BuildRequest, BuildResult
+from .buildkit import TraceDecoder
+
+START_HINT = "start the local stack with `./dev stack` (or `acrmagic stack up`), or point DOCKER_HOST at an engine"
+
+
+def engine_client() -> docker.APIClient:
+    kwargs = docker.utils.kwargs_from_env()
+    base = kwargs.get("base_url") or "unix:///var/run/docker.sock"
+    try:
+        return docker.APIClient(version="auto", timeout=60, **kwargs)
+    except docker.errors.DockerException as e:
+        reason = str(e).split("(")[0].strip().rstrip(":")
+        raise EngineUnavailable(f"cannot reach the Docker engine at {base} ({reason}): {START_HINT}") from None
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    def __init__(self, client: docker.APIClient | None = None):
+        self.api = client or engine_client()
+        self._network_mode: str | None = None
+
+    @property
+    def network_mode(self) -> str:
+        """`host` when the engine has no default bridge (as this project starts it), else `default`."""
+        if self._network_mode is None:
+            has_bridge = any(n.get("Name") == "bridge" for n in self.api.networks(names=["bridge"]))
+            self._network_mode = "default" if has_bridge else "host"
+        return self._network_mode
+
+    # -- build -------------------------------------------------------------------------------------
+    def build(self, request: BuildRequest, emit: Emit, on_engine_ref: Callable[[str], None]) -> BuildResult:
+        build_id = uuid.uuid4().hex
+        params = {"version": "2", "buildid": build_id, "dockerfile": request.context.dockerfile,
+                  "networkmode": self.network_mode, "rm": "1", "forcerm": "1"}
+        if request.tags:
+            params["t"] = request.tags
+        if request.build_args:
+            params["buildargs"] = json.dumps(request.build_args)
+        if request.labels:
+            params["labels"] = json.dumps(request.labels)
+        if request.target:
+            params["target"] = request.target
+        if request.platform:
+            params["platform"] = request.platform
+        if request.no_cache:
+            params["nocache"] = "1"
+        on_engine_ref(build_id)
+        decoder = TraceDecoder(emit)
+        image_id, error = None, None
+        resp = None
+        try:
+            resp = self.api._post(self.api._url("/build"), data=request.context.tar, params=params,
+                                  headers={"Content-Type": "application/x-tar"}, stream=True, timeout=None)
+            self.api._raise_for_status(resp)
+            for ev in self.api._stream_helper(resp, decode=True):
+                if ev.get("id") == "moby.buildkit.trace":
+                    decoder.feed(ev["aux"])
+                elif ev.get("id") == "moby.image.id":
+                    image_id = ev["aux"]["ID"]
+                elif "errorDetail" in ev or "error" in ev:
+                    error = (ev.get("errorDetail") or {}).get("message") or ev.get("error")
+        except KeyboardInterrupt:
+            self.cancel(build_id)
+            raise
+        except docker.errors.APIError as e:
+            raise BackendError(e.explanation or str(e)) from None
+        except requests.exceptions.ConnectionError as e:
+            raise BackendError(f"lost the connection to the Docker engine: {e}") from None
+        finally:
+            if resp is not None:
+                resp.close()
+        if error or not image_id:
+            code = decoder.failures[0].exit_code if decoder.failures else None
+            raise BackendError(error or "the engine finished the build without an image", exit_code=code)
+        return BuildResult(image_id=image_id, base_digest=decoder.base_digest)
+
+    def cancel(self, engine_ref: str) -> None:
+        try:
+            self.api._post(self.api._url("/build/cancel"), params={"id": engine_ref}, timeout=10)
+        except (docker.errors.DockerException, requests.RequestException):
+            pass  # the build may be gone already
+
+    # -- push --------------------------------------------------------------------------------------
+    def push(self, ref: str, emit: Emit) -> str:
+        repo, _, tag = ref.rpartition(":")
+        digest = None
+        try:
+            for ev in self.api.push(repo, tag=tag, stream=True, decode=True):
+                if "error" in ev or "errorDetail" in ev:
+                    raise BackendError(f"push of {ref} failed: "
+                                       f"{(ev.get('errorDetail') or {}).get('message') or ev.get('error')}")
+                status = ev.get("status", "")
+                if status in ("Pushed", "Layer already exists") or status.startswith("Mounted from"):
+                    emit(LogEvent(f"push {ref}: {ev.get('id', '')} {status}"))
+                aux = ev.get("aux") or {}
+                if aux.get("Digest"):
+                    digest = aux["Digest"]
+        except docker.errors.APIError as e:
+            raise BackendError(f"push of {ref} failed: {e.explanation or e}") from None
+        except requests.exceptions.ConnectionError as e:
+            raise BackendError(f"push of {ref} failed: lost the connection to the Docker engine: {e}") from None
+        if not digest:
+            raise BackendError(f"push of {ref} failed: the registry returned no digest")
+        return digest
+
+    def resolve_base_digest(self, image: str) -> str | None:
+        """Read the digest from a loopback registry (for docker.io images: the engine's loopback
+        mirrors). Other registries are not asked: this machine talks to loopback only."""
+        name, _, reference = image.rpartition(":") if "@" not in image else image.partition("@")
+        host, _, repo = name.partition("/")
+        if host == "docker.io":
+            mirrors = self.api.info().get("RegistryConfig", {}).get("Mirrors") or []
+            hosts = [m.split("://", 1)[-1].rstrip("/") for m in mirrors]
+        else:
+            hosts = [host]
+        for candidate in hosts:
+            if candidate.split(":")[0] not in ("localhost", "127.0.0.1"):
+                continue
+            try:
+                digest = manifest_digest(candidate, repo, reference)
+            except requests.RequestException:
+                continue
+            if digest:
+                return digest
+        return None
+
+
+def engine_host() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"

@@ -1,0 +1,89 @@
+"""The command-line twin of the magics: `acrmagic build|runs|show|logs|cancel|stack`.
+
+Exit codes: 0 success, 1 a run that did not succeed (or any acrmagic error), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from . import api
+from .errors import AcrMagicError, RunError, UsageError
+from .options import BuildOptions, HelpShown, Parser, build_parser
+
+
+def _parser() -> Parser:
+    p = Parser(prog="acrmagic", add_help=False,
+               description="Container builds like `az acr build`, on the local engine (or ACR later).")
+    p.add_argument("-h", "--help", action="help")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    sub.add_parser("build", parents=[build_parser("acrmagic build")], add_help=False,
+                   help="build (and push) an image from a context")
+    runs = sub.add_parser("runs", add_help=False, help="list runs, newest first")
+    runs.add_argument("--status")
+    runs.add_argument("--task")
+    runs.add_argument("--top", type=int)
+    runs.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    for verb, text in (("show", "one run's record"), ("logs", "one run's full log"), ("cancel", "cancel a run")):
+        sp = sub.add_parser(verb, add_help=False, help=text)
+        sp.add_argument("run_id", metavar="RUN_ID")
+        if verb == "show":
+            sp.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    stack = sub.add_parser("stack", add_help=False, help="the local engine, registry and offline mirror")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _run(argv)
+    except HelpShown:
+        return 0
+    except UsageError as e:
+        print(f"acrmagic: {e}", file=sys.stderr)
+        return 2
+    except RunError as e:
+        print(f"acrmagic: {e}", file=sys.stderr)
+        return 1
+    except AcrMagicError as e:
+        print(f"acrmagic: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(argv: list[str]) -> int:
+    if argv[:1] == ["build"]:
+        opts = BuildOptions.from_argv(argv[1:], prog="acrmagic build")
+        if opts.file == "-":  # -f - : the Dockerfile on standard input
+            opts.file, opts.dockerfile_text = None, sys.stdin.read()
+        run = api.build(opts.dockerfile_text, image=opts.images, registry=opts.registry, context=opts.context,
+                        file=opts.file, build_args=opts.build_args, secret_build_args=opts.secret_build_args,
+                        target=opts.target, platform=opts.platform, push=opts.push, no_cache=opts.no_cache,
+                        timeout=opts.timeout, logs=opts.logs)
+        print(run.summary())
+        return 0
+    ns = _parser().parse_args(argv)
+    if ns.command == "runs":
+        found = api.runs(status=ns.status, task=ns.task, top=ns.top)
+        print(json.dumps([r.to_dict() for r in found], indent=2) if ns.output == "json" else repr(found))
+    elif ns.command == "show":
+        run = api.show(ns.run_id)
+        print(json.dumps(run.to_dict(), indent=2) if ns.output == "json" else run.summary())
+    elif ns.command == "logs":
+        sys.stdout.write(api.logs(ns.run_id))
+    elif ns.command == "cancel":
+        run = api.cancel(ns.run_id)
+        print(f"Cancel requested for run {run.run_id} (status now {run.status})")
+    elif ns.command == "stack":
+        from . import stack
+
+        if ns.action == "status":
+            for part, ok in stack.status().items():
+                print(f"{part:9} {'up' if ok else 'down'}")
+        else:
+            getattr(stack, ns.action)()
+    return 0

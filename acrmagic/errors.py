@@ -1,0 +1,95 @@
+"""The one exception tree of acrmagic.
+
+Every error a user can cause or meet derives from :class:`AcrMagicError`. Each renders as one clear
+line in a notebook (``_render_traceback_``), is a real exception (so nbval, papermill and scripts see
+the failure), and never carries a secret value: messages pass through the run's redactor first.
+"""
+
+from __future__ import annotations
+
+
+class AcrMagicError(Exception):
+    """Base of every acrmagic error."""
+
+    def __init__(self, message: str, *, details: list[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        #: extra lines shown under the headline (e.g. the last log lines of a failed step)
+        self.details = list(details or [])
+
+    def __str__(self) -> str:
+        return "\n".join([self.message, *("  " + d for d in self.details)])
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a Python traceback.
+        head = f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self.message}"
+        return [head, *("  " + d for d in self.details)]
+
+
+class UsageError(AcrMagicError):
+    """A bad flag, file or value given by the user; nothing ran."""
+
+
+class ContextError(UsageError):
+    """The build context (folder, git URL, Dockerfile) cannot be read."""
+
+
+class TaskFileError(UsageError):
+    """A task file failed to load, render, parse or validate; nothing ran."""
+
+    def __init__(self, message: str, *, kind: str = "validation", file: str | None = None,
+                 line: int | None = None, column: int | None = None, step: str | None = None):
+        self.kind, self.file, self.line, self.column, self.step = kind, file, line, column, step
+        where = file or "<task>"
+        if line is not None:
+            where += f":{line}" + (f":{column}" if column is not None else "")
+        prefix = f"{where}: " + (f"step {step}: " if step else "")
+        super().__init__(prefix + message)
+        self.reason = message
+
+
+class EngineUnavailable(AcrMagicError):
+    """The Docker engine does not answer."""
+
+
+class RegistryUnavailable(AcrMagicError):
+    """The registry does not answer."""
+
+
+class StoreError(AcrMagicError):
+    """The run store cannot be read or written."""
+
+
+class RunNotFound(AcrMagicError):
+    """No run with that ID in the store."""
+
+
+class RunError(AcrMagicError):
+    """A run ended in a state other than Succeeded. ``run`` is the recorded run."""
+
+    status = "Failed"
+
+    def __init__(self, message: str, run=None, *, details: list[str] | None = None):
+        super().__init__(message, details=details)
+        self.run = run
+
+
+class RunFailed(RunError):
+    status = "Failed"
+
+
+class RunCanceled(RunError):
+    status = "Canceled"
+
+
+class RunTimedOut(RunError):
+    status = "Timeout"
+
+
+class RunErrored(RunError):
+    """The run could not be carried out (engine lost, process died)."""
+
+    status = "Error"
+
+
+RUN_ERRORS = {cls.status: cls for cls in (RunFailed, RunCanceled, RunTimedOut, RunErrored)}

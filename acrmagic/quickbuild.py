@@ -1,0 +1,180 @@
+"""Quick builds (`az acr build`): Dockerfile + context -> image -> push, recorded as a QuickBuild run.
+
+The path reads in one breath: check the inputs (nothing is recorded for a bad flag), pack the
+context, record the run, build on the backend while events flow to the log, the store and the view,
+push each tag, record the digests, raise if the run did not succeed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import threading
+import time
+
+from . import config, dockerfile
+from .backends.base import Backend, BackendError, BuildRequest
+from .backends.context import pack
+from .errors import RUN_ERRORS, UsageError
+from .events import FAILED
+from .options import BuildOptions
+from .progress import Progress, make_progress
+from .redact import Redactor
+from .runs import model
+from .runs.recorder import RunRecorder
+from .runs.store import RunStore
+
+_RUN_TEMPLATE = re.compile(r"\{\{\s*\.Run\.(ID|Registry|RegistryName)\s*\}\}")
+_ALIAS = re.compile(r"\$(ID|Registry|RegistryName)(?![A-Za-z0-9])")
+_REFERENCE = re.compile(
+    r"^(?P<name>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?$")
+
+
+def resolve_image(name: str, run_id: str, registry: str) -> str:
+    """`-t` as az acr build reads it: run variables replaced, the registry prefixed when the name has
+    none, `:latest` when it has no tag. Raises UsageError for a name Docker would refuse."""
+    values = {"ID": run_id, "Registry": registry, "RegistryName": registry.split(".")[0]}
+    ref = _RUN_TEMPLATE.sub(lambda m: values[m.group(1)], name)
+    ref = _ALIAS.sub(lambda m: values[m.group(1)], ref)
+    first = ref.split("/", 1)[0]
+    if "/" not in ref or not ("." in first or ":" in first or first == "localhost"):
+        ref = f"{registry}/{ref}"
+    m = _REFERENCE.match(ref)
+    if not m:
+        raise UsageError(f"-t/--image: {name!r} is not a valid image name (lower-case name, optional :tag)")
+    return ref if m.group("tag") else ref + ":latest"
+
+
+def split_ref(ref: str) -> tuple[str, str, str]:
+    name, _, tag = ref.rpartition(":")
+    registry, _, repository = name.partition("/")
+    return registry, repository, tag
+
+
+def check_registry(registry: str) -> None:
+    first = registry.split(":")[0]
+    if not ("." in first or ":" in registry or first == "localhost"):
+        raise UsageError(f"-r/--registry: {registry!r} looks like an ACR name; cloud mode is not available yet, "
+                         "give a registry address such as localhost:5000")
+
+
+def quick_build(opts: BuildOptions, *, store: RunStore | None = None, backend: Backend | None = None,
+                progress: Progress | None = None) -> model.Run:
+    # 1. inputs: a bad flag or file is an error before anything is recorded
+    if opts.dockerfile_text is not None and not opts.dockerfile_text.strip():
+        raise UsageError("acrbuild: the cell is empty: write a Dockerfile in the cell, or pass -f FILE")
+    registry = opts.registry or config.default_registry()
+    check_registry(registry)
+    for name in opts.images:
+        resolve_image(name, "aa1", registry)
+    redact = Redactor(opts.secret_build_args.values())
+    ctx = pack(opts.context, opts.dockerfile_text, opts.file)
+    if not dockerfile.logical_lines(ctx.dockerfile_text):
+        raise UsageError(f"-f/--file: the Dockerfile {ctx.dockerfile} has no instructions")
+    if backend is None:
+        from .backends.local import LocalBackend
+
+        backend = LocalBackend()  # raises EngineUnavailable, with how to start it
+
+    # 2. the run begins: from here on every outcome is recorded
+    store = store or RunStore()
+    run = store.create(model.Run(
+        run_id="", run_type=model.QUICK_BUILD, who=getpass.getuser(), backend=backend.name, registry=registry,
+        source=ctx.source, dockerfile=redact(ctx.dockerfile_text), request=opts.recorded(),
+        platform=_platform(opts.platform)))
+    tags = [resolve_image(name, run.run_id, registry) for name in opts.images]
+    recorder = RunRecorder(store, run, redact, progress or make_progress(opts.logs))
+    return _execute(opts, ctx, tags, run, store, backend, recorder)
+
+
+def _platform(platform: str | None) -> dict:
+    if not platform:
+        return {"os": "linux"}
+    parts = platform.split("/")
+    out = {"os": parts[0]}
+    if len(parts) > 1:
+        out["architecture"] = parts[1]
+    if len(parts) > 2:
+        out["variant"] = parts[2]
+    return out
+
+
+class _Stop:
+    """Why a run is being stopped (timeout timer, another process's cancel, the user's interrupt)."""
+
+    def __init__(self):
+        self.reason: str | None = None
+        self.engine_ref: str | None = None
+
+
+def _execute(opts, ctx, tags, run, store, backend, recorder) -> model.Run:
+    stop = _Stop()
+    deadline = time.monotonic() + opts.timeout
+
+    def on_timeout():
+        stop.reason = model.TIMEOUT
+        if stop.engine_ref:
+            backend.cancel(stop.engine_ref)
+
+    def on_engine_ref(ref: str):
+        stop.engine_ref = ref
+        store.set_engine_ref(run.run_id, ref)
+
+    timer = threading.Timer(opts.timeout, on_timeout)
+    timer.daemon = True
+    recorder.started()
+    timer.start()
+    try:
+        status, error, details = _build_and_push(opts, ctx, tags, run, store, backend, recorder, on_engine_ref,
+                                                 deadline, stop)
+    except KeyboardInterrupt:
+        status, error, details = model.CANCELED, "canceled by the user (interrupt)", []
+    except Exception as e:  # an unexpected failure is still recorded, then raised as it is
+        recorder.finish(model.ERROR, f"internal error: {type(e).__name__}: {e}")
+        raise
+    finally:
+        timer.cancel()
+    run = recorder.finish(status, error)
+    if status != model.SUCCEEDED:
+        raise RUN_ERRORS[status](f"run {run.run_id} {status.lower()}: {run.error}", run,
+                                 details=[recorder.redact(d) for d in details])
+    return run
+
+
+def _build_and_push(opts, ctx, tags, run, store, backend, recorder, on_engine_ref, deadline, stop):
+    request = BuildRequest(context=ctx, tags=tags, build_args={**opts.build_args, **opts.secret_build_args},
+                           target=opts.target, platform=opts.platform, no_cache=opts.no_cache)
+    base_refs = dockerfile.base_images(ctx.dockerfile_text, request.build_args)
+    try:
+        result = backend.build(request, recorder.emit, on_engine_ref)
+    except BackendError as e:
+        if stop.reason == model.TIMEOUT:
+            return model.TIMEOUT, f"the build did not finish within --timeout {opts.timeout}s", []
+        if store.cancel_requested(run.run_id):
+            return model.CANCELED, "canceled (acrmagic cancel)", []
+        failed = next((s for s in run.steps if s.status == FAILED), None)
+        if failed:
+            code = f" with exit code {failed.exit_code}" if failed.exit_code is not None else ""
+            return model.FAILED, f"step {failed.name} failed{code}: {e.message}", recorder.tail(failed.number)
+        return model.FAILED, e.message, []
+    recorder.note(f"image {result.image_id}")
+    run.base_images = [{"image": ref, "digest": result.base_digest(ref) or backend.resolve_base_digest(ref)}
+                       for ref in base_refs]
+    for base in run.base_images:
+        recorder.note(f"base image {base['image']}@{base['digest']}")
+    if not (opts.push and tags):
+        return model.SUCCEEDED, None, []
+    for ref in tags:
+        if stop.reason == model.TIMEOUT or time.monotonic() > deadline:
+            return model.TIMEOUT, f"the run did not finish within --timeout {opts.timeout}s (before pushing {ref})", []
+        if store.cancel_requested(run.run_id):
+            return model.CANCELED, f"canceled (acrmagic cancel) before pushing {ref}", []
+        try:
+            digest = backend.push(ref, recorder.emit)
+        except BackendError as e:
+            return model.FAILED, e.message, []
+        registry, repository, tag = split_ref(ref)
+        run.output_images.append(model.OutputImage(registry, repository, tag, digest))
+        recorder.note(f"pushed {ref}@{digest}")
+    return model.SUCCEEDED, None, []

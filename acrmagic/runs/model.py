@@ -1,0 +1,165 @@
+"""The run record: what acrmagic keeps of every build or task run, shaped like ACR's Run resource."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..events import StepRecord
+
+# RunStatus values, as ACR names them
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED, ERROR, TIMEOUT = (
+    "Queued", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout")
+TERMINAL = {SUCCEEDED, FAILED, CANCELED, ERROR, TIMEOUT}
+QUICK_BUILD, QUICK_RUN = "QuickBuild", "QuickRun"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _parse(ts: str | None) -> datetime | None:
+    return datetime.fromisoformat(ts) if ts else None
+
+
+@dataclass
+class OutputImage:
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.registry}/{self.repository}:{self.tag}@{self.digest}"
+
+
+@dataclass
+class Run:
+    run_id: str
+    run_type: str = QUICK_BUILD
+    status: str = QUEUED
+    create_time: str = field(default_factory=now)
+    start_time: str | None = None
+    finish_time: str | None = None
+    trigger: str = "Manual"
+    who: str = ""
+    backend: str = "local"
+    registry: str = ""
+    task: str | None = None
+    platform: dict = field(default_factory=lambda: {"os": "linux"})
+    source: dict = field(default_factory=dict)
+    dockerfile: str | None = None
+    request: dict = field(default_factory=dict)  # the flags, secret values already masked
+    output_images: list[OutputImage] = field(default_factory=list)
+    base_images: list[dict] = field(default_factory=list)  # [{"image": ..., "digest": ...}]
+    steps: list[StepRecord] = field(default_factory=list)
+    error: str | None = None
+    log_path: str | None = None
+
+    # -- derived ---------------------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def duration(self) -> float | None:
+        start, end = _parse(self.start_time), _parse(self.finish_time)
+        if start is None:
+            return None
+        return ((end or datetime.now(timezone.utc)) - start).total_seconds()
+
+    def log(self) -> str:
+        """The full log of the run, as recorded."""
+        if not self.log_path or not Path(self.log_path).exists():
+            return ""
+        return Path(self.log_path).read_text(errors="replace")
+
+    # -- serialisation ---------------------------------------------------------------------------
+    def to_record(self) -> dict:
+        """The store's JSON form (everything)."""
+        d = asdict(self)
+        d["steps"] = [s.to_dict() for s in self.steps]
+        return d
+
+    @classmethod
+    def from_record(cls, d: dict) -> "Run":
+        d = dict(d)
+        d["output_images"] = [OutputImage(**o) for o in d.get("output_images", [])]
+        d["steps"] = [StepRecord.from_dict(s) for s in d.get("steps", [])]
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        """ACR's Run resource field names, plus acrmagic's own."""
+        return {
+            "runId": self.run_id,
+            "status": self.status,
+            "runType": self.run_type,
+            "createTime": self.create_time,
+            "startTime": self.start_time,
+            "finishTime": self.finish_time,
+            "outputImages": [asdict(o) for o in self.output_images],
+            "task": self.task,
+            "platform": self.platform,
+            "runErrorMessage": self.error,
+            # acrmagic's own
+            "backend": self.backend,
+            "trigger": self.trigger,
+            "who": self.who,
+            "registry": self.registry,
+            "source": self.source,
+            "baseImages": self.base_images,
+            "steps": [s.to_dict() for s in self.steps],
+            "request": self.request,
+            "dockerfile": self.dockerfile,
+            "logPath": self.log_path,
+            "durationSeconds": self.duration,
+        }
+
+    # -- display ---------------------------------------------------------------------------------
+    def summary(self) -> str:
+        images = ", ".join(o.ref for o in self.output_images) or "no image pushed"
+        took = f"{self.duration:.1f}s" if self.duration is not None else "-"
+        line = f"Run {self.run_id}: {self.status} in {took}; {images}"
+        if self.error and self.status != SUCCEEDED:
+            line += f"\n  {self.error}"
+        return line
+
+    def __repr__(self) -> str:
+        return f"<Run {self.summary()}>"
+
+    def _repr_html_(self) -> str:
+        color = {SUCCEEDED: "#1a7f37", RUNNING: "#0969da", QUEUED: "#6e7781"}.get(self.status, "#cf222e")
+        images = "".join(f"<li><code>{html.escape(o.ref)}</code></li>" for o in self.output_images)
+        took = f"{self.duration:.1f}s" if self.duration is not None else "-"
+        err = f"<div style='color:#cf222e'>{html.escape(self.error)}</div>" if self.error and self.status != SUCCEEDED else ""
+        return (f"<div class='acrmagic-run'><b>Run {html.escape(self.run_id)}</b> "
+                f"<span style='color:{color};font-weight:bold'>{self.status}</span> "
+                f"in {took} <small>({html.escape(self.run_type)}, {html.escape(self.backend)}, "
+                f"{html.escape(self.trigger)})</small>{err}<ul>{images}</ul></div>")
+
+
+class RunList(list):
+    """Runs, newest first, shown as a table (text in a terminal, HTML in a notebook)."""
+
+    COLUMNS = ("RUN ID", "TYPE", "TRIGGER", "STATUS", "CREATED", "DURATION", "IMAGES")
+
+    def rows(self) -> list[tuple[str, ...]]:
+        out = []
+        for r in self:
+            took = f"{r.duration:.1f}s" if r.duration is not None else "-"
+            images = ", ".join(o.ref for o in r.output_images) or "-"
+            out.append((r.run_id, r.run_type, r.trigger, r.status, r.create_time[:19].replace("T", " "), took, images))
+        return out
+
+    def __repr__(self) -> str:
+        rows = [self.COLUMNS, *self.rows()]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(self.COLUMNS) - 1)]
+        return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[-1]]) for row in rows)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows())
+        return f"<table class='acrmagic-runs'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

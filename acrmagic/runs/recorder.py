@@ -1,0 +1,72 @@
+"""Recording a run as it goes: every event redacted, written to the log file, shown, and folded into
+the run's step records; status transitions saved to the store."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..events import CANCELED, FAILED, QUEUED, RUNNING, SKIPPED, Event, LogEvent, StepEvent, StepRecord
+from ..progress import Progress
+from ..redact import Redactor
+from . import model
+from .store import RunStore
+
+
+class RunRecorder:
+    def __init__(self, store: RunStore, run: model.Run, redact: Redactor, progress: Progress):
+        self.store, self.run, self.redact, self.progress = store, run, redact, progress
+        self.log = open(run.log_path, "a", encoding="utf-8", buffering=1)
+        self.steps: dict[int, StepRecord] = {s.number: s for s in run.steps}
+        self.step_lines: dict[int, list[str]] = {}
+
+    def started(self) -> None:
+        self.run.status, self.run.start_time = model.RUNNING, model.now()
+        self.store.save(self.run)
+        self.progress.start(self.run)
+
+    def emit(self, ev: Event) -> None:
+        if isinstance(ev, LogEvent):
+            ev = replace(ev, text=self.redact(ev.text))
+            if ev.step is not None:
+                lines = self.step_lines.setdefault(ev.number, [])
+                lines.append(ev.text)
+                del lines[:-50]  # only a tail is kept in memory; the full log is on disk
+        else:
+            ev = replace(ev, step=self.redact(ev.step), error=ev.error and self.redact(ev.error))
+            self._fold(ev)
+        line = ev.line()
+        self.log.write(line + "\n")
+        self.progress.event(ev, line)
+
+    def note(self, text: str) -> None:
+        """A run-level log line (not from a step)."""
+        self.emit(LogEvent(text))
+
+    def _fold(self, ev: StepEvent) -> None:
+        rec = self.steps.get(ev.number)
+        if rec is None:
+            rec = self.steps[ev.number] = StepRecord(ev.step, ev.number)
+            self.run.steps.append(rec)
+        rec.status = ev.state
+        rec.cached = rec.cached or ev.state == "cached"
+        if ev.duration is not None:
+            rec.duration = ev.duration
+        rec.error, rec.exit_code = ev.error or rec.error, ev.exit_code if ev.exit_code is not None else rec.exit_code
+
+    def tail(self, number: int, n: int = 10) -> list[str]:
+        return self.step_lines.get(number, [])[-n:]
+
+    def finish(self, status: str, error: str | None = None) -> model.Run:
+        run = self.run
+        run.status, run.finish_time = status, model.now()
+        run.error = self.redact(error) if error else None
+        for rec in run.steps:  # what never finished is canceled (it ran) or skipped (it never started)
+            if rec.status == RUNNING:
+                rec.status = CANCELED if status != model.FAILED else FAILED
+            elif rec.status == QUEUED:
+                rec.status = SKIPPED
+        self.log.write(run.summary() + "\n")
+        self.log.close()
+        self.store.save(run)
+        self.progress.finish(run)
+        return run

@@ -1,0 +1,189 @@
+"""The run store: SQLite (WAL) under ACRMAGIC_HOME, one row per run, logs as files beside it.
+
+Several writers at once (kernels, the command line, a scheduler) are safe: every write is one short
+`BEGIN IMMEDIATE` transaction, and run IDs come from a counter bumped inside that transaction.
+A run left Queued/Running by a process that has died is marked Error when a store is next opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from pathlib import Path
+
+from .. import config
+from ..errors import RunNotFound, StoreError
+from .model import ERROR, QUEUED, RUNNING, TERMINAL, Run, now
+
+ID_PREFIX = "la"  # local runs; ACR's IDs are two letters + a base-36 counter too (ca1, ca2, ...)
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    seq INTEGER PRIMARY KEY,
+    run_id TEXT UNIQUE NOT NULL,
+    status TEXT NOT NULL,
+    task TEXT,
+    owner_host TEXT,
+    owner_pid INTEGER,
+    owner_start TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    engine_ref TEXT,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+"""
+
+
+def base36(n: int) -> str:
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = _DIGITS[r] + out
+        if n == 0:
+            return out
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (guards against PID reuse)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+class RunStore:
+    def __init__(self, home: str | os.PathLike | None = None):
+        self.home = Path(home) if home else config.home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.path = self.home / "runs.sqlite"
+        self.logs = self.home / "logs"
+        self.logs.mkdir(exist_ok=True)
+        try:
+            db = sqlite3.connect(self.path, timeout=60)
+            db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
+            db.executescript(_SCHEMA)
+            db.close()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the run store {self.path}: {e}") from None
+        self.reap_orphans()
+
+    def _connect(self) -> sqlite3.Connection:
+        return _Tx(sqlite3.connect(self.path, timeout=60, isolation_level=None))
+
+    # -- writing ---------------------------------------------------------------------------------
+    def create(self, run: Run, prefix: str = ID_PREFIX) -> Run:
+        """Give `run` the next ID, a log file, this process as its owner, and store it."""
+        pid = os.getpid()
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM counters WHERE name=?", (prefix,)).fetchone()
+            n = (row[0] if row else 0) + 1
+            db.execute("INSERT INTO counters(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value=?",
+                       (prefix, n, n))
+            run.run_id = prefix + base36(n)
+            run.log_path = str(self.logs / f"{run.run_id}.log")
+            db.execute("INSERT INTO runs(run_id, status, task, owner_host, owner_pid, owner_start, record) "
+                       "VALUES(?, ?, ?, ?, ?, ?, ?)",
+                       (run.run_id, run.status, run.task, socket.gethostname(), pid, process_start(pid),
+                        json.dumps(run.to_record())))
+        Path(run.log_path).touch()
+        return run
+
+    def save(self, run: Run) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE runs SET status=?, task=?, record=? WHERE run_id=?",
+                       (run.status, run.task, json.dumps(run.to_record()), run.run_id))
+
+    def set_engine_ref(self, run_id: str, ref: str) -> None:
+        """What the engine knows the run by (a BuildKit build ID), so another process can cancel it."""
+        with self._connect() as db:
+            db.execute("UPDATE runs SET engine_ref=? WHERE run_id=?", (ref, run_id))
+
+    def request_cancel(self, run_id: str) -> str | None:
+        """Flag a run for cancel; returns its engine reference (None if it has not reached the engine)."""
+        with self._connect() as db:
+            row = db.execute("SELECT engine_ref FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFound(f"no run {run_id} in {self.path}")
+            db.execute("UPDATE runs SET cancel_requested=1 WHERE run_id=?", (run_id,))
+        return row[0]
+
+    def cancel_requested(self, run_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT cancel_requested FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return bool(row and row[0])
+
+    def reap_orphans(self) -> list[str]:
+        """Mark Error the unfinished runs of this host whose owning process no longer exists."""
+        host = socket.gethostname()
+        with self._connect() as db:
+            rows = db.execute("SELECT run_id, owner_pid, owner_start, record FROM runs "
+                              "WHERE status IN (?, ?) AND owner_host=?", (QUEUED, RUNNING, host)).fetchall()
+            reaped = []
+            for run_id, pid, start, record in rows:
+                if pid and process_start(pid) == start and start is not None:
+                    continue  # still running
+                run = Run.from_record(json.loads(record))
+                run.status, run.finish_time = ERROR, now()
+                run.error = f"the process that ran it (pid {pid}) exited before the run finished"
+                for step in run.steps:
+                    if step.status in ("queued", "running"):
+                        step.status = "canceled" if step.status == "running" else "skipped"
+                db.execute("UPDATE runs SET status=?, record=? WHERE run_id=?",
+                           (run.status, json.dumps(run.to_record()), run_id))
+                reaped.append(run_id)
+        return reaped
+
+    # -- reading ---------------------------------------------------------------------------------
+    def get(self, run_id: str) -> Run:
+        with self._connect() as db:
+            row = db.execute("SELECT record FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"no run {run_id} in {self.path}")
+        return Run.from_record(json.loads(row[0]))
+
+    def list(self, status: str | None = None, task: str | None = None, top: int | None = None) -> list[Run]:
+        """Runs, newest first, optionally filtered by status and task name."""
+        sql, args = "SELECT record FROM runs", []
+        where = []
+        if status:
+            where.append("status = ? COLLATE NOCASE")
+            args.append(status)
+        if task:
+            where.append("task = ?")
+            args.append(task)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC"
+        if top:
+            sql += " LIMIT ?"
+            args.append(int(top))
+        with self._connect() as db:
+            rows = db.execute(sql, args).fetchall()
+        return [Run.from_record(json.loads(r[0])) for r in rows]
+
+
+class _Tx:
+    """A connection used as `with store._connect() as db:` = one IMMEDIATE transaction, then closed."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def execute(self, sql: str, args=()):
+        return self.db.execute(sql, args)
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.db.close()
+
+
+__all__ = ["RunStore", "TERMINAL", "base36"]
