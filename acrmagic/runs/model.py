@@ -128,7 +128,7 @@ class Run:
         return line
 
     def __repr__(self) -> str:
-        return f"<Run {self.summary()}>"
+        return f"<{self.summary()}>"
 
     def _repr_html_(self) -> str:
         color = {SUCCEEDED: "#1a7f37", RUNNING: "#0969da", QUEUED: "#6e7781"}.get(self.status, "#cf222e")

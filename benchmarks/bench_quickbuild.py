@@ -1,0 +1,75 @@
+"""Warm cached rebuild: acrmagic (new process, and in-process) against `docker build` (BuildKit) in the
+same run, plus the cost of `%load_ext acrmagic`. Prints medians and ratios; asserts nothing.
+
+Targets (issue 2): whole process <= 1.5x the Docker CLI, in-process <= 0.7x, extension load <= 150 ms.
+Run with ./dev bench (the stack must be up).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+N = 10
+DOCKER = "/usr/bin/docker"
+
+
+def median_time(fn, n=N) -> float:
+    fn()  # warm-up: fills the cache
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = Path(tmp) / "ctx"
+        ctx.mkdir()
+        (ctx / "app.py").write_text("print('hi')\n")
+        (ctx / "Dockerfile").write_text("FROM python:3.11-slim\nCOPY app.py /app/\nRUN python3 -c 'print(1)'\n")
+        env = {**os.environ, "DOCKER_BUILDKIT": "1", "ACRMAGIC_HOME": str(Path(tmp) / "home"),
+               "ACRMAGIC_PROGRESS": "none"}
+        os.environ.update({"ACRMAGIC_HOME": env["ACRMAGIC_HOME"], "ACRMAGIC_PROGRESS": "none"})
+
+        def cli():
+            subprocess.run([DOCKER, "build", "--network", "host", "-q", "-t", "localhost:5000/bench:cli", str(ctx)],
+                           check=True, env=env, stdout=subprocess.DEVNULL)
+
+        def whole_process():
+            subprocess.run([sys.executable, "-m", "acrmagic", "build", "--no-push", "--no-logs",
+                            "-t", "bench:acr", str(ctx)], check=True, env=env, stdout=subprocess.DEVNULL)
+
+        import acrmagic
+
+        def in_process():
+            acrmagic.build(image="bench:api", context=str(ctx), push=False, logs=False)
+
+        docker_s = median_time(cli)
+        process_s = median_time(whole_process)
+        api_s = median_time(in_process)
+    print(f"warm cached rebuild, median of {N}:")
+    print(f"  docker build (BuildKit CLI)  {docker_s * 1000:7.1f} ms  (baseline)")
+    print(f"  acrmagic build (new process) {process_s * 1000:7.1f} ms  ratio {process_s / docker_s:.2f}x  (target <= 1.5x)")
+    print(f"  acrmagic.build (in process)  {api_s * 1000:7.1f} ms  ratio {api_s / docker_s:.2f}x  (target <= 0.7x)")
+
+    code = ("import time, sys\nfrom IPython.testing.globalipapp import start_ipython\nip = start_ipython()\n"
+            "t = time.perf_counter(); ip.run_line_magic('load_ext', 'acrmagic'); dt = time.perf_counter() - t\n"
+            "print(dt, any(m.startswith('azure') for m in sys.modules), 'docker' in sys.modules)")
+    loads = []
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        loads.append(float(out[0]))
+    print(f"%load_ext acrmagic, median of 5 fresh kernels: {statistics.median(loads) * 1000:.1f} ms (target <= 150 ms); "
+          f"azure imported: {out[1]}, docker imported: {out[2]}")
+
+
+if __name__ == "__main__":
+    main()

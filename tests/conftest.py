@@ -1,0 +1,62 @@
+"""Shared fixtures. Engine tests use the real Docker engine and the real registry on localhost:5000,
+which `./dev test` starts; they fail (not skip) when those are missing."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+REGISTRY = "localhost:5000"
+ACCEPT = ("application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, "
+          "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json")
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own ACRMAGIC_HOME, plain progress output."""
+    path = tmp_path / "acrmagic-home"
+    monkeypatch.setenv("ACRMAGIC_HOME", str(path))
+    monkeypatch.setenv("ACRMAGIC_PROGRESS", "plain")
+    monkeypatch.delenv("ACRMAGIC_REGISTRY", raising=False)
+    return path
+
+
+@pytest.fixture
+def make_context(tmp_path):
+    """make_context({"Dockerfile": "...", "a.txt": "..."}) -> a folder holding those files."""
+    counter = iter(range(1000))
+
+    def make(files: dict[str, str]) -> Path:
+        root = tmp_path / f"ctx{next(counter)}"
+        for name, text in files.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text))
+        root.mkdir(exist_ok=True)
+        return root
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def engine():
+    client = docker.from_env()
+    client.ping()
+    yield client
+    client.close()
+
+
+def registry_digest(repository: str, tag: str, registry: str = REGISTRY) -> str | None:
+    """Read a manifest digest straight from the registry's HTTP API (independent of acrmagic)."""
+    resp = requests.head(f"http://{registry}/v2/{repository}/manifests/{tag}", headers={"Accept": ACCEPT}, timeout=5)
+    return resp.headers["Docker-Content-Digest"] if resp.status_code == 200 else None
+
+
+def run_in_image(engine, image: str, *cmd: str) -> str:
+    """Run a command in an image (host network, removed after) and return its output."""
+    out = engine.containers.run(image, list(cmd), remove=True, network_mode="host")
+    return out.decode()

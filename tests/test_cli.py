@@ -1,0 +1,55 @@
+"""The command-line twin: same flags, exit codes, ACR-shaped JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "acrmagic", *args], capture_output=True, text=True, input=stdin,
+                          env={**os.environ})
+
+
+@pytest.mark.engine
+def test_build_runs_show_logs_json(make_context):
+    ctx = make_context({"Dockerfile": "FROM busybox\nRUN echo from-cli\n"})
+    done = cli("build", "-t", "cli-demo:{{.Run.ID}}", str(ctx))
+    assert done.returncode == 0, done.stderr
+    assert "from-cli" in done.stdout and "Succeeded" in done.stdout.splitlines()[-1]
+    failed = cli("build", "-f", "-", str(ctx), stdin="FROM busybox\nRUN exit 7\n")
+    assert failed.returncode == 1 and "exit code 7" in failed.stderr
+    runs = json.loads(cli("runs", "--output", "json").stdout)
+    assert [r["status"] for r in runs] == ["Failed", "Succeeded"]  # newest first
+    ok = runs[1]
+    for key in ("runId", "status", "runType", "createTime", "startTime", "finishTime", "outputImages", "task",
+                "runErrorMessage", "backend", "trigger", "source", "baseImages"):
+        assert key in ok
+    assert set(ok["outputImages"][0]) == {"registry", "repository", "tag", "digest"}
+    assert ok["outputImages"][0]["tag"] == ok["runId"]
+    shown = json.loads(cli("show", ok["runId"], "-o", "json").stdout)
+    assert shown["runId"] == ok["runId"] and shown["baseImages"][0]["image"] == "docker.io/library/busybox:latest"
+    assert "from-cli" in cli("logs", ok["runId"]).stdout
+    table = cli("runs").stdout.splitlines()
+    assert table[0].split()[:4] == ["RUN", "ID", "TYPE", "TRIGGER"] and len(table) == 3
+    assert "exit code 7" in runs[0]["runErrorMessage"]
+
+
+def test_unknown_flag_exits_2_with_one_line():
+    done = cli("build", "--no-such-flag", ".")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["acrmagic: acrmagic build: unrecognized arguments: --no-such-flag"]
+
+
+def test_bad_build_arg_and_timeout_name_the_flag():
+    assert "--build-arg" in cli("build", "--build-arg", "NOEQUALS", ".").stderr
+    assert "--timeout" in cli("build", "--timeout", "soon", ".").stderr
+
+
+def test_cancel_a_finished_or_unknown_run():
+    done = cli("cancel", "xx1")
+    assert done.returncode == 1 and "no run xx1" in done.stderr

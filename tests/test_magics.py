@@ -1,0 +1,69 @@
+"""The IPython magics, through a real InteractiveShell (the same path as a notebook cell)."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.testing.globalipapp import start_ipython
+
+import acrmagic
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "acrmagic")
+    return shell
+
+
+def run(ip, code: str):
+    result = ip.run_cell(code)
+    return result
+
+
+@pytest.mark.engine
+def test_cell_builds_and_returns_run_without_var_expansion(ip, make_context, capsys):
+    ctx = make_context({"hello.txt": "hi\n"})
+    ip.user_ns["Registry"] = "OOPS"  # must not leak into the line: ACR's $Registry is meant
+    ip.user_ns["ID"] = "7"
+    result = run(ip, f"%%acrbuild -t $Registry/magic:{{{{.Run.ID}}}} --context {ctx}\nFROM busybox\nCOPY hello.txt /\n")
+    assert result.error_in_exec is None
+    out = result.result
+    assert isinstance(out, acrmagic.Run) and out.status == "Succeeded"
+    assert out.output_images[0].ref.startswith(f"localhost:5000/magic:{out.run_id}@sha256:")
+    assert repr(out).startswith(f"<Run {out.run_id}: Succeeded in ")
+    runs = run(ip, "%acr runs --top 5").result
+    assert runs[0].run_id == out.run_id and out.run_id in repr(runs) and "<table" in runs._repr_html_()
+    assert run(ip, f"%acr show {out.run_id}").result.run_id == out.run_id
+    capsys.readouterr()
+    run(ip, f"%acr logs {out.run_id}")
+    assert "COPY hello.txt" in capsys.readouterr().out
+
+
+@pytest.mark.engine
+def test_failed_build_raises_one_project_error(ip, make_context):
+    ctx = make_context({})
+    result = run(ip, f"%%acrbuild --context {ctx}\nFROM busybox\nRUN exit 5\n")
+    err = result.error_in_exec
+    assert isinstance(err, acrmagic.RunFailed) and "exit code 5" in err._render_traceback_()[0]
+
+
+def test_empty_cell_and_unknown_flag_raise_project_errors(ip):
+    assert isinstance(run(ip, "%%acrbuild\n\n").error_in_exec, acrmagic.UsageError)
+    err = run(ip, "%%acrbuild --bogus\nFROM busybox\n").error_in_exec
+    assert isinstance(err, acrmagic.UsageError) and "unrecognized arguments: --bogus" in err.message
+
+
+def test_help_text_lists_the_flags(ip):
+    doc = ip.find_cell_magic("acrbuild").__doc__
+    for flag in ("--image", "--registry", "--context", "--file", "--build-arg", "--secret-build-arg", "--target",
+                 "--platform", "--no-push", "--no-cache", "--timeout", "--no-logs"):
+        assert flag in doc
+    assert "runs" in ip.find_line_magic("acr").__doc__
+
+
+def test_quoted_values_keep_spaces(ip, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(acrmagic.api, "build", lambda dockerfile, **kw: seen.update(kw, dockerfile=dockerfile))
+    run(ip, '%%acrbuild --build-arg MSG="hello world" -t "app:1"\nFROM busybox\n')
+    assert seen["build_args"] == {"MSG": "hello world"} and seen["image"] == ["app:1"]
+    assert seen["dockerfile"] == "FROM busybox\n"
