@@ -1,11 +1,55 @@
-"""Decoding BuildKit trace messages into step events."""
+"""Decoding BuildKit trace messages into step events.
+
+Messages are encoded with the protobuf library itself (a schema declared here, wire-compatible with
+moby/buildkit's control.proto, including fields acrmagic does not read), so the hand-written reader
+is checked against an independent implementation of the format.
+"""
 
 from __future__ import annotations
 
 import base64
 
-from acrmagic.backends.buildkit import StatusResponse, TraceDecoder
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+from acrmagic.backends.buildkit import TraceDecoder, parse_status
 from acrmagic.events import LogEvent, StepEvent
+
+_F = descriptor_pb2.FieldDescriptorProto
+_SCHEMA = {  # message -> [(field, number, type, label (1 optional, 3 repeated), message type)]
+    "Timestamp": [("seconds", 1, _F.TYPE_INT64, 1, None), ("nanos", 2, _F.TYPE_INT32, 1, None)],
+    "ProgressGroup": [("id", 1, _F.TYPE_STRING, 1, None), ("name", 2, _F.TYPE_STRING, 1, None)],
+    "Vertex": [("digest", 1, _F.TYPE_STRING, 1, None), ("inputs", 2, _F.TYPE_STRING, 3, None),
+               ("name", 3, _F.TYPE_STRING, 1, None), ("cached", 4, _F.TYPE_BOOL, 1, None),
+               ("started", 5, _F.TYPE_MESSAGE, 1, "Timestamp"), ("completed", 6, _F.TYPE_MESSAGE, 1, "Timestamp"),
+               ("error", 7, _F.TYPE_STRING, 1, None), ("progressGroup", 8, _F.TYPE_MESSAGE, 1, "ProgressGroup")],
+    "VertexStatus": [("ID", 1, _F.TYPE_STRING, 1, None), ("vertex", 2, _F.TYPE_STRING, 1, None),
+                     ("name", 3, _F.TYPE_STRING, 1, None), ("current", 4, _F.TYPE_INT64, 1, None),
+                     ("total", 5, _F.TYPE_INT64, 1, None), ("timestamp", 6, _F.TYPE_MESSAGE, 1, "Timestamp")],
+    "VertexLog": [("vertex", 1, _F.TYPE_STRING, 1, None), ("timestamp", 2, _F.TYPE_MESSAGE, 1, "Timestamp"),
+                  ("stream", 3, _F.TYPE_INT64, 1, None), ("msg", 4, _F.TYPE_BYTES, 1, None)],
+    "VertexWarning": [("vertex", 1, _F.TYPE_STRING, 1, None), ("level", 2, _F.TYPE_INT64, 1, None),
+                      ("short", 3, _F.TYPE_BYTES, 1, None)],
+    "StatusResponse": [("vertexes", 1, _F.TYPE_MESSAGE, 3, "Vertex"),
+                       ("statuses", 2, _F.TYPE_MESSAGE, 3, "VertexStatus"),
+                       ("logs", 3, _F.TYPE_MESSAGE, 3, "VertexLog"),
+                       ("warnings", 4, _F.TYPE_MESSAGE, 3, "VertexWarning")],
+}
+
+
+def _compile():
+    fdp = descriptor_pb2.FileDescriptorProto(name="trace_test.proto", package="t", syntax="proto3")
+    for msg_name, fields in _SCHEMA.items():
+        msg = fdp.message_type.add(name=msg_name)
+        for name, number, ftype, label, type_name in fields:
+            f = msg.field.add(name=name, number=number, type=ftype, label=label)
+            if type_name:
+                f.type_name = f".t.{type_name}"
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("t.StatusResponse"))
+
+
+StatusResponse = _compile()
 
 
 def message(vertexes=(), logs=()) -> str:
@@ -50,3 +94,19 @@ def test_repeated_messages_emit_each_state_once():
         d.feed(message([v]))
     assert [e.state for e in events] == ["running", "succeeded"]
     assert events[-1].line() == "#1 DONE 1.0s"
+
+
+def test_reader_agrees_with_protobuf_and_skips_unknown_fields():
+    msg = StatusResponse()
+    v = msg.vertexes.add(digest="sha256:d", name="[1/1] RUN x", cached=False, error="boom", inputs=["a", "b"])
+    v.started.seconds, v.started.nanos = 1_700_000_000, 250_000_000
+    v.completed.seconds, v.completed.nanos = 1_700_000_003, 750_000_000
+    v.progressGroup.id = "pg"
+    msg.statuses.add(ID="s", vertex="sha256:d", name="pulling", current=10**12, total=2 * 10**12)
+    msg.logs.add(vertex="sha256:d", stream=2, msg="é\n".encode()).timestamp.seconds = 5
+    msg.warnings.add(vertex="sha256:d", level=1, short=b"warn")
+    vertexes, logs = parse_status(msg.SerializeToString())
+    [got] = vertexes
+    assert (got.digest, got.name, got.cached, got.error) == ("sha256:d", "[1/1] RUN x", False, "boom")
+    assert got.completed - got.started == 3.5
+    assert [(entry.vertex, entry.stream, entry.msg) for entry in logs] == [("sha256:d", 2, "é\n".encode())]

@@ -42,6 +42,16 @@ def test_build_and_push_records_digest_read_back_from_registry(make_context, eng
     assert "pushed localhost:5000/" in run.log()
 
 
+def test_docker_sdk_transport_builds_and_pushes_too(make_context, monkeypatch):
+    """The SDK transport serves DOCKER_HOST values the socket client does not (ssh://, TLS)."""
+    monkeypatch.setenv("ACRMAGIC_ENGINE_CLIENT", "sdk")
+    repo = unique("sdk")
+    ctx = make_context({"Dockerfile": "FROM busybox\nRUN echo via-sdk\n"})
+    run = acrmagic.build(image=f"{repo}:1", context=str(ctx))
+    assert run.backend == "local" and "via-sdk" in run.log()
+    assert run.output_images[0].digest == registry_digest(repo, "1")
+
+
 def test_registry_alias_and_several_tags(make_context):
     repo = unique("tags")
     ctx = make_context({"Dockerfile": "FROM busybox\nRUN echo built\n"})

@@ -18,8 +18,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from docker.utils.build import exclude_paths
-
 from ..errors import ContextError
 
 #: where a Dockerfile given as text (a cell body) is placed in the context
@@ -46,6 +44,19 @@ def read_dockerignore(root: Path) -> list[str]:
         return []
     lines = (line.strip() for line in path.read_text().splitlines())
     return [line for line in lines if line and not line.startswith("#")]
+
+
+def _included(root: Path, patterns: list[str], dockerfile: str) -> set[str]:
+    """Paths (files and folders, relative) that go into the context."""
+    if not patterns:  # nothing to exclude: no matcher needed (and the docker SDK's import is not paid)
+        out = set()
+        for folder, dirs, files in os.walk(root):
+            rel = os.path.relpath(folder, root)
+            out.update(os.path.normpath(os.path.join(rel, n)) for n in dirs + files)
+        return out
+    from docker.utils.build import exclude_paths
+
+    return exclude_paths(str(root), patterns, dockerfile=dockerfile)
 
 
 def _pack(root: Path, files: list[str], extra: dict[str, bytes]) -> tuple[bytes, str]:
@@ -103,7 +114,7 @@ def pack_folder(folder: str | os.PathLike, dockerfile_text: str | None = None,
             extra[INLINE_DOCKERFILE] = path.read_bytes()
             name = INLINE_DOCKERFILE
         dockerfile_text = path.read_text()
-    files = sorted(exclude_paths(str(root), read_dockerignore(root), dockerfile=name))
+    files = sorted(_included(root, read_dockerignore(root), name))
     tar, digest = _pack(root, files, extra)
     return BuildContext(tar=tar, dockerfile=name, dockerfile_text=dockerfile_text,
                         source={"type": "folder", "path": str(root), "digest": digest})

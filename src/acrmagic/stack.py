@@ -145,14 +145,12 @@ def engine_url() -> str:
 
 
 def engine_answers() -> bool:
-    import docker
+    from .backends.engine import connect
 
     try:
-        client = docker.APIClient(base_url=engine_url(), version="auto", timeout=3)
-        client.ping()
-        client.close()
+        connect()
         return True
-    except Exception:
+    except AcrMagicError:
         return False
 
 

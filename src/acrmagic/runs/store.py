@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 from pathlib import Path
 
 from .. import config
@@ -69,10 +70,23 @@ class RunStore:
             db.close()
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the run store {self.path}: {e}") from None
+        self._local = threading.local()
         self.reap_orphans()
 
-    def _connect(self) -> sqlite3.Connection:
-        return _Tx(sqlite3.connect(self.path, timeout=60, isolation_level=None))
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection (sqlite3 connections are not shared between threads)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            # WAL + NORMAL: a commit survives a crash of the process; only a power loss may lose the last ones
+            db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _connect(self) -> "_Tx":
+        return _Tx(self._db())
+
+    def _read(self, sql: str, args=()) -> list:
+        return self._db().execute(sql, args).fetchall()
 
     # -- writing ---------------------------------------------------------------------------------
     def create(self, run: Run, prefix: str = ID_PREFIX) -> Run:
@@ -112,9 +126,8 @@ class RunStore:
         return row[0]
 
     def cancel_requested(self, run_id: str) -> bool:
-        with self._connect() as db:
-            row = db.execute("SELECT cancel_requested FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        return bool(row and row[0])
+        rows = self._read("SELECT cancel_requested FROM runs WHERE run_id=?", (run_id,))
+        return bool(rows and rows[0][0])
 
     def reap_orphans(self) -> list[str]:
         """Mark Error the unfinished runs of this host whose owning process no longer exists."""
@@ -139,11 +152,10 @@ class RunStore:
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, run_id: str) -> Run:
-        with self._connect() as db:
-            row = db.execute("SELECT record FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        if row is None:
+        rows = self._read("SELECT record FROM runs WHERE run_id=?", (run_id,))
+        if not rows:
             raise RunNotFound(f"no run {run_id} in {self.path}")
-        return Run.from_record(json.loads(row[0]))
+        return Run.from_record(json.loads(rows[0][0]))
 
     def list(self, status: str | None = None, task: str | None = None, top: int | None = None) -> list[Run]:
         """Runs, newest first, optionally filtered by status and task name."""
@@ -161,13 +173,12 @@ class RunStore:
         if top:
             sql += " LIMIT ?"
             args.append(int(top))
-        with self._connect() as db:
-            rows = db.execute(sql, args).fetchall()
-        return [Run.from_record(json.loads(r[0])) for r in rows]
+        return [Run.from_record(json.loads(r[0])) for r in self._read(sql, args)]
 
 
 class _Tx:
-    """A connection used as `with store._connect() as db:` = one IMMEDIATE transaction, then closed."""
+    """`with store._connect() as db:` = one IMMEDIATE transaction (the write lock taken up front, so
+    two writers never deadlock upgrading a read lock)."""
 
     def __init__(self, db: sqlite3.Connection):
         self.db = db
@@ -180,10 +191,7 @@ class _Tx:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        try:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self.db.close()
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 __all__ = ["RunStore", "TERMINAL", "base36"]

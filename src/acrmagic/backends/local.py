@@ -1,57 +1,41 @@
-"""The local backend: a Docker engine reached through the docker SDK, builds through BuildKit.
+"""The local backend: a Docker engine (see `engine.py`), builds through BuildKit.
 
 `POST /build?version=2` with the packed context as the request body: no BuildKit session and no
 buildx plugin needed; progress arrives as `moby.buildkit.trace` messages (see `buildkit.py`).
-Any engine the SDK reaches works: DOCKER_HOST with unix://, tcp:// (+ DOCKER_TLS_VERIFY) or ssh://.
+Any engine the docker SDK reaches works: DOCKER_HOST with unix://, tcp:// (+ DOCKER_TLS_VERIFY) or ssh://.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import uuid
 from typing import Callable
 
-import docker
-import requests
-
 from ..errors import EngineUnavailable
-from ..registry import manifest_digest
 from ..events import Emit, LogEvent
 from .base import Backend, BackendError, BuildRequest, BuildResult
 from .buildkit import TraceDecoder
-
-START_HINT = "start the local stack with `./dev stack` (or `acrmagic stack up`), or point DOCKER_HOST at an engine"
-
-
-def engine_client() -> docker.APIClient:
-    kwargs = docker.utils.kwargs_from_env()
-    base = kwargs.get("base_url") or "unix:///var/run/docker.sock"
-    try:
-        return docker.APIClient(version="auto", timeout=60, **kwargs)
-    except docker.errors.DockerException as e:
-        reason = str(e).split("(")[0].strip().rstrip(":")
-        raise EngineUnavailable(f"cannot reach the Docker engine at {base} ({reason}): {START_HINT}") from None
+from .engine import NO_AUTH, Engine, EngineError, connect
 
 
 class LocalBackend(Backend):
     name = "local"
 
-    def __init__(self, client: docker.APIClient | None = None):
-        self.api = client or engine_client()
+    def __init__(self, engine: Engine | None = None):
+        self.engine = engine or connect()
         self._network_mode: str | None = None
 
     @property
     def network_mode(self) -> str:
         """`host` when the engine has no default bridge (as this project starts it), else `default`."""
         if self._network_mode is None:
-            has_bridge = any(n.get("Name") == "bridge" for n in self.api.networks(names=["bridge"]))
-            self._network_mode = "default" if has_bridge else "host"
+            nets = self.engine.call("GET", "/networks", {"filters": json.dumps({"name": ["bridge"]})})
+            self._network_mode = "default" if any(n.get("Name") == "bridge" for n in nets) else "host"
         return self._network_mode
 
     # -- build -------------------------------------------------------------------------------------
     def build(self, request: BuildRequest, emit: Emit, on_engine_ref: Callable[[str], None]) -> BuildResult:
-        build_id = uuid.uuid4().hex
+        build_id = os.urandom(16).hex()
         params = {"version": "2", "buildid": build_id, "dockerfile": request.context.dockerfile,
                   "networkmode": self.network_mode, "rm": "1", "forcerm": "1"}
         if request.tags:
@@ -69,12 +53,9 @@ class LocalBackend(Backend):
         on_engine_ref(build_id)
         decoder = TraceDecoder(emit)
         image_id, error = None, None
-        resp = None
         try:
-            resp = self.api._post(self.api._url("/build"), data=request.context.tar, params=params,
-                                  headers={"Content-Type": "application/x-tar"}, stream=True, timeout=None)
-            self.api._raise_for_status(resp)
-            for ev in self.api._stream_helper(resp, decode=True):
+            for ev in self.engine.stream("POST", "/build", params, body=request.context.tar,
+                                         headers={"Content-Type": "application/x-tar"}):
                 if ev.get("id") == "moby.buildkit.trace":
                     decoder.feed(ev["aux"])
                 elif ev.get("id") == "moby.image.id":
@@ -84,13 +65,10 @@ class LocalBackend(Backend):
         except KeyboardInterrupt:
             self.cancel(build_id)
             raise
-        except docker.errors.APIError as e:
-            raise BackendError(e.explanation or str(e)) from None
-        except requests.exceptions.ConnectionError as e:
+        except EngineError as e:
+            raise BackendError(e.message) from None
+        except (OSError, EngineUnavailable) as e:
             raise BackendError(f"lost the connection to the Docker engine: {e}") from None
-        finally:
-            if resp is not None:
-                resp.close()
         if error or not image_id:
             code = decoder.failures[0].exit_code if decoder.failures else None
             raise BackendError(error or "the engine finished the build without an image", exit_code=code)
@@ -98,8 +76,8 @@ class LocalBackend(Backend):
 
     def cancel(self, engine_ref: str) -> None:
         try:
-            self.api._post(self.api._url("/build/cancel"), params={"id": engine_ref}, timeout=10)
-        except (docker.errors.DockerException, requests.RequestException):
+            self.engine.call("POST", "/build/cancel", {"id": engine_ref}, timeout=10)
+        except (EngineError, EngineUnavailable, OSError):
             pass  # the build may be gone already
 
     # -- push --------------------------------------------------------------------------------------
@@ -107,19 +85,18 @@ class LocalBackend(Backend):
         repo, _, tag = ref.rpartition(":")
         digest = None
         try:
-            for ev in self.api.push(repo, tag=tag, stream=True, decode=True):
+            for ev in self.engine.stream("POST", f"/images/{repo}/push", {"tag": tag},
+                                         headers={"X-Registry-Auth": NO_AUTH}):
                 if "error" in ev or "errorDetail" in ev:
                     raise BackendError(f"push of {ref} failed: "
                                        f"{(ev.get('errorDetail') or {}).get('message') or ev.get('error')}")
                 status = ev.get("status", "")
                 if status in ("Pushed", "Layer already exists") or status.startswith("Mounted from"):
                     emit(LogEvent(f"push {ref}: {ev.get('id', '')} {status}"))
-                aux = ev.get("aux") or {}
-                if aux.get("Digest"):
-                    digest = aux["Digest"]
-        except docker.errors.APIError as e:
-            raise BackendError(f"push of {ref} failed: {e.explanation or e}") from None
-        except requests.exceptions.ConnectionError as e:
+                digest = (ev.get("aux") or {}).get("Digest") or digest
+        except EngineError as e:
+            raise BackendError(f"push of {ref} failed: {e.message}") from None
+        except (OSError, EngineUnavailable) as e:
             raise BackendError(f"push of {ref} failed: lost the connection to the Docker engine: {e}") from None
         if not digest:
             raise BackendError(f"push of {ref} failed: the registry returned no digest")
@@ -128,10 +105,14 @@ class LocalBackend(Backend):
     def resolve_base_digest(self, image: str) -> str | None:
         """Read the digest from a loopback registry (for docker.io images: the engine's loopback
         mirrors). Other registries are not asked: this machine talks to loopback only."""
+        import requests
+
+        from ..registry import manifest_digest
+
         name, _, reference = image.rpartition(":") if "@" not in image else image.partition("@")
         host, _, repo = name.partition("/")
         if host == "docker.io":
-            mirrors = self.api.info().get("RegistryConfig", {}).get("Mirrors") or []
+            mirrors = (self.engine.call("GET", "/info").get("RegistryConfig") or {}).get("Mirrors") or []
             hosts = [m.split("://", 1)[-1].rstrip("/") for m in mirrors]
         else:
             hosts = [host]
@@ -145,7 +126,3 @@ class LocalBackend(Backend):
             if digest:
                 return digest
         return None
-
-
-def engine_host() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
