@@ -1,0 +1,101 @@
+"""ACR multi-step task files (`acr-task.yaml`, version v1.1.0), loaded as acr-builder loads them:
+comment lines out -> version -> aliases -> Go template -> YAML -> defaults -> graph -> cmd aliases.
+
+`load()` gives a `Plan` (the task, its graph and levels); `plan_dict()` the same as plain data.
+Nothing here runs anything: execution is `acrmagic.taskfile.execute`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..errors import TaskFileError
+from . import graph, load as loading, model
+from .values import RunContext, merge_values, parse_set, parse_values_file, template_data
+
+__all__ = ["Plan", "load", "plan_dict", "RunContext"]
+
+
+@dataclass
+class Plan:
+    task: model.Task
+    parents: dict[str, list[str]]
+    levels: list[list[str]]
+    version: str
+    aliases_enabled: bool
+    values: dict
+
+    def step(self, step_id: str) -> model.Step:
+        return next(s for s in self.task.steps if s.id == step_id)
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": True, "version": self.version, "aliases": self.aliases_enabled,
+            "steps": [s.to_dict() for s in self.task.steps], "parents": self.parents, "levels": self.levels,
+            "networks": [n.to_dict() for n in self.task.networks],
+            "volumes": [{"name": name, "files": sorted(files)} for name, files in self.task.volumes.items()],
+        }
+
+
+def _alias_src_reader(base: Path | None):
+    def read(location: str):
+        if location.startswith(("http://", "https://")):
+            raise TaskFileError(f"alias src {location}: fetching alias files over the network is not supported "
+                                "locally; give a file path", kind="alias_src_error")
+        path = Path(location) if base is None or Path(location).is_absolute() else base / location
+        try:
+            return yaml.safe_load(path.read_text()) or {}
+        except OSError as e:
+            raise TaskFileError(f"alias src {location}: {e.strerror}", kind="alias_src_error") from None
+    return read
+
+
+def load(text: str, run: RunContext, *, values: dict | None = None, values_file: str | None = None,
+         set_raw: list[str] | None = None, file: str = "<task>", base_dir: Path | None = None,
+         cli_env: list[str] | None = None) -> Plan:
+    """Load and validate a task file. Raises TaskFileError (with file, line, column and step id)."""
+    merged = merge_values(parse_values_file(values_file), {**(values or {}), **parse_set(set_raw)})
+    data = template_data(run, merged)
+    src = loading.strip_comment_lines(text, file)
+    raw_version = loading.find_version(src.text)
+    aliases_on = raw_version >= loading.ALIAS_MIN_VERSION  # byte-wise, as acb: "V1.1.0" leaves aliases off
+    aliases = None
+    if aliases_on:
+        block, src = loading.cut_alias_block(src)
+        aliases = loading.load_aliases(block, data, src, _alias_src_reader(base_dir))
+        src = loading.Source(loading.substitute_aliases(src.text, aliases), src.origin, src.file)
+    rendered = loading.render(src.text, data, src)
+    if src.text.strip() and not rendered.strip():
+        raise TaskFileError("unable to render task: rendered template was empty", kind="template_empty", file=file)
+    doc = model.decode(rendered, src)
+    task = model.build_task(doc, src, registry=run.registry, task_name=run.task_name, cli_env=cli_env, os_name=run.os)
+    parents = graph.build_graph(task.steps, src)
+    if aliases:
+        for step in task.steps:
+            if step.type == "cmd":
+                parts = step.cmd.strip().split(" ")
+                if parts[0] in aliases.values:
+                    parts[0] = aliases.values[parts[0]]
+                    step.cmd = " ".join(parts)
+    return Plan(task=task, parents=parents, levels=graph.levels(parents), version=doc.get("version") or model.DEFAULT_VERSION,
+                aliases_enabled=aliases_on, values=merged)
+
+
+def plan_dict(yaml_text: str, run: dict, values: dict | None = None, values_file: str | None = None,
+              set_raw: list[str] | None = None) -> dict:
+    """The resolved plan as plain data, or {"ok": False, "error": {"kind", "message", "line", "column"}}.
+
+    `run` has the keys of the reference cases' run objects: id, registry, date, os, architecture, commit,
+    branch, sharedVolume, taskName (and may carry values, valuesFile, setRaw)."""
+    values = values if values is not None else run.get("values")
+    values_file = values_file if values_file is not None else run.get("valuesFile")
+    set_raw = set_raw if set_raw is not None else run.get("setRaw")
+    try:
+        return load(yaml_text, RunContext.from_dict(run), values=values, values_file=values_file,
+                    set_raw=set_raw).to_dict()
+    except TaskFileError as e:
+        return {"ok": False, "error": {"kind": e.kind, "message": e.reason, "line": e.line, "column": e.column,
+                                       "step": e.step}}

@@ -1,0 +1,458 @@
+"""The task model: the rendered YAML decoded as acr-builder's yaml.v2 would, validated, defaults stamped.
+
+Decoding is non-strict (unknown keys are ignored) but typed like yaml.v2: a quoted number for an int
+field, a scalar for a list, a map for a string are errors that name the line; floats are truncated
+into ints; any scalar fits a string field. Validation messages are acr-builder's, word for word.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
+
+import yaml
+
+from ..errors import TaskFileError
+from .load import VALID_VERSIONS, DEFAULT_VERSION, Source
+
+DEFAULT_STEP_TIMEOUT = 600
+DEFAULT_RETRY_DELAY = 5
+DEFAULT_NETWORK = "acb_default_network"
+WORKSPACE = "/workspace"
+ROOT_ID = "acb_root"
+IMMEDIATE = "-"
+
+_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9-_]+$")
+_FILE_NAME = re.compile(r"^[a-zA-Z0-9-_.]+$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+# field -> type: str, int, bool, [str], [int], {str} (map of strings), or a nested schema name
+STEP_SCHEMA = {
+    "id": "str", "cmd": "str", "build": "str", "push": "[str]", "workingDirectory": "str", "entryPoint": "str",
+    "user": "str", "network": "str", "isolation": "str", "cpus": "str", "cache": "str",
+    "env": "[str]", "expose": "[str]", "ports": "[str]", "when": "[str]", "retryOnErrors": "[str]",
+    "tags": "[str]", "buildArgs": "[str]", "exitedWith": "[int]", "exitedWithout": "[int]",
+    "timeout": "int", "startDelay": "int", "retryDelay": "int", "retries": "int", "repeat": "int",
+    "keep": "bool", "detach": "bool", "privileged": "bool", "ignoreErrors": "bool", "pull": "bool",
+    "disableWorkingDirectoryOverride": "bool", "volumeMounts": "[mount]",
+}
+SCHEMAS = {
+    "task": {"version": "str", "stepTimeout": "int", "workingDirectory": "str", "env": "[str]",
+             "secrets": "[secret]", "networks": "[network]", "volumes": "[volume]", "steps": "[step]",
+             "isbuildtask": "bool", "registry": "str", "taskname": "str", "alias": "any"},
+    "step": STEP_SCHEMA,
+    "secret": {"id": "str", "keyvault": "str", "clientID": "str", "aadresourceid": "str"},
+    "network": {"name": "str", "driver": "str", "ipv6": "bool", "skipCreation": "bool", "isDefault": "bool"},
+    "volume": {"name": "str", "secret": "{str}"},
+    "mount": {"name": "str", "mountPath": "str"},
+}
+
+_SHORT_TAGS = {"str": "!!str", "int": "!!int", "float": "!!float", "bool": "!!bool", "null": "!!null",
+               "timestamp": "!!timestamp", "binary": "!!binary"}
+
+
+def _short(tag: str) -> str:
+    return _SHORT_TAGS.get(tag.rsplit(":", 1)[-1], tag)
+
+
+class _Decoder:
+    """Turns composed YAML nodes into plain dicts by schema, collecting yaml.v2-style unmarshal errors."""
+
+    def __init__(self):
+        self.errors: list[tuple[int, int, str]] = []
+
+    def fail(self, node, into: str):
+        if isinstance(node, yaml.ScalarNode):
+            value = node.value if len(node.value) <= 10 else node.value[:7] + "..."
+            what = f"{_short(node.tag)} `{value}`"
+        else:
+            what = "!!map" if isinstance(node, yaml.MappingNode) else "!!seq"
+        self.errors.append((node.start_mark.line + 1, node.start_mark.column + 1, f"cannot unmarshal {what} into {into}"))
+        return None
+
+    def decode(self, node, kind: str):
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
+            return None
+        if kind == "any":
+            return yaml.safe_load(yaml.serialize(node)) if not isinstance(node, yaml.ScalarNode) else node.value
+        if kind == "str":
+            return node.value if isinstance(node, yaml.ScalarNode) else self.fail(node, "string")
+        if kind == "int":
+            if isinstance(node, yaml.ScalarNode):
+                if node.tag.endswith(":int"):
+                    return int(yaml.safe_load(node.value))
+                if node.tag.endswith(":float"):
+                    value = float(yaml.safe_load(node.value))
+                    if value == value and abs(value) < 2 ** 63:
+                        return int(value)
+            return self.fail(node, "int")
+        if kind == "bool":
+            if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":bool"):
+                return bool(yaml.safe_load(node.value))
+            return self.fail(node, "bool")
+        if kind.startswith("["):
+            inner = kind[1:-1]
+            if not isinstance(node, yaml.SequenceNode):
+                return self.fail(node, f"[]{_GO_NAMES.get(inner, 'graph.' + inner.capitalize())}")
+            return [self.decode(item, inner) for item in node.value]
+        if kind == "{str}":
+            if not isinstance(node, yaml.MappingNode):
+                return self.fail(node, "map[string]string")
+            return {k.value: self.decode(v, "str") or "" for k, v in node.value}
+        if not isinstance(node, yaml.MappingNode):
+            return self.fail(node, _GO_NAMES.get(kind, "graph." + kind.capitalize()))
+        schema = SCHEMAS[kind]
+        out = {"_line": node.start_mark.line + 1}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key in schema:  # unknown keys are ignored, as yaml.v2 does
+                out[key] = self.decode(value_node, schema[key])
+        return out
+
+
+_GO_NAMES = {"str": "string", "int": "int", "bool": "bool", "step": "graph.Step", "secret": "secretmgmt.Secret",
+             "network": "graph.Network", "volume": "volume.Volume", "mount": "volume.Mount"}
+
+
+def decode(rendered: str, src: Source) -> dict:
+    """Rendered YAML -> the task as a dict (missing keys absent)."""
+    line_map = src if rendered.count("\n") == src.text.count("\n") else None
+    try:
+        root = yaml.compose(rendered, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise TaskFileError(f"yaml: {problem}", kind="yaml_syntax_error", file=src.file,
+                            line=line_map.original_line(line) if line_map else line,
+                            column=mark.column + 1 if mark else None) from None
+    if root is None:
+        return {}
+    dec = _Decoder()
+    task = dec.decode(root, "task")
+    if dec.errors:
+        line, column, first = dec.errors[0]
+        more = "".join(f"; line {ln}: {msg}" for ln, _, msg in dec.errors[1:])
+        raise TaskFileError(f"yaml: unmarshal errors: {first}{more}", kind="yaml_type_error", file=src.file,
+                            line=line_map.original_line(line) if line_map else line, column=column)
+    return task or {}
+
+
+# -- the model -------------------------------------------------------------------------------------------
+
+@dataclass
+class Network:
+    name: str
+    driver: str = ""
+    ipv6: bool = False
+    skip_creation: bool = False
+    is_default: bool = False
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "driver": self.driver, "create": not self.skip_creation,
+                "isDefault": self.is_default}
+
+
+@dataclass
+class Step:
+    index: int
+    raw: dict
+    id: str = ""
+    type: str = ""
+    line: int | None = None
+    when: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    timeout: int = DEFAULT_STEP_TIMEOUT
+    retry_delay: int = DEFAULT_RETRY_DELAY
+    network: str = ""
+    working_directory: str = ""
+    container_workdir: str | None = WORKSPACE
+    push: list[str] = field(default_factory=list)
+    build: str = ""
+    cmd: str = ""
+    tags: list[str] = field(default_factory=list)
+    build_args: list[str] = field(default_factory=list)
+    dockerfile: str = "Dockerfile"
+    context: str = ""
+    target: str | None = None
+    uses_buildx: bool = False
+
+    def get(self, key, default=None):
+        value = self.raw.get(key)
+        return default if value is None else value
+
+    def to_dict(self) -> dict:
+        d = {
+            "id": self.id, "type": self.type, "cmd": self.cmd or None, "build": self.build or None,
+            "push": self.push or None, "when": self.when, "timeout": self.timeout,
+            "retries": self.get("retries", 0), "retryDelay": self.retry_delay, "retryOnErrors": self.get("retryOnErrors", []),
+            "repeat": self.get("repeat", 0), "startDelay": self.get("startDelay", 0), "network": self.network,
+            "workingDirectory": self.working_directory, "containerWorkdir": self.container_workdir,
+            "disableWorkingDirectoryOverride": self.get("disableWorkingDirectoryOverride", False),
+            "env": self.env, "entryPoint": self.get("entryPoint", ""), "user": self.get("user", ""),
+            "privileged": self.get("privileged", False), "pull": self.get("pull", False),
+            "keep": self.get("keep", False), "detach": self.get("detach", False),
+            "ignoreErrors": self.get("ignoreErrors", False), "ports": self.get("ports", []),
+            "expose": self.get("expose", []), "isolation": self.get("isolation", ""), "cpus": self.get("cpus", ""),
+            "cache": self.get("cache", ""), "volumeMounts": [
+                {"name": m.get("name") or "", "mountPath": m.get("mountPath") or ""} for m in self.get("volumeMounts", [])],
+            "exitedWith": self.get("exitedWith", []), "exitedWithout": self.get("exitedWithout", []),
+        }
+        if self.type == "build":
+            d.update(tags=self.tags, buildArgs=self.build_args, dockerfile=self.dockerfile, context=self.context,
+                     target=self.target, buildx=self.uses_buildx)
+        return d
+
+
+@dataclass
+class Task:
+    version: str
+    steps: list[Step]
+    networks: list[Network]
+    volumes: dict[str, dict[str, str]]
+    secrets: list[dict]
+    env: list[str]
+    step_timeout: int
+    working_directory: str
+
+
+def _err(message: str, kind: str, src: Source, line: int | None = None, step: str | None = None):
+    return TaskFileError(message, kind=kind, file=src.file, line=src.original_line(line) if line else None, step=step)
+
+
+def _validate_secrets(secrets: list[dict], src: Source) -> None:
+    seen = set()
+    for s in secrets:
+        sid, line = s.get("id") or "", s.get("_line")
+        if not sid:
+            raise _err("secret is missing an ID as well as auto-generated ID", "secret_missing_id", src, line)
+        prefix = f"failed to validate secret with ID: {sid}: "
+        if re.search(r"\s", sid):
+            raise _err(prefix + "secret ID cannot contain spaces", "secret_id_contains_space", src, line)
+        if not s.get("keyvault") and not s.get("aadresourceid") and not s.get("clientID"):
+            raise _err(prefix + "secret should contain either keyvault property for vault secret, or msi "
+                       "clientID/aadResourceId for msi authentication", "secret_missing_source", src, line)
+        if s.get("clientID") and not _GUID.match(s["clientID"]):
+            raise _err(prefix + "msi client ID is not a valid guid", "secret_bad_client_id", src, line)
+        if sid in seen:
+            raise _err(f"duplicate secret found with ID: {sid}", "duplicate_secret_id", src, line)
+        seen.add(sid)
+
+
+def _validate_volumes(volumes: list[dict], src: Source) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for v in volumes:
+        name, line = v.get("name") or "", v.get("_line")
+        if not name:
+            raise _err("volume name is empty", "volume_name_empty", src, line)
+        if not _VOLUME_NAME.match(name):
+            raise _err("volume name is not well formed. Only use alphanumeric and - _", "volume_name_invalid", src, line)
+        if v.get("secret") is None:
+            raise _err("currently only support for source type secret", "volume_not_secret", src, line)
+        if not v["secret"]:
+            raise _err("secret is empty", "volume_secret_empty", src, line)
+        for fname in v["secret"]:
+            if not _FILE_NAME.match(fname):
+                raise _err(f"file name, {fname}, is not well formed. Only use alphanumeric and - _ .",
+                           "invalid_secret_file_name", src, line)
+        if name in out:
+            raise _err("volume with duplicate name found", "duplicate_volume", src, line)
+        out[name] = v["secret"]
+    return out
+
+
+def _split_env(entries: list[str]) -> list[str]:
+    return [part for entry in entries for part in entry.split(",")]
+
+
+def _merge_env(step_env: list[str], task_env: list[str], src: Source, step) -> list[str]:
+    if not task_env:
+        return list(step_env)
+    keys = set()
+    for entry in step_env:
+        if "=" not in entry:
+            raise _err(f"failed to merge task and step environment variables: cannot parse step environment "
+                       f"variable {entry} correctly", "env_parse_error", src, step.line, step.id)
+        keys.add(entry.split("=", 1)[0])
+    merged = list(step_env)
+    for entry in task_env:
+        if "=" not in entry:
+            raise _err(f"failed to merge task and step environment variables: cannot parse task environment "
+                       f"variable {entry} correctly", "env_parse_error", src, step.line, step.id)
+        if entry.split("=", 1)[0] not in keys:
+            merged.append(entry)
+    return merged
+
+
+def container_workdir(wd: str, disabled: bool) -> str | None:
+    if disabled:
+        return None
+    if not wd:
+        return WORKSPACE
+    return posixpath.normpath(wd if wd.startswith("/") else posixpath.join(WORKSPACE, wd))
+
+
+def _split_args(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def parse_build(build: str) -> dict:
+    """Tags (-t/--tag X), build args (--build-arg X), Dockerfile (-f/--file), target, and context: the last
+    token that is neither a flag nor right after one (so `--pull https://x.git` hides the context, as in acb)."""
+    tokens = _split_args(build)
+    tags, args, dockerfile, target, context = [], [], "Dockerfile", None, ""
+    for i, tok in enumerate(tokens):
+        prev = tokens[i - 1] if i else ""
+        if prev in ("-t", "--tag"):
+            tags.append(tok)
+        elif prev == "--build-arg":
+            args.append(tok)
+        elif prev in ("-f", "--file"):
+            dockerfile = tok
+        elif prev == "--target":
+            target = tok
+        if not tok.startswith("-") and not prev.startswith("-"):
+            context = tok
+    return {"tags": tags, "buildArgs": args, "dockerfile": dockerfile, "target": target, "context": context,
+            "tokens": tokens}
+
+
+def _has_registry(ref: str) -> bool:
+    first, sep, _ = ref.partition("/")
+    return bool(sep) and ("." in first or ":" in first or first == "localhost")
+
+
+def cache_flags(step: Step, task_name: str, registry: str) -> str:
+    tagged = next((t for t in step.tags if _has_registry(t)), None)
+    if tagged:
+        repo = tagged.split("@")[0]
+    else:
+        repo = f"{registry}/{step.tags[0].split('@')[0]}" if step.tags else f"{registry}/{step.id}"
+    name, _, tag = repo.rpartition(":")
+    if name and "/" not in tag:
+        repo = name
+    ref = f"{repo}:cache_{task_name or 'quickrun'}_{step.id}"
+    return f"--load --cache-to=type=registry,ref={ref},mode=max --cache-from=type=registry,ref={ref}"
+
+
+def normalize_push(images: list[str]) -> list[str]:
+    out = []
+    for ref in images:
+        if ":" not in ref and "@" not in ref:
+            ref += ":latest"
+        if ref not in out:
+            out.append(ref)
+    return out
+
+
+def build_task(doc: dict, src: Source, *, registry: str, task_name: str = "", cli_env: list[str] | None = None,
+               os_name: str = "linux") -> Task:
+    """Validate and stamp defaults in acr-builder's order (graph/task.go)."""
+    secrets = doc.get("secrets") or []
+    _validate_secrets(secrets, src)
+    volumes = _validate_volumes(doc.get("volumes") or [], src)
+    raw_steps = [s or {"_line": None} for s in (doc.get("steps") or [])]
+    for s in raw_steps:
+        for m in s.get("volumeMounts") or []:
+            if (m or {}).get("name") and m["name"] not in volumes:
+                raise _err(f"mount name, {m['name']}, does not correspond to a volume", "mount_unknown_volume", src,
+                           s.get("_line"), s.get("id"))
+    task_env = _split_env(doc.get("env") or [])
+    if cli_env:
+        task_keys = {e.split("=", 1)[0] for e in task_env if "=" in e}
+        for e in cli_env:
+            if "=" not in e:
+                raise _err(f"cannot parse task environment variable {e} correctly", "env_parse_error", src)
+        task_env = task_env + [e for e in cli_env if e.split("=", 1)[0] not in task_keys]
+    version = doc.get("version") or DEFAULT_VERSION
+    if version.lower() not in [v.lower() for v in VALID_VERSIONS]:
+        raise _err(f'invalid version specified: "{version}", the current version is "{DEFAULT_VERSION}"',
+                   "invalid_version", src, doc.get("_line"))
+    networks = [Network(n.get("name") or "", n.get("driver") or "", bool(n.get("ipv6")), bool(n.get("skipCreation")),
+                        bool(n.get("isDefault"))) for n in (doc.get("networks") or [])]
+    default_network = ""
+    if not networks and not doc.get("isbuildtask"):
+        networks = [Network(DEFAULT_NETWORK, "nat" if os_name == "windows" else "bridge", is_default=True)]
+    for n in networks:
+        if n.is_default:
+            default_network = n.name
+    step_timeout = doc.get("stepTimeout") or 0
+    if step_timeout <= 0:
+        step_timeout = DEFAULT_STEP_TIMEOUT
+    task_wd = doc.get("workingDirectory") or ""
+    steps = []
+    for i, raw in enumerate(raw_steps):
+        step = Step(index=i, raw=raw, line=raw.get("_line"))
+        step.id = raw.get("id") if raw.get("id") is not None else f"acb_step_{i}"
+        step.cmd, step.build = raw.get("cmd") or "", raw.get("build") or ""
+        step.push = list(raw.get("push") or [])
+        step.type = "cmd" if step.cmd else "build" if step.build else "push" if step.push else ""
+        step.when = list(raw.get("when") or [])
+        timeout = raw.get("timeout") or 0
+        step.timeout = timeout if timeout > 0 else step_timeout
+        delay = raw.get("retryDelay") or 0
+        step.retry_delay = delay if delay > 0 else DEFAULT_RETRY_DELAY
+        step.env = _merge_env(list(raw.get("env") or []), task_env, src, step)
+        step.network = raw.get("network") or default_network
+        step.working_directory = raw.get("workingDirectory") or task_wd
+        step.container_workdir = container_workdir(step.working_directory,
+                                                   bool(raw.get("disableWorkingDirectoryOverride")))
+        if step.type == "build":
+            parsed = parse_build(step.build)
+            step.tags = list(raw.get("tags") or parsed["tags"])  # a step-level `tags` key overrides (yaml.v2 quirk)
+            step.build_args = list(raw.get("buildArgs") or parsed["buildArgs"])
+            step.dockerfile, step.context, step.target = parsed["dockerfile"], parsed["context"], parsed["target"]
+        if step.type == "push":
+            step.push = normalize_push(step.push)
+        steps.append(step)
+    # cache flags need the step id, so they come after ids are stamped (AddTaskDefaults)
+    for step in steps:
+        cache = str(step.raw.get("cache") or "")
+        if step.type == "build" and cache.lower() == "enabled" and os_name != "windows":
+            step.build = f"{cache_flags(step, task_name, registry)} {step.build}"
+            step.uses_buildx = True
+    return Task(version=version, steps=steps, networks=networks, volumes=volumes, secrets=secrets, env=task_env,
+                step_timeout=step_timeout, working_directory=task_wd)
+
+
+def validate_step(step: Step, src: Source) -> None:
+    """Step.Validate, in acr-builder's order."""
+    raw = step.raw
+
+    def fail(message, kind):
+        raise _err(message, kind, src, step.line, step.id)
+
+    if (raw.get("retries") or 0) < 0:
+        fail("step must specify retries >= 0", "negative_retries")
+    if (raw.get("repeat") or 0) < 0:
+        fail("step must specify repeat >= 0", "negative_repeat")
+    if sum(bool(x) for x in (step.cmd, step.build, step.push)) > 1:
+        fail("step must only contain a single build, cmd, or push property", "multiple_step_types")
+    if re.search(r"\s", step.id):
+        fail("step ID cannot contain spaces", "id_contains_space")
+    if not step.type:
+        fail("step is missing a cmd, build, or push property", "missing_step_type")
+    mounts = [m or {} for m in raw.get("volumeMounts") or []]
+    if mounts and step.type == "push":
+        fail("invalid use of Mounts. Mounts must have unique container paths and only used for cmd or build steps",
+             "mounts_on_push")
+    paths = set()
+    for m in mounts:
+        if not m.get("name") or not m.get("mountPath"):
+            fail("mount name or mount path is empty", "mount_empty")
+        if m["mountPath"] in paths:
+            fail("mount with duplicate container file path found", "duplicate_mount_path")
+        paths.add(m["mountPath"])
+    if IMMEDIATE in step.when and len(step.when) > 1:
+        fail("step cannot contain other IDs in when if the immediate execution token is specified",
+             "immediate_token_with_ids")
+    if step.id in step.when:
+        fail(f"Step ID: {step.id} is self-referenced", "self_reference")
+    cache = raw.get("cache")
+    if cache and str(cache).lower() not in ("enabled", "disabled"):
+        fail("invalid value for cache property. Valid values are 'enabled', 'disabled'", "invalid_cache_value")

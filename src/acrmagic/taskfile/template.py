@@ -1,0 +1,750 @@
+"""A safe implementation of the Go `text/template` subset that task files use, with Sprig's functions.
+
+acr-builder renders task files with Go's text/template (option missingkey=zero) and Sprig. Task files
+come from notebooks, repositories and other people, so rendering must never run Python: this is an
+interpreter over a parsed tree, with a fixed table of functions and data that is plain dicts, lists
+and scalars. Supported: text and actions with `{{-`/`-}}` trimming and `{{/* comments */}}`; fields
+(`.Values.a.b`), variables (`$x := ...`, `$x = ...`, `$`), literals, pipelines, parenthesised
+pipelines, `if/else if/else`, `range` (with `$i, $v :=`, `else`, `break`, `continue`), `with/else`,
+and the built-in plus Sprig text functions task files use in practice.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+from decimal import Decimal
+
+NO_VALUE = "<no value>"
+
+
+class TemplateError(Exception):
+    """`phase` is "parse" or "exec"; the message reads like Go's."""
+
+    def __init__(self, phase: str, message: str, line: int | None = None):
+        super().__init__(message)
+        self.phase, self.message, self.line = phase, message, line
+
+
+# -- printing values the way Go's fmt %v does -----------------------------------------------------------
+
+def go_float(f: float) -> str:
+    if f != f:
+        return "NaN"
+    if f in (float("inf"), float("-inf")):
+        return "+Inf" if f > 0 else "-Inf"
+    if f == 0:
+        return "0"
+    sign, digits, exp = Decimal(repr(f)).normalize().as_tuple()
+    digits = "".join(map(str, digits))
+    point = len(digits) + exp  # position of the decimal point
+    x = point - 1
+    # fmt's %v = strconv.FormatFloat(f, 'g', -1, 64): exponent form when exp < -4 or exp >= 6
+    if x < -4 or x >= 6:
+        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        text = f"{mant}e{'-' if x < 0 else '+'}{abs(x):02d}"
+    elif point <= 0:
+        text = "0." + "0" * (-point) + digits
+    elif point >= len(digits):
+        text = digits + "0" * (point - len(digits))
+    else:
+        text = digits[:point] + "." + digits[point:]
+    return ("-" if sign else "") + text
+
+
+def go_str(v) -> str:
+    if v is None:
+        return NO_VALUE
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return go_float(v)
+    if isinstance(v, (_dt.datetime, _dt.date)):
+        return str(v)
+    if isinstance(v, dict):
+        return "map[" + " ".join(f"{go_str(k)}:{go_str(v[k])}" for k in sorted(v, key=str)) + "]"
+    if isinstance(v, (list, tuple)):
+        return "[" + " ".join(go_str(x) for x in v) + "]"
+    return str(v)
+
+
+def truth(v) -> bool:
+    if v is None or v is False:
+        return False
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v != 0
+    if isinstance(v, (str, list, tuple, dict)):
+        return len(v) > 0
+    return True
+
+
+# -- lexing -------------------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<declare>:=)
+  | (?P<assign>=)
+  | (?P<pipe>\|)
+  | (?P<lparen>\()
+  | (?P<rparen>\))
+  | (?P<comma>,)
+  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<raw>`[^`]*`)
+  | (?P<char>'(?:[^'\\]|\\.)+')
+  | (?P<number>[-+]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))
+  | (?P<variable>\$[A-Za-z0-9_]*)
+  | (?P<field>(?:\.[A-Za-z_][A-Za-z0-9_]*)+)
+  | (?P<dot>\.)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+""", re.VERBOSE)
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f",
+            "v": "\v", "0": "\0"}
+
+
+def _unquote(text: str, line: int) -> str:
+    body, out, i = text[1:-1], [], 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        e = body[i + 1]
+        if e in "xuU":
+            width = {"x": 2, "u": 4, "U": 8}[e]
+            out.append(chr(int(body[i + 2:i + 2 + width], 16)))
+            i += 2 + width
+        elif e in _ESCAPES:
+            out.append(_ESCAPES[e])
+            i += 2
+        else:
+            raise TemplateError("parse", f"template: {line}: invalid syntax: unknown escape \\{e}", line)
+    return "".join(out)
+
+
+def _tokens(action: str, line: int) -> list[tuple[str, object]]:
+    out, i = [], 0
+    while i < len(action):
+        m = _TOKEN.match(action, i)
+        if not m:
+            raise TemplateError("parse", f"template: {line}: unexpected {action[i]!r} in command", line)
+        kind, text = m.lastgroup, m.group()
+        i = m.end()
+        if kind == "ws":
+            continue
+        if kind == "number" and out and out[-1][0] in ("field", "variable", "rparen", "ident") and text[0] in "+-":
+            raise TemplateError("parse", f"template: {line}: unexpected {text!r} in command", line)
+        if kind == "string":
+            out.append(("literal", _unquote(text, line)))
+        elif kind == "raw":
+            out.append(("literal", text[1:-1]))
+        elif kind == "char":
+            out.append(("literal", ord(_unquote(text, line))))
+        elif kind == "number":
+            out.append(("literal", _number(text, line)))
+        elif kind == "ident" and text in ("true", "false"):
+            out.append(("literal", text == "true"))
+        elif kind == "ident" and text == "nil":
+            out.append(("nil", None))
+        else:
+            out.append((kind, text))
+    return out
+
+
+def _number(text: str, line: int):
+    t = text.replace("_", "")
+    try:
+        if re.fullmatch(r"[-+]?0[xXoObB].*", t):
+            return int(t, 0)
+        if re.fullmatch(r"[-+]?\d+", t):
+            return int(t, 8) if len(t.lstrip("+-")) > 1 and t.lstrip("+-")[0] == "0" else int(t)
+        return float(t)
+    except ValueError:
+        raise TemplateError("parse", f"template: {line}: bad number syntax: {text!r}", line) from None
+
+
+# -- parsing ------------------------------------------------------------------------------------------------
+
+_ACTION = re.compile(r"\{\{(-[ \t\r\n])?(.*?)([ \t\r\n]-)?\}\}", re.DOTALL)
+
+
+def _pieces(src: str):
+    """(kind, text, line) pieces: "text" or "action", trim markers applied to the text around them."""
+    pieces, pos = [], 0
+    for m in _ACTION.finditer(src):
+        text = src[pos:m.start()]
+        if m.group(1) and pieces is not None:
+            text = text.rstrip(" \t\r\n")
+        pieces.append(["text", text, src.count("\n", 0, pos) + 1])
+        pieces.append(["action", m.group(2), src.count("\n", 0, m.start()) + 1, bool(m.group(3))])
+        pos = m.end()
+    pieces.append(["text", src[pos:], src.count("\n", 0, pos) + 1])
+    if "{{" in src[pos:]:
+        line = src.count("\n", 0, pos + src[pos:].index("{{")) + 1
+        raise TemplateError("parse", f"template: {line}: unclosed action", line)
+    for i, piece in enumerate(pieces):  # a `-}}` trims the text that follows it
+        if piece[0] == "action" and piece[3]:
+            pieces[i + 1][1] = pieces[i + 1][1].lstrip(" \t\r\n")
+    return [(p[0], p[1], p[2]) for p in pieces]
+
+
+class _Parser:
+    def __init__(self, src: str, name: str):
+        self.name = name
+        self.pieces = _pieces(src)
+        self.i = 0
+
+    def error(self, line: int, msg: str):
+        raise TemplateError("parse", f"template: {self.name}:{line}: {msg}", line)
+
+    def parse(self):
+        body, end = self.list()
+        if end is not None:
+            self.error(end[2], f"unexpected {{{{{end[0]}}}}}")
+        return body
+
+    def list(self):
+        """Nodes up to an {{end}} / {{else ...}} (returned as the second value) or the end of input."""
+        nodes = []
+        while self.i < len(self.pieces):
+            kind, text, line = self.pieces[self.i]
+            self.i += 1
+            if kind == "text":
+                if text:
+                    nodes.append(("text", text))
+                continue
+            stripped = text.strip()
+            if stripped.startswith("/*"):
+                if not stripped.endswith("*/"):
+                    self.error(line, "unclosed comment")
+                continue
+            toks = _tokens(text, line)
+            if not toks:
+                self.error(line, "missing value for command")
+            head = toks[0]
+            if head == ("ident", "end"):
+                return nodes, ("end", toks[1:], line)
+            if head == ("ident", "else"):
+                return nodes, ("else", toks[1:], line)
+            if head[0] == "ident" and head[1] in ("if", "with", "range"):
+                nodes.append(self.control(head[1], toks[1:], line))
+            elif head[0] == "ident" and head[1] in ("break", "continue"):
+                nodes.append((head[1], line))
+            elif head[0] == "ident" and head[1] in ("define", "template", "block"):
+                self.error(line, f"{{{{{head[1]}}}}} is not supported in task files")
+            else:
+                nodes.append(("action", self.pipeline(toks, line), line))
+        return nodes, None
+
+    def control(self, keyword: str, toks, line):
+        pipe = self.pipeline(toks, line, allow_decl=True, range_decl=keyword == "range")
+        body, end = self.list()
+        if end is None:
+            self.error(line, f"unexpected EOF in {keyword}")
+        else_body = None
+        if end[0] == "else":
+            rest = end[1]
+            if rest and rest[0] == ("ident", "if") and keyword == "if":
+                else_body = [self.control("if", rest[1:], end[2])]  # else if: the nested if takes the {{end}}
+                return ("if", pipe, body, else_body, line)
+            if rest and rest[0] == ("ident", "with") and keyword == "with":
+                else_body = [self.control("with", rest[1:], end[2])]
+                return ("with", pipe, body, else_body, line)
+            if rest:
+                self.error(end[2], "unexpected tokens after else")
+            else_body, end2 = self.list()
+            if end2 is None or end2[0] != "end":
+                self.error(line, f"expected end; found {'EOF' if end2 is None else end2[0]}")
+        return (keyword, pipe, body, else_body, line)
+
+    def pipeline(self, toks, line, allow_decl=True, range_decl=False):
+        decl, assign = [], False
+        if toks and toks[0][0] == "variable":
+            j = 1
+            names = [toks[0][1]]
+            if range_decl and len(toks) > 2 and toks[1][0] == "comma" and toks[2][0] == "variable":
+                names.append(toks[2][1])
+                j = 3
+            if len(toks) > j and toks[j][0] in ("declare", "assign"):
+                decl, assign, toks = names, toks[j][0] == "assign", toks[j + 1:]
+        commands, cur, depth = [], [], 0
+        for tok in toks:
+            if tok[0] == "lparen":
+                depth += 1
+            elif tok[0] == "rparen":
+                depth -= 1
+                if depth < 0:
+                    self.error(line, "unexpected right paren")
+            if tok[0] == "pipe" and depth == 0:
+                commands.append(cur)
+                cur = []
+            else:
+                cur.append(tok)
+        if depth:
+            self.error(line, "unclosed left paren")
+        commands.append(cur)
+        if any(not c for c in commands):
+            self.error(line, "missing value for command")
+        return ("pipeline", decl, assign, [self.command(c, line) for c in commands], line)
+
+    def command(self, toks, line):
+        args, i = [], 0
+        while i < len(toks):
+            kind, val = toks[i]
+            if kind == "lparen":
+                depth, j = 1, i + 1
+                while depth:
+                    depth += {"lparen": 1, "rparen": -1}.get(toks[j][0], 0)
+                    j += 1
+                inner = self.pipeline(toks[i + 1:j - 1], line)
+                chain = []
+                if j < len(toks) and toks[j][0] == "field":
+                    chain, j = toks[j][1].split(".")[1:], j + 1
+                args.append(("sub", inner, chain))
+                i = j
+                continue
+            if kind == "field":
+                args.append(("field", val.split(".")[1:]))
+            elif kind == "dot":
+                args.append(("dot",))
+            elif kind == "variable":
+                chain = []
+                if i + 1 < len(toks) and toks[i + 1][0] == "field":
+                    chain = toks[i + 1][1].split(".")[1:]
+                    i += 1
+                args.append(("var", val, chain))
+            elif kind in ("literal", "nil"):
+                args.append(("literal", val))
+            elif kind == "ident":
+                if val not in FUNCS:
+                    self.error(line, f'function "{val}" not defined')
+                args.append(("func", val))
+            else:
+                self.error(line, f"unexpected {val!r} in operand")
+            i += 1
+        return args
+
+
+# -- executing ----------------------------------------------------------------------------------------------
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class _Exec:
+    def __init__(self, name: str, data):
+        self.name, self.root = name, data
+        self.out: list[str] = []
+
+    def error(self, line, msg):
+        raise TemplateError("exec", f"template: {self.name}:{line}: {msg}", line)
+
+    def run(self, nodes, dot, scope: list[dict]):
+        for node in nodes:
+            kind = node[0]
+            if kind == "text":
+                self.out.append(node[1])
+            elif kind == "action":
+                value = self.pipeline(node[1], dot, scope)
+                if not node[1][1]:  # a declaration prints nothing
+                    self.out.append(go_str(value))
+            elif kind in ("if", "with"):
+                _, pipe, body, else_body, _ = node
+                inner = [*scope, {}]
+                value = self.pipeline(pipe, dot, inner)
+                if truth(value):
+                    self.run(body, value if kind == "with" else dot, inner)
+                elif else_body:
+                    self.run(else_body, dot, inner)
+            elif kind == "range":
+                self.range(node, dot, scope)
+            elif kind == "break":
+                raise _Break()
+            elif kind == "continue":
+                raise _Continue()
+
+    def range(self, node, dot, scope):
+        _, pipe, body, else_body, line = node
+        decl = pipe[1]
+        value = self.pipeline(("pipeline", [], False, pipe[3], line), dot, scope)
+        if isinstance(value, dict):
+            items = [(k, value[k]) for k in sorted(value, key=str)]
+        elif isinstance(value, (list, tuple)):
+            items = list(enumerate(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            items = [(i, i) for i in range(value)]
+        elif value is None:
+            items = []
+        else:
+            self.error(line, f"range can't iterate over {go_str(value)}")
+        if not items:
+            if else_body:
+                self.run(else_body, dot, scope)
+            return
+        for key, item in items:
+            frame = {}
+            if len(decl) == 1:
+                frame[decl[0]] = item
+            elif len(decl) == 2:
+                frame[decl[0]], frame[decl[1]] = key, item
+            try:
+                self.run(body, item, [*scope, frame])
+            except _Break:
+                break
+            except _Continue:
+                continue
+
+    def pipeline(self, pipe, dot, scope):
+        _, decl, assign, commands, line = pipe
+        value, first = None, True
+        for cmd in commands:
+            value = self.command(cmd, dot, scope, line, None if first else value, not first)
+            first = False
+        for name in decl:
+            if assign:
+                for frame in reversed(scope):
+                    if name in frame:
+                        frame[name] = value
+                        break
+                else:
+                    self.error(line, f"undefined variable: {name}")
+            else:
+                scope[-1][name] = value
+        return value
+
+    def command(self, args, dot, scope, line, piped, has_piped):
+        head = args[0]
+        if head[0] == "func":
+            name = head[1]
+            values = [self.operand(a, dot, scope, line) for a in args[1:]]
+            if name in ("and", "or"):
+                return self.logic(name, args[1:], dot, scope, line, piped, has_piped)
+            if has_piped:
+                values.append(piped)
+            return self.call(name, values, line)
+        if len(args) > 1 or has_piped:
+            self.error(line, f"can't give argument to non-function {self.describe(head)}")
+        return self.operand(head, dot, scope, line)
+
+    def logic(self, name, arg_nodes, dot, scope, line, piped, has_piped):
+        nodes = list(arg_nodes)
+        if not nodes and not has_piped:
+            self.error(line, f"wrong number of args for {name}: want at least 1 got 0")
+        value = None
+        for i, node in enumerate(nodes):
+            value = self.operand(node, dot, scope, line)
+            if (name == "and") != truth(value):
+                return value
+        if has_piped:
+            value = piped
+        return value
+
+    def describe(self, node):
+        return {"field": lambda: "." + ".".join(node[1]), "var": lambda: node[1], "literal": lambda: go_str(node[1]),
+                "dot": lambda: "."}.get(node[0], lambda: "value")()
+
+    def operand(self, node, dot, scope, line):
+        kind = node[0]
+        if kind == "literal":
+            return node[1]
+        if kind == "dot":
+            return dot
+        if kind == "field":
+            return self.chain(dot, node[1], line, "")
+        if kind == "var":
+            name = node[1]
+            if name == "$":
+                base = self.root
+            else:
+                for frame in reversed(scope):
+                    if name in frame:
+                        base = frame[name]
+                        break
+                else:
+                    self.error(line, f'undefined variable "{name}"')
+            return self.chain(base, node[2], line, name)
+        if kind == "sub":
+            return self.chain(self.pipeline(node[1], dot, scope), node[2], line, "")
+        if kind == "func":
+            return self.call(node[1], [], line)
+        self.error(line, "bad operand")
+
+    def chain(self, value, names, line, prefix):
+        for name in names:
+            if isinstance(value, dict):
+                value = value.get(name)  # missingkey=zero: a missing key is the zero value (no value)
+            elif value is None:
+                self.error(line, f"nil pointer evaluating interface {{}}.{name}")
+            else:
+                self.error(line, f"can't evaluate field {name} in type {_go_type(value)}")
+        return value
+
+    def call(self, name, values, line):
+        fn, kinds = FUNCS[name]
+        if kinds is not None:
+            fixed = [k for k in kinds if not k.startswith("*")]
+            variadic = len(fixed) < len(kinds)
+            if len(values) < len(fixed) or (not variadic and len(values) > len(fixed)):
+                self.error(line, f"wrong number of args for {name}: want {len(fixed)} got {len(values)}")
+            for i, (value, kind) in enumerate(zip(values, kinds + [kinds[-1]] * len(values))):
+                values[i] = _coerce(value, kind.lstrip("*"), name, i, self, line)
+        try:
+            return fn(*values)
+        except TemplateError:
+            raise
+        except Exception as e:  # a function refused its input: Go reports "error calling <fn>"
+            self.error(line, f"error calling {name}: {e}")
+
+
+def _go_type(v) -> str:
+    return {bool: "bool", int: "int", float: "float64", str: "string", dict: "map[string]interface {}",
+            list: "[]interface {}"}.get(type(v), type(v).__name__)
+
+
+def _coerce(value, kind, fname, index, ex, line):
+    if kind == "a":
+        return value
+    if value is None:
+        ex.error(line, f"error calling {fname}: invalid value; expected {_KIND_NAMES[kind]}")
+    if kind == "s" and not isinstance(value, str):
+        ex.error(line, f"wrong type for value; expected string; got {_go_type(value)}")
+    if kind == "i":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            ex.error(line, f"wrong type for value; expected int; got {_go_type(value)}")
+        return int(value)
+    if kind == "l" and not isinstance(value, (list, tuple)):
+        ex.error(line, f"wrong type for value; expected []interface {{}}; got {_go_type(value)}")
+    if kind == "m" and not isinstance(value, dict):
+        ex.error(line, f"wrong type for value; expected map[string]interface {{}}; got {_go_type(value)}")
+    return value
+
+
+_KIND_NAMES = {"s": "string", "i": "int", "l": "[]interface {}", "m": "map[string]interface {}"}
+
+
+# -- functions: Go's built-ins and Sprig's text functions -------------------------------------------------
+
+def _printf(fmt: str, *args) -> str:
+    out, i, n = [], 0, 0
+    spec = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\d+))?([vsdqtfeEgGxXobc%])")
+    pos = 0
+    for m in spec.finditer(fmt):
+        out.append(fmt[pos:m.start()])
+        pos = m.end()
+        flags, width, prec, verb = m.groups()
+        if verb == "%":
+            out.append("%")
+            continue
+        if n >= len(args):
+            out.append(f"%!{verb}(MISSING)")
+            continue
+        arg = args[n]
+        n += 1
+        if verb in "vs":
+            text = go_str(arg)
+        elif verb == "q":
+            text = json.dumps(go_str(arg) if not isinstance(arg, str) else arg, ensure_ascii=False)
+        elif verb == "t":
+            text = go_str(arg)
+        elif verb in "dxXobc" and isinstance(arg, int) and not isinstance(arg, bool):
+            text = format(arg, {"d": "d", "x": "x", "X": "X", "o": "o", "b": "b", "c": "c"}[verb])
+        elif verb in "feEgG" and isinstance(arg, (int, float)) and not isinstance(arg, bool):
+            text = format(float(arg), f".{prec if prec is not None else 6}{verb}")
+        elif verb in "xX" and isinstance(arg, str):
+            text = arg.encode().hex() if verb == "x" else arg.encode().hex().upper()
+        else:
+            text = f"%!{verb}({_go_type(arg)}={go_str(arg)})"
+        if width and width != "*":
+            text = text.ljust(int(width)) if "-" in (flags or "") else text.rjust(int(width), "0" if "0" in (flags or "") and verb in "dfeg" else " ")
+        out.append(text)
+    out.append(fmt[pos:])
+    if n < len(args):
+        out.append("%!(EXTRA " + ", ".join(f"{_go_type(a)}={go_str(a)}" for a in args[n:]) + ")")
+    return "".join(out)
+
+
+def _index(item, *keys):
+    for key in keys:
+        if isinstance(item, dict):
+            item = item.get(key)
+        elif isinstance(item, (list, tuple, str)):
+            if not isinstance(key, int) or not 0 <= key < len(item):
+                raise ValueError(f"index out of range: {key}")
+            item = item[key]
+        elif item is None:
+            raise ValueError("index of untyped nil")
+        else:
+            raise ValueError(f"can't index item of type {_go_type(item)}")
+    return item
+
+
+def _eq(a, *bs):
+    return any(a == b and type(a) is type(b) or (a == b and not isinstance(a, bool) and not isinstance(b, bool))
+               for b in bs)
+
+
+def _cmp(op):
+    def compare(a, b):
+        if isinstance(a, bool) or isinstance(b, bool) or type(a) is not type(b) and not (
+                isinstance(a, (int, float)) and isinstance(b, (int, float))):
+            raise ValueError("incompatible types for comparison")
+        return op(a, b)
+    return compare
+
+
+def _default(default, *given):
+    value = given[0] if given else None
+    return value if truth(value) else default
+
+
+def _empty(v):
+    return not truth(v)
+
+
+def _coalesce(*vals):
+    return next((v for v in vals if truth(v)), None)
+
+
+def _to_str(v):
+    return "" if v is None else go_str(v)
+
+
+def _b64enc(v):
+    return "" if v is None else base64.b64encode(_to_str(v).encode()).decode()
+
+
+def _trunc(n, s):
+    return s[:n] if n >= 0 else s[n:]
+
+
+def _substr(start, end, s):
+    if start < 0:
+        return s[:end]
+    if end < 0 or end > len(s):
+        return s[start:]
+    return s[start:end]
+
+
+def _indent(n, s):
+    pad = " " * n
+    return pad + s.replace("\n", "\n" + pad)
+
+
+def _to_int(v):
+    if isinstance(v, str):
+        try:
+            return int(v)
+        except ValueError:
+            try:
+                return int(float(v))
+            except ValueError:
+                return 0
+    return int(v) if isinstance(v, (int, float)) else 0
+
+
+def _to_float(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _date(fmt, when):
+    layout = {"2006": "%Y", "01": "%m", "02": "%d", "15": "%H", "04": "%M", "05": "%S", "Jan": "%b",
+              "Mon": "%a", "MST": "%Z", "06": "%y"}
+    pattern = re.compile("|".join(sorted(map(re.escape, layout), key=len, reverse=True)))
+    return when.strftime(pattern.sub(lambda m: layout[m.group()], fmt))
+
+
+def _dict(*kv):
+    if len(kv) % 2:
+        kv = (*kv, "")
+    return {_to_str(kv[i]): kv[i + 1] for i in range(0, len(kv), 2)}
+
+
+def _set(d, k, v):
+    d[k] = v
+    return d
+
+
+def _sprig_split(sep, s):
+    return {f"_{i}": part for i, part in enumerate(s.split(sep))}
+
+
+FUNCS: dict[str, tuple] = {  # name -> (function, argument kinds or None): a any, s string, i int, l list, m map
+    # Go's built-ins
+    "and": (None, None), "or": (None, None), "not": (lambda v: not truth(v), ["a"]),
+    "len": (lambda v: len(v) if v is not None else (_ for _ in ()).throw(ValueError("len of nil")), ["a"]),
+    "index": (_index, ["a", "*a"]), "print": (lambda *a: "".join(go_str(x) for x in a), ["*a"]),
+    "println": (lambda *a: " ".join(go_str(x) for x in a) + "\n", ["*a"]),
+    "printf": (_printf, ["s", "*a"]), "eq": (_eq, ["a", "*a"]), "ne": (lambda a, b: not _eq(a, b), ["a", "a"]),
+    "lt": (_cmp(lambda a, b: a < b), ["a", "a"]), "le": (_cmp(lambda a, b: a <= b), ["a", "a"]),
+    "gt": (_cmp(lambda a, b: a > b), ["a", "a"]), "ge": (_cmp(lambda a, b: a >= b), ["a", "a"]),
+    "urlquery": (lambda *a: __import__("urllib.parse").parse.quote_plus("".join(go_str(x) for x in a)), ["*a"]),
+    "slice": (lambda item, *ix: item[slice(*ix)], ["a", "*i"]),
+    # Sprig: strings
+    "upper": (str.upper, ["s"]), "lower": (str.lower, ["s"]), "title": (str.title, ["s"]),
+    "trim": (str.strip, ["s"]), "trimAll": (lambda c, s: s.strip(c), ["s", "s"]),
+    "trimPrefix": (lambda p, s: s[len(p):] if s.startswith(p) else s, ["s", "s"]),
+    "trimSuffix": (lambda p, s: s[:-len(p)] if p and s.endswith(p) else s, ["s", "s"]),
+    "replace": (lambda old, new, s: s.replace(old, new), ["s", "s", "s"]),
+    "contains": (lambda sub, s: sub in s, ["s", "s"]), "hasPrefix": (lambda p, s: s.startswith(p), ["s", "s"]),
+    "hasSuffix": (lambda p, s: s.endswith(p), ["s", "s"]), "repeat": (lambda n, s: s * max(n, 0), ["i", "s"]),
+    "substr": (_substr, ["i", "i", "s"]), "trunc": (_trunc, ["i", "s"]), "nospace": (lambda s: re.sub(r"\s", "", s), ["s"]),
+    "quote": (lambda *a: " ".join(json.dumps(_to_str(x), ensure_ascii=False) for x in a if x is not None), ["*a"]),
+    "squote": (lambda *a: " ".join(f"'{_to_str(x)}'" for x in a if x is not None), ["*a"]),
+    "cat": (lambda *a: " ".join(_to_str(x) for x in a if x is not None), ["*a"]),
+    "indent": (_indent, ["i", "s"]), "nindent": (lambda n, s: "\n" + _indent(n, s), ["i", "s"]),
+    "b64enc": (_b64enc, ["a"]), "b64dec": (lambda s: base64.b64decode(s).decode(), ["s"]),
+    "sha256sum": (lambda s: hashlib.sha256(s.encode()).hexdigest(), ["s"]),
+    "toString": (_to_str, ["a"]), "toJson": (lambda v: json.dumps(v, separators=(",", ":")), ["a"]),
+    "toPrettyJson": (lambda v: json.dumps(v, indent=2), ["a"]),
+    "split": (_sprig_split, ["s", "s"]), "splitList": (lambda sep, s: s.split(sep), ["s", "s"]),
+    "join": (lambda sep, items: sep.join(_to_str(x) for x in items), ["s", "l"]),
+    "regexMatch": (lambda r, s: re.search(r, s) is not None, ["s", "s"]),
+    "regexReplaceAll": (lambda r, s, repl: re.sub(r, re.sub(r"\$\{?(\w+)\}?", r"\\g<\1>", repl), s), ["s", "s", "s"]),
+    "regexFind": (lambda r, s: (re.search(r, s) or [""])[0], ["s", "s"]),
+    # Sprig: defaults, logic, conversion
+    "default": (_default, ["a", "*a"]), "empty": (_empty, ["a"]), "coalesce": (_coalesce, ["*a"]),
+    "ternary": (lambda a, b, c: a if truth(c) else b, ["a", "a", "a"]),
+    "int": (_to_int, ["a"]), "int64": (_to_int, ["a"]), "atoi": (_to_int, ["s"]), "float64": (_to_float, ["a"]),
+    "add": (lambda *a: sum(_to_int(x) for x in a), ["*a"]), "sub": (lambda a, b: _to_int(a) - _to_int(b), ["a", "a"]),
+    "mul": (lambda *a: __import__("math").prod(_to_int(x) for x in a), ["*a"]),
+    "div": (lambda a, b: int(_to_int(a) / _to_int(b)), ["a", "a"]), "mod": (lambda a, b: _to_int(a) % _to_int(b), ["a", "a"]),
+    "max": (lambda *a: max(_to_int(x) for x in a), ["a", "*a"]), "min": (lambda *a: min(_to_int(x) for x in a), ["a", "*a"]),
+    # Sprig: lists and dicts
+    "list": (lambda *a: list(a), ["*a"]), "first": (lambda v: v[0] if v else None, ["l"]),
+    "last": (lambda v: v[-1] if v else None, ["l"]), "has": (lambda x, v: x in v, ["a", "l"]),
+    "dict": (_dict, ["*a"]), "get": (lambda d, k: d.get(k, ""), ["m", "s"]), "set": (_set, ["m", "s", "a"]),
+    "hasKey": (lambda d, k: k in d, ["m", "s"]), "keys": (lambda *ds: [k for d in ds for k in d], ["m", "*m"]),
+    # Sprig: environment and time (the runner's, as in acr-builder)
+    "env": (lambda k: os.environ.get(k, ""), ["s"]), "expandenv": (os.path.expandvars, ["s"]),
+    "now": (lambda: _dt.datetime.now(_dt.timezone.utc), []), "date": (_date, ["s", "a"]),
+    "uuidv4": (lambda: str(__import__("uuid").uuid4()), []),
+}
+
+
+def parse(src: str, name: str = "task"):
+    return _Parser(src, name).parse()
+
+
+def render(src: str, data: dict, name: str = "task") -> str:
+    """Render like acr-builder: missing keys give no value, and every `<no value>` is then deleted."""
+    tree = parse(src, name)
+    ex = _Exec(name, data)
+    try:
+        ex.run(tree, data, [{"$": data}])
+    except (_Break, _Continue):
+        raise TemplateError("exec", f"template: {name}: break or continue outside range") from None
+    except RecursionError:
+        raise TemplateError("exec", f"template: {name}: too deeply nested") from None
+    return "".join(ex.out).replace(NO_VALUE, "")

@@ -1,0 +1,128 @@
+"""Template data: `.Values` from a values file and `--set`, and `.Run` from the run's context."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from ..errors import TaskFileError
+
+
+def parse_set(items: list[str] | None) -> dict[str, str]:
+    """`--set k=v` as acr-builder reads it: split at the first `=`, always strings, no nesting, last wins."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise TaskFileError("failed to parse --set data; invalid format, no = assignment found",
+                                kind="set_parse_error", file="--set")
+        key, _, value = item.partition("=")
+        if not key:
+            raise TaskFileError("failed to parse --set data; expected a key=val format", kind="set_parse_error",
+                                file="--set")
+        out[key] = value
+    return out
+
+
+def _yaml11(value):
+    """PyYAML already types scalars as YAML 1.1 (1.10 -> 1.1, 007 -> 7, yes -> true); timestamps stay strings."""
+    if isinstance(value, dict):
+        return {str(k): _yaml11(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_yaml11(v) for v in value]
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return str(value)
+    return value
+
+
+class _NoTimestamps(yaml.SafeLoader):
+    pass
+
+
+_NoTimestamps.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def parse_values_file(text: str | None, name: str = "--values") -> dict:
+    if not text:
+        return {}
+    try:
+        data = yaml.load(text, Loader=_NoTimestamps)
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        raise TaskFileError("failed to deserialize values. Try rendering your template locally to validate the "
+                            f"values: {str(e).splitlines()[0]}", kind="values_parse_error", file=name,
+                            line=None if line is None else line + 1) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TaskFileError("failed to deserialize values: the values file must be a map of key: value",
+                            kind="values_parse_error", file=name)
+    return _yaml11(data)
+
+
+def merge_values(file_values: dict, set_values: dict) -> dict:
+    return {**file_values, **set_values}
+
+
+_SAFE = re.compile(r"^[\w@%+=:,./-]*$")
+
+
+def shell_quote(text: str) -> str:
+    return text if _SAFE.match(text) else "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+@dataclass
+class RunContext:
+    """What `.Run` holds. Field names follow the `run` objects of the reference cases."""
+
+    id: str = "aa1"
+    registry: str = "localhost:5000"
+    date: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc))
+    os: str = "linux"
+    architecture: str = "amd64"
+    commit: str = ""
+    branch: str = ""
+    shared_volume: str = ""
+    task_name: str = ""
+    os_version: str = ""
+    repository: str = ""
+    git_tag: str = ""
+    triggered_by: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunContext":
+        date = d.get("date")
+        if isinstance(date, str):
+            date = _dt.datetime.fromisoformat(date.replace("Z", "+00:00"))
+        return cls(id=d.get("id", "aa1"), registry=d.get("registry", "localhost:5000"),
+                   date=date or _dt.datetime.now(_dt.timezone.utc), os=d.get("os", "linux"),
+                   architecture=d.get("architecture", "amd64"), commit=d.get("commit", ""),
+                   branch=d.get("branch", ""), shared_volume=d.get("sharedVolume", ""),
+                   task_name=d.get("taskName", ""))
+
+    def template_data(self) -> dict:
+        return {
+            "ID": self.id, "Registry": self.registry, "RegistryName": self.registry.split(".")[0],
+            "Date": self.date.astimezone(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S") + "z",
+            "SharedVolume": self.shared_volume, "OS": self.os, "Architecture": self.architecture,
+            "OSVersion": self.os_version, "Commit": self.commit, "Branch": self.branch,
+            "Repository": self.repository, "GitTag": self.git_tag, "TriggeredBy": self.triggered_by,
+            "TaskName": self.task_name,
+        }
+
+
+def template_data(run: RunContext, values: dict, secrets: dict | None = None) -> dict:
+    run_data = run.template_data()
+    return {
+        "Run": run_data,
+        "Build": {"ID": run.id},
+        "Values": values,
+        "Secrets": secrets or {},
+        "ValuesJSON": shell_quote(json.dumps(values, separators=(",", ":"))),
+        "RunJSON": shell_quote(json.dumps(run_data, separators=(",", ":"))),
+    }

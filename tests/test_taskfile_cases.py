@@ -1,0 +1,58 @@
+"""Every worked example of the shared reference, through acrmagic.taskfile.plan_dict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from acrmagic.taskfile import plan_dict
+
+CASES_FILE = Path(__file__).resolve().parents[2] / "shared/reference/acr-task-yaml-cases.json"
+CASES = json.loads(CASES_FILE.read_text()) if CASES_FILE.exists() else []
+
+
+def assert_subset(expected, actual, path="$"):
+    """Every key the case asserts must match; keys the case leaves out are not compared."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{path}: expected a map, got {actual!r}"
+        for key, value in expected.items():
+            assert key in actual, f"{path}.{key} missing from {sorted(actual)}"
+            assert_subset(value, actual[key], f"{path}.{key}")
+    elif isinstance(expected, list) and expected and isinstance(expected[0], dict) and "id" in expected[0]:
+        by_id = {item["id"]: item for item in actual}
+        assert [e["id"] for e in expected] == [a["id"] for a in actual][:len(expected)] or all(
+            e["id"] in by_id for e in expected), f"{path}: ids {[a['id'] for a in actual]}"
+        for item in expected:
+            assert_subset(item, by_id[item["id"]], f"{path}[{item['id']}]")
+    else:
+        assert expected == actual, f"{path}: expected {expected!r}, got {actual!r}"
+
+
+def test_cases_file_is_there():
+    assert len(CASES) >= 40, f"the shared reference cases are missing at {CASES_FILE}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_case(case):
+    expect = case["expect"]
+    got = plan_dict(case["yaml"], case["run"])
+    if not expect["ok"]:
+        assert got["ok"] is False, f"expected an error, got a plan: {json.dumps(got)[:400]}"
+        assert expect["error"]["contains"] in got["error"]["message"]
+        assert got["error"]["kind"] == expect["error"]["kind"]
+        return
+    assert got["ok"] is True, got.get("error")
+    if "recommended" in expect:
+        assert_subset(expect["recommended"], got)
+    checked = {k: v for k, v in expect.items()
+               if k in ("version", "aliases", "parents", "levels", "networks")}
+    assert_subset(checked, got)
+    for want in expect.get("steps", []):
+        step = next(s for s in got["steps"] if s["id"] == want["id"])
+        want = dict(want)
+        prefix, suffix = want.pop("cmdPrefix", None), want.pop("cmdSuffix", None)
+        if prefix is not None:
+            assert step["cmd"].startswith(prefix) and step["cmd"].endswith(suffix)
+        assert_subset(want, step)
