@@ -7,16 +7,16 @@
 In a notebook: ``%load_ext acrmagic``, then ``%%acrbuild`` cells and ``%acr runs``.
 """
 
-from .api import build, cancel, logs, runs, show
+from .api import build, cancel, logs, run, runs, show
 from .errors import (AcrMagicError, ContextError, EngineUnavailable, RunCanceled, RunError, RunErrored,
-                     RunFailed, RunNotFound, RunTimedOut, UsageError)
+                     RunFailed, RunNotFound, RunTimedOut, TaskFileError, UsageError)
 from .runs.model import OutputImage, Run
 
 __version__ = "0.1.0"
 
-__all__ = ["build", "runs", "show", "logs", "cancel", "Run", "OutputImage", "AcrMagicError", "UsageError",
+__all__ = ["build", "run", "runs", "show", "logs", "cancel", "Run", "OutputImage", "AcrMagicError", "UsageError",
            "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled", "RunTimedOut",
-           "RunErrored", "RunNotFound", "load_ipython_extension"]
+           "RunErrored", "RunNotFound", "TaskFileError", "load_ipython_extension"]
 
 
 def load_ipython_extension(ipython) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .errors import UsageError
-from .options import DEFAULT_TIMEOUT, BuildOptions
+from .options import DEFAULT_TIMEOUT, BuildOptions, TaskOptions
 from .runs import model
 from .runs.store import RunStore
 
@@ -26,6 +26,32 @@ def build(dockerfile: str | None = None, *, image: str | list[str] | None = None
                         secret_build_args={k: str(v) for k, v in (secret_build_args or {}).items()},
                         target=target, platform=platform, push=push, no_cache=no_cache, timeout=timeout, logs=logs)
     return quick_build(opts, progress=progress)
+
+
+def run(task: str | None = None, *, file: str | None = None, context: str = ".", set: dict | list | None = None,
+        set_secret: dict | list | None = None, values: str | None = None, registry: str | None = None,
+        timeout: int = DEFAULT_TIMEOUT, logs: bool = True, dry_run: bool = False, progress=None):
+    """Run a multi-step task (ACR task YAML text, or `file`) like `az acr run`, and return the recorded run.
+
+    With `dry_run`, nothing runs and the resolved plan (`acrmagic.taskfile.Plan`) is returned instead.
+    Raises a `RunError` subclass (with ``.run``) when the run does not succeed."""
+    opts = TaskOptions(task_text=task, file=file, context=context, set_values=_pairs(set), set_secrets=_pairs(set_secret),
+                       values_file=values, registry=registry, timeout=timeout, dry_run=dry_run, logs=logs)
+    return _run_task(opts, progress)
+
+
+def _pairs(items: dict | list | None) -> list[str]:
+    if isinstance(items, dict):
+        return [f"{k}={v}" for k, v in items.items()]
+    return list(items or [])
+
+
+def _run_task(opts: TaskOptions, progress=None):
+    from .taskrun import plan_task, quick_run
+
+    if opts.dry_run:
+        return plan_task(opts)
+    return quick_run(opts, progress=progress)
 
 
 def runs(status: str | None = None, task: str | None = None, top: int | None = None) -> model.RunList:

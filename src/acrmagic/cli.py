@@ -10,7 +10,7 @@ import sys
 
 from . import api
 from .errors import AcrMagicError, RunError, UsageError
-from .options import BuildOptions, HelpShown, Parser, build_parser
+from .options import BuildOptions, HelpShown, Parser, TaskOptions, build_parser, task_parser
 
 
 def _parser() -> Parser:
@@ -21,6 +21,8 @@ def _parser() -> Parser:
     sub.required = True
     sub.add_parser("build", parents=[build_parser("acrmagic build")], add_help=False,
                    help="build (and push) an image from a context")
+    sub.add_parser("run", parents=[task_parser("acrmagic run")], add_help=False,
+                   help="run a multi-step task file (-f FILE) on a context")
     runs = sub.add_parser("runs", add_help=False, help="list runs, newest first")
     runs.add_argument("--status")
     runs.add_argument("--task")
@@ -65,6 +67,25 @@ def _run(argv: list[str]) -> int:
                         target=opts.target, platform=opts.platform, push=opts.push, no_cache=opts.no_cache,
                         timeout=opts.timeout, logs=opts.logs)
         print(run.summary())
+        return 0
+    if argv[:1] == ["run"]:
+        rest = list(argv[1:])
+        output = "text"
+        for flag in ("-o", "--output"):
+            if flag in rest:
+                i = rest.index(flag)
+                output = rest[i + 1] if i + 1 < len(rest) else ""
+                del rest[i:i + 2]
+        if output not in ("text", "json"):
+            raise UsageError("acrmagic run: -o/--output takes text or json")
+        opts = TaskOptions.from_argv(rest, prog="acrmagic run")
+        if opts.file == "-":
+            opts.file, opts.task_text = None, sys.stdin.read()
+        result = api._run_task(opts)
+        if opts.dry_run:
+            print(json.dumps(result.to_dict(), indent=2) if output == "json" else repr(result))
+        else:
+            print(json.dumps(result.to_dict(), indent=2) if output == "json" else result.summary())
         return 0
     ns = _parser().parse_args(argv)
     if ns.command == "runs":

@@ -45,9 +45,12 @@ class LogEvent:
     step: str | None = None
     number: int = 0
     stream: str = "stdout"
+    label: str | None = None  # how the line names its step; default "#<number>"
 
     def line(self) -> str:
-        return f"#{self.number} {self.text}" if self.step is not None else self.text
+        if self.step is None:
+            return self.text
+        return f"{self.label or '#' + str(self.number)} {self.text}"
 
 
 @dataclass

@@ -9,7 +9,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from . import api
 from .commands import history_parser
 from .errors import UsageError
-from .options import BuildOptions, HelpShown, build_parser
+from .options import BuildOptions, HelpShown, TaskOptions, build_parser, task_parser
 
 
 def _split(line: str, prog: str) -> list[str]:
@@ -39,6 +39,16 @@ class AcrMagics(Magics):
                          push=opts.push, no_cache=opts.no_cache, timeout=opts.timeout, logs=opts.logs)
 
     @no_var_expand
+    @line_cell_magic
+    def acrtask(self, line: str, cell: str | None = None):
+        # the cell is the task YAML; `%acrtask -f FILE` reads it from a file
+        try:
+            opts = TaskOptions.from_argv(_split(line, "acrtask"), task_text=cell)
+        except HelpShown:
+            return None
+        return api._run_task(opts)
+
+    @no_var_expand
     @line_magic
     def acr(self, line: str):
         try:
@@ -57,3 +67,4 @@ class AcrMagics(Magics):
 
 AcrMagics.acrbuild.__doc__ = build_parser("%%acrbuild").format_help()
 AcrMagics.acr.__doc__ = history_parser("%acr").format_help()
+AcrMagics.acrtask.__doc__ = task_parser("%%acrtask").format_help()

@@ -104,3 +104,50 @@ class BuildOptions:
                 "buildArgs": self.build_args, "secretBuildArgs": sorted(self.secret_build_args),
                 "target": self.target, "platform": self.platform, "push": self.push, "noCache": self.no_cache,
                 "timeout": self.timeout}
+
+
+def task_parser(prog: str = "acrtask") -> Parser:
+    p = Parser(prog=prog, add_help=False, description=(
+        "Run a multi-step task (ACR task YAML, the cell body or -f FILE) on the local engine, like `az acr run`."))
+    p.add_argument("-f", "--file", help="task file (instead of the cell body); relative to the current folder")
+    p.add_argument("--context", dest="context_flag", metavar="PATH_OR_URL",
+                   help="source context, mounted at /workspace (default: the current folder)")
+    p.add_argument("source", nargs="?", metavar="SOURCE_LOCATION", help="the source context, as a positional")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a value for {{.Values.KEY}}")
+    p.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE",
+                   help="a secret value for {{.Values.KEY}}: never shown in logs, records or outputs")
+    p.add_argument("--values", metavar="FILE", help="YAML values file, relative to the context")
+    p.add_argument("-r", "--registry", help="the run registry ($Registry; default localhost:5000)")
+    p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help="seconds for the whole run (default 3600)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved plan and run nothing")
+    p.add_argument("--no-logs", action="store_true", help="do not show the log while it runs (it is still kept)")
+    p.add_argument("-h", "--help", action="help", help="show this help")
+    return p
+
+
+@dataclass
+class TaskOptions:
+    task_text: str | None = None
+    file: str | None = None
+    context: str = "."
+    set_values: list[str] = field(default_factory=list)
+    set_secrets: list[str] = field(default_factory=list)
+    values_file: str | None = None
+    registry: str | None = None
+    timeout: int = DEFAULT_TIMEOUT
+    dry_run: bool = False
+    logs: bool = True
+
+    @classmethod
+    def from_argv(cls, argv: list[str], task_text: str | None = None, prog: str = "acrtask") -> "TaskOptions":
+        ns = task_parser(prog).parse_args(argv)
+        if ns.context_flag and ns.source and ns.context_flag != ns.source:
+            raise UsageError(f"{prog}: give the context once, either --context or SOURCE_LOCATION")
+        return cls(task_text=task_text, file=ns.file, context=ns.context_flag or ns.source or ".",
+                   set_values=ns.set, set_secrets=ns.set_secret, values_file=ns.values, registry=ns.registry,
+                   timeout=ns.timeout, dry_run=ns.dry_run, logs=not ns.no_logs)
+
+    def recorded(self) -> dict:
+        return {"file": self.file, "context": self.context, "set": self.set_values,
+                "setSecret": sorted(s.split("=", 1)[0] for s in self.set_secrets), "values": self.values_file,
+                "registry": self.registry, "timeout": self.timeout}

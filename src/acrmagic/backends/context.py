@@ -92,6 +92,14 @@ def _pack(root: Path, files: list[str], extra: dict[str, bytes]) -> tuple[bytes,
     return buf.getvalue(), "sha256:" + digest.hexdigest()
 
 
+def pack_tree(folder: str | os.PathLike) -> tuple[bytes, str]:
+    """A whole folder (less what its .dockerignore excludes) as a tar, and its content digest."""
+    root = Path(folder).expanduser().resolve()
+    if not root.is_dir():
+        raise ContextError(f"--context: no such folder: {folder}")
+    return _pack(root, sorted(_included(root, read_dockerignore(root), "Dockerfile")), {})
+
+
 def pack_folder(folder: str | os.PathLike, dockerfile_text: str | None = None,
                 dockerfile: str | None = None) -> BuildContext:
     """Pack a folder. The Dockerfile is `dockerfile_text` (a cell body) or the file `dockerfile`

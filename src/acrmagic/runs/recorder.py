@@ -3,7 +3,10 @@ the run's step records; status transitions saved to the store."""
 
 from __future__ import annotations
 
+import re
+import threading
 from dataclasses import replace
+from pathlib import Path
 
 from ..events import CANCELED, FAILED, QUEUED, RUNNING, SKIPPED, Event, LogEvent, StepEvent, StepRecord
 from ..progress import Progress
@@ -13,11 +16,19 @@ from .store import RunStore
 
 
 class RunRecorder:
-    def __init__(self, store: RunStore, run: model.Run, redact: Redactor, progress: Progress):
+    """Thread-safe: parallel task steps report through one recorder.
+
+    With `step_logs`, each step's lines also go to `<logs>/<run id>/<step>.log`."""
+
+    def __init__(self, store: RunStore, run: model.Run, redact: Redactor, progress: Progress,
+                 step_logs: bool = False):
         self.store, self.run, self.redact, self.progress = store, run, redact, progress
         self.log = open(run.log_path, "a", encoding="utf-8", buffering=1)
         self.steps: dict[int, StepRecord] = {s.number: s for s in run.steps}
         self.step_lines: dict[int, list[str]] = {}
+        self.lock = threading.RLock()
+        self.step_dir = Path(run.log_path).with_suffix("") if step_logs else None
+        self.step_files: dict[str, object] = {}
 
     def started(self) -> None:
         self.run.status, self.run.start_time = model.RUNNING, model.now()
@@ -25,6 +36,10 @@ class RunRecorder:
         self.progress.start(self.run)
 
     def emit(self, ev: Event) -> None:
+        with self.lock:
+            self._emit(ev)
+
+    def _emit(self, ev: Event) -> None:
         if isinstance(ev, LogEvent):
             ev = replace(ev, text=self.redact(ev.text))
             if ev.step is not None:
@@ -36,7 +51,17 @@ class RunRecorder:
             self._fold(ev)
         line = ev.line()
         self.log.write(line + "\n")
+        if self.step_dir is not None and ev.step is not None:
+            self._step_file(ev.step).write((ev.text if isinstance(ev, LogEvent) else line) + "\n")
         self.progress.event(ev, line)
+
+    def _step_file(self, step: str):
+        f = self.step_files.get(step)
+        if f is None:
+            self.step_dir.mkdir(exist_ok=True)
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", step)
+            f = self.step_files[step] = open(self.step_dir / f"{name}.log", "a", encoding="utf-8", buffering=1)
+        return f
 
     def note(self, text: str) -> None:
         """A run-level log line (not from a step)."""
@@ -57,6 +82,10 @@ class RunRecorder:
         return self.step_lines.get(number, [])[-n:]
 
     def finish(self, status: str, error: str | None = None) -> model.Run:
+        with self.lock:
+            return self._finish(status, error)
+
+    def _finish(self, status: str, error: str | None) -> model.Run:
         run = self.run
         run.status, run.finish_time = status, model.now()
         run.error = self.redact(error) if error else None
@@ -67,6 +96,8 @@ class RunRecorder:
                 rec.status = SKIPPED
         self.log.write(run.summary() + "\n")
         self.log.close()
+        for f in self.step_files.values():
+            f.close()
         self.store.save(run)
         self.progress.finish(run)
         return run

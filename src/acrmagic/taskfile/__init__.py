@@ -31,6 +31,22 @@ class Plan:
     def step(self, step_id: str) -> model.Step:
         return next(s for s in self.task.steps if s.id == step_id)
 
+    def __repr__(self) -> str:
+        """The plan as `--dry-run` prints it: levels, then each step with what it will do."""
+        lines = [f"Plan: version {self.version}, aliases {'on' if self.aliases_enabled else 'off'}, "
+                 f"{len(self.task.steps)} steps in {len(self.levels)} levels"]
+        for n, level in enumerate(self.levels, 1):
+            lines.append(f"level {n}: {', '.join(level)}")
+        for step in self.task.steps:
+            what = {"cmd": step.cmd, "build": f"docker build {step.build}",
+                    "push": "push " + " ".join(step.push)}.get(step.type, "?")
+            after = ", ".join(self.parents[step.id]) or "start"
+            flags = [f for f in ("detach", "keep", "ignoreErrors", "privileged") if step.get(f)]
+            extra = "".join(f" {k}={step.get(k)}" for k in ("retries", "repeat", "startDelay") if step.get(k))
+            lines.append(f"  {step.id} [{step.type}] after {after}: {what} (timeout {step.timeout}s{extra}"
+                         f"{' ' + ' '.join(flags) if flags else ''})")
+        return "\n".join(lines)
+
     def to_dict(self) -> dict:
         return {
             "ok": True, "version": self.version, "aliases": self.aliases_enabled,

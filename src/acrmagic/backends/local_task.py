@@ -1,0 +1,330 @@
+"""Task steps on a local Docker engine: the container contract of acr-builder, mapped to this engine.
+
+acr-builder runs each cmd step as `docker run --name <id> --volume <shared>:/workspace --volume
+home:/acb/home --volume /var/run/docker.sock:... --env HOME=/acb/home [--env K=V]... [--workdir W]
+<cmd>`, on a task network (`acb_default_network`, a bridge) where steps reach each other by step id.
+
+Here the engine has no bridge and networks are never created (this project's rule), so:
+- every container uses host networking; each step id (and the run's container names) resolves to
+  127.0.0.1 through --add-host, so `http://<step id>:<port>` still reaches a detached step, and so
+  does `http://localhost:<port>`; `ports` and `expose` therefore change nothing and are logged;
+- declared `networks` are not created; a step's `network` is recorded only;
+- `/workspace` is a Docker volume holding the context (less `.dockerignore`d files), shared by all
+  steps; `home` is a per-run volume; secret volumes are per-run volumes holding the decoded files;
+- the cmd string is split like a shell would (quotes), but `$VAR` is not expanded on the host
+  (acr-builder's `sh -c` would expand the agent's environment; ours is not the agent's).
+Build steps go through the BuildKit path of `LocalBackend` with the step's context read back from the
+shared volume (so files earlier steps wrote are in it); push steps use `LocalBackend.push`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import shlex
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import docker
+import requests
+
+from ..events import LogEvent
+from ..taskfile.execute import DEADLINE_EXCEEDED, Attempt, StepFailed, Stopped
+from ..taskfile.model import Step, parse_build
+from .base import BackendError, BuildRequest
+from .context import is_git_url, pack_folder, pack_git, pack_tree
+from .local import LocalBackend
+
+HELPER_IMAGE = "busybox"  # only to hold volumes for archive copies; never started
+OUTPUT_TAIL = 256 * 1024  # bytes of an attempt's output kept for retryOnErrors matching
+SUPPORTED_BUILD_FLAGS = {"-t": 1, "--tag": 1, "-f": 1, "--file": 1, "--build-arg": 1, "--target": 1,
+                         "--platform": 1, "--no-cache": 0, "--pull": 0, "-q": 0, "--quiet": 0, "--network": 1,
+                         "--rm": 0, "--force-rm": 0, "--label": 1}
+
+
+def _container_name(run_id: str, step_id: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", f"acb_{run_id}_{step_id}")
+
+
+class LocalTaskExecutor:
+    def __init__(self, run_id: str, context_dir: str, plan, backend: LocalBackend | None = None,
+                 secret_values: list[str] | None = None):
+        self.run_id, self.context_dir, self.plan = run_id, context_dir, plan
+        self.backend = backend or LocalBackend()
+        self.client = docker.from_env(timeout=120)
+        self.containers: dict[str, object] = {}
+        self.build_refs: dict[str, str] = {}
+        self.volumes: dict[str, str] = {}  # declared name -> docker volume
+        self.helper = None
+        self.lock = threading.Lock()
+        self.has_bridge = self.backend.network_mode != "host"
+        self.hosts = {s.id: "127.0.0.1" for s in plan.task.steps if not self.has_bridge}
+
+    # -- set-up -------------------------------------------------------------------------------------
+    def prepare(self, log) -> None:
+        self.workspace = self.client.volumes.create(f"acb_vol_{self.run_id}", labels=self._labels())
+        self.home = self.client.volumes.create(f"acb_home_{self.run_id}", labels=self._labels())
+        for name in self.plan.task.volumes:
+            self.volumes[name] = self.client.volumes.create(f"acb_{self.run_id}_{name}", labels=self._labels()).name
+        self._ensure_image(HELPER_IMAGE, log)
+        binds = {self.workspace.name: {"bind": "/workspace", "mode": "rw"}}
+        binds.update({vol: {"bind": f"/secrets/{name}", "mode": "rw"} for name, vol in self.volumes.items()})
+        self.helper = self.client.containers.create(HELPER_IMAGE, ["true"], name=f"acb_{self.run_id}_helper",
+                                                    volumes=binds, labels=self._labels(), network_mode="none")
+        tar, _ = pack_tree(self.context_dir)
+        self.helper.put_archive("/workspace", tar)
+        for name, files in self.plan.task.volumes.items():
+            self.helper.put_archive(f"/secrets/{name}", _secret_tar(files))
+
+    def _labels(self) -> dict:
+        return {"org.acrmagic.run-id": self.run_id}
+
+    def _ensure_image(self, image: str, log, force: bool = False) -> None:
+        if not force:
+            try:
+                self.client.images.get(image)
+                return
+            except docker.errors.ImageNotFound:
+                pass
+        log(f"pulling {image}")
+        try:
+            self.client.images.pull(image if ":" in image.rsplit("/", 1)[-1] or "@" in image else image + ":latest")
+        except docker.errors.APIError as e:
+            raise StepFailed(f"cannot pull {image}: {e.explanation or e}") from None
+
+    # -- steps --------------------------------------------------------------------------------------
+    def run_step(self, step: Step, deadline: float, stop: threading.Event, log) -> Attempt:
+        if step.type == "build":
+            return self._build(step, deadline, stop, log)
+        return self._cmd(step, deadline, stop, log)
+
+    def _cmd(self, step: Step, deadline: float, stop: threading.Event, log) -> Attempt:
+        try:
+            argv = shlex.split(step.cmd)
+        except ValueError as e:
+            raise StepFailed(f"cannot split cmd: {e}") from None
+        image, args = argv[0], argv[1:]
+        self._ensure_image(image, log, force=bool(step.get("pull")))
+        if step.get("ports") or step.get("expose"):
+            log("ports/expose: containers use host networking here, so their ports are already on the host")
+        name = _container_name(self.run_id, step.id)
+        self._remove(name)  # a previous attempt's or repetition's container (keep: true)
+        mounts = {self.workspace.name: {"bind": "/workspace", "mode": "rw"},
+                  self.home.name: {"bind": "/acb/home", "mode": "rw"}}
+        if self._socket_path():
+            mounts[self._socket_path()] = {"bind": "/var/run/docker.sock", "mode": "rw"}
+        for m in step.get("volumeMounts", []):
+            mounts[self.volumes[m["name"]]] = {"bind": m["mountPath"], "mode": "rw"}
+        env = ["HOME=/acb/home", *step.env]
+        try:
+            container = self.client.containers.create(
+                image, args or None, name=name, environment=env, working_dir=step.container_workdir,
+                entrypoint=step.get("entryPoint") or None, user=step.get("user") or None,
+                privileged=bool(step.get("privileged")), volumes=mounts, labels=self._labels(),
+                network_mode="host" if not self.has_bridge else None, extra_hosts=self.hosts or None)
+            with self.lock:
+                self.containers[step.id] = container
+            container.start()
+        except docker.errors.APIError as e:
+            raise StepFailed(f"cannot start {image}: {e.explanation or e}") from None
+        if step.get("detach"):
+            log(f"started {name} (detached)")
+            return Attempt(0)
+        output = _Collector(log)
+        reader = threading.Thread(target=output.follow, args=(container,), daemon=True)
+        reader.start()
+        code = self._wait(container, deadline, stop)
+        reader.join(timeout=5)
+        if not step.get("keep"):
+            self._remove(name)
+        return Attempt(code, output.text())
+
+    def _wait(self, container, deadline: float, stop: threading.Event) -> int:
+        while True:
+            if stop.is_set():
+                self._kill(container)
+                raise Stopped()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._kill(container)
+                raise StepFailed(DEADLINE_EXCEEDED)
+            try:
+                return container.wait(timeout=min(left, 0.5))["StatusCode"]
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                continue
+
+    def _build(self, step: Step, deadline: float, stop: threading.Event, log) -> Attempt:
+        parsed = parse_build(step.build)
+        tokens, flags = parsed["tokens"], {}
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            if tok.startswith("-"):
+                name = tok.split("=", 1)[0]
+                if name not in SUPPORTED_BUILD_FLAGS:
+                    raise StepFailed(f"build flag {name} is not supported by the local runner")
+                if SUPPORTED_BUILD_FLAGS[name] and "=" not in tok:
+                    flags.setdefault(name, []).append(tokens[i + 1] if i + 1 < len(tokens) else "")
+                    i += 1
+                elif "=" in tok:
+                    flags.setdefault(name, []).append(tok.split("=", 1)[1])
+                else:
+                    flags[name] = [""]
+            i += 1
+        context = parsed["context"] or "."
+        dockerfile = parsed["dockerfile"]
+        workdir = step.container_workdir or "/workspace"
+        if is_git_url(context):
+            ctx = pack_git(context, dockerfile=dockerfile)
+        else:
+            ctx = self._context_from_volume(os.path.normpath(os.path.join(workdir, context)), dockerfile)
+        tags = [t for name in ("-t", "--tag") for t in flags.get(name, [])]
+        build_args = dict(a.split("=", 1) if "=" in a else (a, os.environ.get(a, "")) for a in flags.get("--build-arg", []))
+        labels = dict(a.split("=", 1) if "=" in a else (a, "") for a in flags.get("--label", []))
+        request = BuildRequest(context=ctx, tags=tags, build_args=build_args, labels=labels,
+                               target=(flags.get("--target") or [None])[0], platform=(flags.get("--platform") or [None])[0],
+                               no_cache="--no-cache" in flags)
+        lines: list[str] = []
+
+        def emit(ev):
+            line = ev.line()
+            lines.append(line)
+            log(line)
+
+        finished = threading.Event()
+
+        def watchdog():  # the deadline and a stop cancel the BuildKit build
+            while not finished.wait(0.2):
+                if stop.is_set() or time.monotonic() >= deadline:
+                    if self.build_refs.get(step.id):
+                        self.backend.cancel(self.build_refs[step.id])
+                    return
+
+        threading.Thread(target=watchdog, daemon=True).start()
+        try:
+            self.backend.build(request, emit, lambda ref: self.build_refs.__setitem__(step.id, ref))
+        except BackendError as e:
+            finished.set()
+            self.build_refs.pop(step.id, None)
+            if stop.is_set():
+                raise Stopped() from None
+            if time.monotonic() >= deadline:
+                raise StepFailed(DEADLINE_EXCEEDED) from None
+            log(f"build failed: {e.message}")
+            return Attempt(e.exit_code or 1, "\n".join(lines[-200:]) + "\n" + e.message)
+        finished.set()
+        self.build_refs.pop(step.id, None)
+        for tag in tags:
+            log(f"built {tag}")
+        return Attempt(0, "\n".join(lines[-200:]))
+
+    def _context_from_volume(self, path: str, dockerfile: str):
+        try:
+            stream, _ = self.helper.get_archive(path.rstrip("/") + "/.")
+        except docker.errors.NotFound:
+            raise StepFailed(f"build context {path} does not exist in /workspace") from None
+        data = b"".join(stream)
+        with tempfile.TemporaryDirectory(prefix="acrmagic-ctx-") as tmp:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                tar.extractall(tmp, filter="data")
+            root = Path(tmp)
+            inner = [p for p in root.iterdir()]
+            if len(inner) == 1 and inner[0].is_dir() and not (root / dockerfile).exists():
+                root = inner[0]  # the archive of a folder holds the folder itself
+            return pack_folder(root, dockerfile=dockerfile)
+
+    def push(self, ref: str, log) -> str:
+        try:
+            return self.backend.push(ref, lambda ev: log(ev.line() if isinstance(ev, LogEvent) else str(ev)))
+        except BackendError as e:
+            raise StepFailed(e.message) from None
+
+    # -- stopping and cleaning ------------------------------------------------------------------------
+    def kill(self, step: Step) -> None:
+        ref = self.build_refs.get(step.id)
+        if ref:
+            self.backend.cancel(ref)
+        container = self.containers.get(step.id)
+        if container is not None:
+            self._kill(container)
+
+    def _kill(self, container) -> None:
+        try:
+            container.kill()
+        except docker.errors.APIError:
+            pass
+
+    def _remove(self, name: str) -> None:
+        try:
+            self.client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError:
+            pass
+
+    def cleanup(self, steps: list[Step]) -> None:
+        for step in steps:
+            self._remove(_container_name(self.run_id, step.id))
+        if self.helper is not None:
+            self._remove(self.helper.name)
+        for vol in [getattr(self, "workspace", None), getattr(self, "home", None)]:
+            if vol is not None:
+                self._remove_volume(vol.name)
+        for vol in self.volumes.values():
+            self._remove_volume(vol)
+
+    def _remove_volume(self, name: str) -> None:
+        try:
+            self.client.volumes.get(name).remove(force=True)
+        except docker.errors.APIError:
+            pass
+
+    def _socket_path(self) -> str | None:
+        host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        return host[len("unix://"):] if host.startswith("unix://") else None
+
+
+def _secret_tar(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, value in files.items():
+            try:
+                data = base64.b64decode(value, validate=True)
+            except ValueError:
+                raise StepFailed("failed to decode Base64 value. please make sure value provided is Base64 "
+                                 "encoded") from None
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o400
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class _Collector:
+    """Follows a container's output: every line to the log, a bounded tail kept for retryOnErrors."""
+
+    def __init__(self, log):
+        self.log = log
+        self.tail = bytearray()
+        self.partial = b""
+
+    def follow(self, container) -> None:
+        try:
+            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                self.tail += chunk
+                del self.tail[:-OUTPUT_TAIL]
+                data = self.partial + chunk
+                *lines, self.partial = data.split(b"\n")
+                for line in lines:
+                    self.log(line.decode("utf-8", errors="replace").rstrip("\r"))
+        except (docker.errors.APIError, requests.RequestException):
+            pass
+        if self.partial:
+            self.log(self.partial.decode("utf-8", errors="replace"))
+
+    def text(self) -> str:
+        return self.tail.decode("utf-8", errors="replace")

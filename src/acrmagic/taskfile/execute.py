@@ -1,0 +1,250 @@
+"""Running a task plan: the graph scheduler and acr-builder's step rules, over a step executor.
+
+The rules (builder/builder.go, pkg/procmanager): a step starts when all its parents succeeded (or
+failed with ignoreErrors); steps that are ready together run in parallel with no cap; the first
+failure not covered by ignoreErrors ends the run: running steps are killed, dependents stay skipped.
+Per step: `startDelay` first (not counted in the timeout), then one deadline of `timeout` seconds over
+every repetition, attempt and retry sleep; `repeat: R` runs R+1 repetitions even after a failure (any
+failed repetition fails the step); inside each, `retries` more attempts after a non-zero exit, only
+if `retryOnErrors` is empty or matches the attempt's output, `retryDelay` seconds apart. A push step
+pushes its images one by one, three attempts each (0.25, 0.5, 1 s back-off), no retries or repeat.
+`detach` succeeds once the container started. At the end every started step's container is removed.
+
+The executor does the container work (`LocalTaskExecutor` on a Docker engine); tests drive the same
+scheduler with a scripted one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from ..events import CANCELED, FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED
+from . import Plan
+from .model import Step
+
+PUSH_ATTEMPTS = 3
+PUSH_BACKOFF = (0.25, 0.5, 1.0)
+DEADLINE_EXCEEDED = "context deadline exceeded"
+
+
+class StepFailed(Exception):
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        self.message, self.exit_code = message, exit_code
+
+
+class Stopped(Exception):
+    """The run is stopping (another step failed, cancel, run timeout): leave at once."""
+
+
+@dataclass
+class Attempt:
+    exit_code: int
+    output: str = ""
+
+
+class StepExecutor(Protocol):
+    def run_step(self, step: Step, deadline: float, stop: threading.Event, log: Callable[[str], None]) -> Attempt:
+        """One attempt of a cmd or build step. Raise StepFailed(DEADLINE_EXCEEDED) when the deadline passes
+        (the container killed), Stopped when `stop` is set."""
+
+    def push(self, ref: str, log: Callable[[str], None]) -> str:
+        """Push one image; return its digest. Raise StepFailed on failure."""
+
+    def kill(self, step: Step) -> None:
+        """Stop the step's container now (fail-fast, cancel)."""
+
+    def cleanup(self, steps: list[Step]) -> None:
+        """Remove the containers of every started step (detached and kept ones included)."""
+
+
+@dataclass
+class StepState:
+    id: str
+    status: str = QUEUED
+    start: float | None = None
+    finish: float | None = None
+    exit_code: int | None = None
+    attempts: int = 0
+    error: str | None = None
+    images: list[dict] = field(default_factory=list)  # [{"image": ref, "digest": ...}]
+
+
+@dataclass
+class TaskResult:
+    status: str  # succeeded | failed | canceled | timeout
+    error: str | None
+    steps: dict[str, StepState]
+
+
+class TaskRunner:
+    def __init__(self, plan: Plan, executor: StepExecutor, *, log: Callable[[str, str], None] = lambda s, line: None,
+                 on_state: Callable[[StepState], None] = lambda s: None, sleep: Callable[[float], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.plan, self.executor, self.log, self.on_state = plan, executor, log, on_state
+        self.clock = clock
+        self.stop = threading.Event()
+        self._sleep = sleep
+        self.states = {s.id: StepState(s.id) for s in plan.task.steps}
+        self.lock = threading.Lock()
+        self.done = threading.Condition(self.lock)
+        self.failure: tuple[str, str] | None = None  # (step id, message) of the step that ended the run
+        self.stop_reason: str | None = None
+
+    # -- waiting that a stop interrupts ------------------------------------------------------------
+    def sleep(self, seconds: float, deadline: float | None = None) -> None:
+        if seconds <= 0:
+            return
+        if self._sleep is not None:  # tests record sleeps instead of waiting
+            self._sleep(seconds)
+            return
+        end = self.clock() + seconds
+        if deadline is not None:
+            end = min(end, deadline)
+        while not self.stop.is_set():
+            left = end - self.clock()
+            if left <= 0:
+                return
+            self.stop.wait(min(left, 0.25))
+        raise Stopped()
+
+    def request_stop(self, reason: str) -> None:
+        """Cancel or run timeout from outside: kill running steps, start nothing more."""
+        with self.lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+            self.stop.set()
+            running = [s for s in self.plan.task.steps if self.states[s.id].status == RUNNING]
+            self.done.notify_all()
+        for step in running:
+            self.executor.kill(step)
+
+    # -- the graph -----------------------------------------------------------------------------------
+    def run(self) -> TaskResult:
+        parents = self.plan.parents
+        pending = {sid: set(ps) for sid, ps in parents.items()}
+        threads: list[threading.Thread] = []
+        started: set[str] = set()
+        with self.lock:
+            while True:
+                if not self.stop.is_set():
+                    for step in self.plan.task.steps:
+                        if step.id not in started and not pending[step.id]:
+                            started.add(step.id)
+                            self.states[step.id].status = RUNNING
+                            t = threading.Thread(target=self._step_thread, args=(step, pending), daemon=True,
+                                                 name=f"step-{step.id}")
+                            threads.append(t)
+                            t.start()
+                running = any(self.states[s].status == RUNNING for s in started)
+                if not running and (self.stop.is_set() or len(started) == len(parents)
+                                    or not any(not pending[s] for s in parents if s not in started)):
+                    break
+                self.done.wait(0.5)
+        for t in threads:
+            t.join(timeout=30)
+        try:
+            self.executor.cleanup([s for s in self.plan.task.steps if s.id in started])
+        finally:
+            for state in self.states.values():
+                if state.status == QUEUED:
+                    state.status = SKIPPED
+        return self._result()
+
+    def _result(self) -> TaskResult:
+        if self.failure:
+            sid, msg = self.failure
+            return TaskResult("failed", f"failed to run step ID: {sid}: {msg}", self.states)
+        if self.stop_reason:
+            return TaskResult(self.stop_reason, f"the run was stopped ({self.stop_reason})", self.states)
+        return TaskResult("succeeded", None, self.states)
+
+    def _step_thread(self, step: Step, pending: dict[str, set[str]]) -> None:
+        state = self.states[step.id]
+        state.start = time.time()
+        self.on_state(state)
+        ok, message, others = True, None, []
+        try:
+            self._run_step(step, state)
+        except Stopped:
+            ok, message = False, None
+        except StepFailed as e:
+            ok, message, state.exit_code = False, e.message, e.exit_code if e.exit_code is not None else state.exit_code
+        except Exception as e:  # an executor bug still ends the step, recorded
+            ok, message = False, f"{type(e).__name__}: {e}"
+        state.finish = time.time()
+        with self.lock:
+            if ok or (message is not None and step.get("ignoreErrors")):
+                if not ok:
+                    state.error = message
+                    self.log(step.id, f"step {step.id} failed but ignoreErrors is set: {message}")
+                state.status = SUCCEEDED
+                for child, ps in pending.items():
+                    ps.discard(step.id)
+            elif message is None:  # stopped from outside or by a sibling's failure
+                state.status = CANCELED
+            else:
+                state.status, state.error = FAILED, message
+                if self.failure is None:
+                    self.failure = (step.id, message)
+                    self.stop.set()
+                    others = [s for s in self.plan.task.steps if s.id != step.id and self.states[s.id].status == RUNNING]
+            self.done.notify_all()
+        self.on_state(state)
+        self.log(step.id, f"Step ID: {step.id} marked as {state.status} "
+                          f"(elapsed time in seconds: {state.finish - state.start:.6f})")
+        for other in others:  # fail fast: kill running siblings
+            self.executor.kill(other)
+
+    # -- one step --------------------------------------------------------------------------------------
+    def _run_step(self, step: Step, state: StepState) -> None:
+        self.sleep(step.get("startDelay", 0))
+        deadline = self.clock() + step.timeout
+        if step.type == "push":
+            self._push(step, state, deadline)
+            return
+        errors = []
+        retry_on = step.get("retryOnErrors", [])
+        for _ in range(step.get("repeat", 0) + 1):
+            for attempt_no in range(step.get("retries", 0) + 1):
+                if self.stop.is_set():
+                    raise Stopped()
+                if self.clock() >= deadline:
+                    raise StepFailed(DEADLINE_EXCEEDED)
+                state.attempts += 1
+                attempt = self.executor.run_step(step, deadline, self.stop,
+                                                 lambda line, sid=step.id: self.log(sid, line))
+                state.exit_code = attempt.exit_code
+                if attempt.exit_code == 0:
+                    break
+                retry = attempt_no < step.get("retries", 0) and (
+                    not retry_on or any(s in attempt.output for s in retry_on))
+                if not retry:
+                    errors.append(f"exit status {attempt.exit_code}")
+                    break
+                self.log(step.id, f"attempt {attempt_no + 1} failed with exit code {attempt.exit_code}; retrying "
+                                  f"in {step.retry_delay}s")
+                self.sleep(step.retry_delay, deadline)
+                if self.clock() >= deadline:
+                    raise StepFailed(DEADLINE_EXCEEDED)
+        if errors:
+            raise StepFailed("; ".join(errors), exit_code=state.exit_code)
+
+    def _push(self, step: Step, state: StepState, deadline: float) -> None:
+        for ref in step.push:
+            for attempt in range(PUSH_ATTEMPTS):
+                if self.clock() >= deadline:
+                    raise StepFailed(DEADLINE_EXCEEDED)
+                state.attempts += 1
+                try:
+                    digest = self.executor.push(ref, lambda line, sid=step.id: self.log(sid, line))
+                    state.images.append({"image": ref, "digest": digest})
+                    break
+                except StepFailed as e:
+                    self.log(step.id, f"push of {ref} failed (attempt {attempt + 1}/{PUSH_ATTEMPTS}): {e.message}")
+                    if attempt == PUSH_ATTEMPTS - 1:
+                        raise StepFailed("failed to push images successfully") from None
+                    self.sleep(PUSH_BACKOFF[attempt], deadline)
