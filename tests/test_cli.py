@@ -53,3 +53,21 @@ def test_bad_build_arg_and_timeout_name_the_flag():
 def test_cancel_a_finished_or_unknown_run():
     done = cli("cancel", "xx1")
     assert done.returncode == 1 and "no run xx1" in done.stderr
+
+
+def test_run_dry_run_json(tmp_path):
+    task = tmp_path / "task.yaml"
+    task.write_text("version: v1.1.0\nsteps:\n  - id: a\n    cmd: busybox echo {{.Values.x}}\n"
+                    "  - id: b\n    cmd: busybox true\n    when: [\"-\"]\n")
+    done = cli("run", "-f", str(task), "--set", "x=1", "--dry-run", "--output", "json", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["levels"] == [["a", "b"]] and plan["steps"][0]["cmd"] == "busybox echo 1"
+
+
+def test_run_bad_task_file_names_file_and_line(tmp_path):
+    task = tmp_path / "task.yaml"
+    task.write_text("version: v1.1.0\n# a comment\nsteps:\n  - cmd: x\n    retries: many\n")
+    done = cli("run", "-f", str(task), str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"acrmagic: {task}:5:14: yaml: unmarshal errors: cannot unmarshal !!str `many` into int"

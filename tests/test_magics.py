@@ -67,3 +67,26 @@ def test_quoted_values_keep_spaces(ip, monkeypatch):
     run(ip, '%%acrbuild --build-arg MSG="hello world" -t "app:1"\nFROM busybox\n')
     assert seen["build_args"] == {"MSG": "hello world"} and seen["image"] == ["app:1"]
     assert seen["dockerfile"] == "FROM busybox\n"
+
+
+@pytest.mark.engine
+def test_acrtask_cell_runs_steps_and_line_form_reads_a_file(ip, make_context, tmp_path):
+    ctx = make_context({})
+    ip.user_ns["ID"] = "python-variable"  # $ID in the cell is ACR's alias, not IPython's
+    result = run(ip, f"%%acrtask --context {ctx} --set who=notebook\nversion: v1.1.0\nsteps:\n"
+                     "  - cmd: busybox echo hello {{.Values.who}} $ID\n")
+    out = result.result
+    assert result.error_in_exec is None and out.status == "Succeeded" and out.run_type == "QuickRun"
+    assert f"hello notebook {out.run_id}" in out.log()
+    task = tmp_path / "t.yaml"
+    task.write_text("version: v1.1.0\nsteps:\n  - cmd: busybox echo from-file\n")
+    assert "from-file" in run(ip, f"%acrtask -f {task} --context {ctx}").result.log()
+
+
+def test_acrtask_dry_run_and_bad_yaml(ip, make_context):
+    ctx = make_context({})
+    plan = run(ip, f"%%acrtask --dry-run --context {ctx}\nversion: v1.1.0\nsteps:\n  - cmd: busybox echo $ID\n").result
+    assert "busybox echo dryrun" in repr(plan)
+    err = run(ip, f"%%acrtask --context {ctx}\nversion: v1.1.0\nsteps:\n  - cmd: [\n").error_in_exec
+    assert isinstance(err, acrmagic.TaskFileError) and err.message.startswith("<cell>:")
+    assert len(err._render_traceback_()) == 1

@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a run that did not succeed (or any acrmagic error), 2 a
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 from . import api
@@ -38,8 +39,13 @@ def _parser() -> Parser:
     return p
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM stops a run the way Ctrl-C does: recorded Canceled, engine cleaned
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return _run(argv)
     except HelpShown:

@@ -13,7 +13,7 @@ import threading
 import time
 
 from . import config, dockerfile
-from .backends.base import Backend, BackendError, BuildRequest
+from .backends.base import PUSH_ATTEMPTS, PUSH_BACKOFF, Backend, BackendError, BuildRequest
 from .backends.context import pack
 from .errors import RUN_ERRORS, UsageError
 from .events import FAILED
@@ -118,7 +118,7 @@ def _execute(opts, ctx, tags, run, store, backend, recorder) -> model.Run:
             backend.cancel(stop.engine_ref)
 
     def on_engine_ref(ref: str):
-        stop.engine_ref = ref
+        stop.engine_ref = run.engine_ref = ref
         store.set_engine_ref(run.run_id, ref)
 
     timer = threading.Timer(opts.timeout, on_timeout)
@@ -170,10 +170,15 @@ def _build_and_push(opts, ctx, tags, run, store, backend, recorder, on_engine_re
             return model.TIMEOUT, f"the run did not finish within --timeout {opts.timeout}s (before pushing {ref})", []
         if store.cancel_requested(run.run_id):
             return model.CANCELED, f"canceled (acrmagic cancel) before pushing {ref}", []
-        try:
-            digest = backend.push(ref, recorder.emit)
-        except BackendError as e:
-            return model.FAILED, e.message, []
+        for attempt in range(PUSH_ATTEMPTS):  # a registry can refuse a push for a moment (concurrent uploads)
+            try:
+                digest = backend.push(ref, recorder.emit)
+                break
+            except BackendError as e:
+                if attempt == PUSH_ATTEMPTS - 1:
+                    return model.FAILED, e.message, []
+                recorder.note(f"{e.message}; trying again ({attempt + 2}/{PUSH_ATTEMPTS})")
+                time.sleep(PUSH_BACKOFF[attempt])
         registry, repository, tag = split_ref(ref)
         run.output_images.append(model.OutputImage(registry, repository, tag, digest))
         recorder.note(f"pushed {ref}@{digest}")

@@ -102,6 +102,7 @@ def quick_run(opts: TaskOptions, *, store: RunStore | None = None, progress: Pro
     recorder.started()
     recorder.note(f"task {name}: {len(plan.task.steps)} steps in {len(plan.levels)} levels, context {context}")
     executor = LocalTaskExecutor(run.run_id, str(context), plan, backend)
+    run.engine_ref = executor.instance
     runner = TaskRunner(plan, executor, log=log, on_state=on_state)
     try:
         executor.prepare(lambda line: recorder.note(line))
@@ -113,20 +114,33 @@ def quick_run(opts: TaskOptions, *, store: RunStore | None = None, progress: Pro
 
 
 def _supervise(opts, run, store, recorder, runner, plan) -> model.Run:
-    outcome = {}
-    worker = threading.Thread(target=lambda: outcome.setdefault("result", runner.run()), name="task-run", daemon=True)
+    # The scheduler runs in a worker thread; this (main) thread watches for Ctrl-C / kernel interrupt,
+    # `acrmagic cancel` and the run timeout. An Event, not Thread.join: an interrupted join can leave
+    # the thread looking finished while it still runs.
+    outcome, finished = {}, threading.Event()
+
+    def work():
+        try:
+            outcome["result"] = runner.run()
+        except BaseException as e:  # handed to the main thread
+            outcome["error"] = e
+        finally:
+            finished.set()
+
     deadline = time.monotonic() + opts.timeout
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.25)
-            if time.monotonic() > deadline:
-                runner.request_stop("timeout")
-            elif store.cancel_requested(run.run_id):
-                runner.request_stop("canceled")
-    except KeyboardInterrupt:
-        runner.request_stop("canceled")
-        worker.join()
+    threading.Thread(target=work, name="task-run", daemon=True).start()
+    while not finished.is_set():
+        try:
+            while not finished.wait(0.25):
+                if time.monotonic() > deadline:
+                    runner.request_stop("timeout")
+                elif store.cancel_requested(run.run_id):
+                    runner.request_stop("canceled")
+        except KeyboardInterrupt:
+            runner.request_stop("canceled")
+    if "error" in outcome:
+        recorder.finish(model.ERROR, f"internal error: {type(outcome['error']).__name__}: {outcome['error']}")
+        raise outcome["error"]
     result = outcome["result"]
     for rec in run.steps:
         state = result.steps[rec.name]
@@ -145,11 +159,9 @@ def _supervise(opts, run, store, recorder, runner, plan) -> model.Run:
     elif result.status == "canceled":
         error = "canceled"
     details = []
-    if runner.failure:
+    if runner.failure:  # the error names the step and its exit status; the details are its last lines
         failed = next(r for r in run.steps if r.name == runner.failure[0])
         details = recorder.tail(failed.number)
-        code = f" (exit code {failed.exit_code})" if failed.exit_code is not None else ""
-        error = f"{error}{code}"
     run = recorder.finish(status, error)
     if status != model.SUCCEEDED:
         raise RUN_ERRORS[status](f"run {run.run_id} {status.lower()}: {run.error}", run, details=details)

@@ -15,6 +15,11 @@ from ..events import Emit
 from .context import BuildContext
 
 
+#: every push gets this many attempts, with these back-offs between them (acr-builder's push policy)
+PUSH_ATTEMPTS = 3
+PUSH_BACKOFF = (0.25, 0.5, 1.0)
+
+
 class BackendError(Exception):
     """A build or push that the engine refused or that failed; `message` is the engine's reason."""
 

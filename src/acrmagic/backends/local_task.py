@@ -47,14 +47,16 @@ SUPPORTED_BUILD_FLAGS = {"-t": 1, "--tag": 1, "-f": 1, "--file": 1, "--build-arg
                          "--rm": 0, "--force-rm": 0, "--label": 1}
 
 
-def _container_name(run_id: str, step_id: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9_.-]", "_", f"acb_{run_id}_{step_id}")
+def _container_name(instance: str, step_id: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", f"acb_{instance}_{step_id}")
 
 
 class LocalTaskExecutor:
     def __init__(self, run_id: str, context_dir: str, plan, backend: LocalBackend | None = None,
                  secret_values: list[str] | None = None):
         self.run_id, self.context_dir, self.plan = run_id, context_dir, plan
+        # run IDs are unique per run store, not per engine: names on the engine get a random part too
+        self.instance = f"{run_id}_{os.urandom(3).hex()}"
         self.backend = backend or LocalBackend()
         self.client = docker.from_env(timeout=120)
         self.containers: dict[str, object] = {}
@@ -67,14 +69,14 @@ class LocalTaskExecutor:
 
     # -- set-up -------------------------------------------------------------------------------------
     def prepare(self, log) -> None:
-        self.workspace = self.client.volumes.create(f"acb_vol_{self.run_id}", labels=self._labels())
-        self.home = self.client.volumes.create(f"acb_home_{self.run_id}", labels=self._labels())
+        self.workspace = self.client.volumes.create(f"acb_vol_{self.instance}", labels=self._labels())
+        self.home = self.client.volumes.create(f"acb_home_{self.instance}", labels=self._labels())
         for name in self.plan.task.volumes:
-            self.volumes[name] = self.client.volumes.create(f"acb_{self.run_id}_{name}", labels=self._labels()).name
+            self.volumes[name] = self.client.volumes.create(f"acb_{self.instance}_{name}", labels=self._labels()).name
         self._ensure_image(HELPER_IMAGE, log)
         binds = {self.workspace.name: {"bind": "/workspace", "mode": "rw"}}
         binds.update({vol: {"bind": f"/secrets/{name}", "mode": "rw"} for name, vol in self.volumes.items()})
-        self.helper = self.client.containers.create(HELPER_IMAGE, ["true"], name=f"acb_{self.run_id}_helper",
+        self.helper = self.client.containers.create(HELPER_IMAGE, ["true"], name=f"acb_{self.instance}_helper",
                                                     volumes=binds, labels=self._labels(), network_mode="none")
         tar, _ = pack_tree(self.context_dir)
         self.helper.put_archive("/workspace", tar)
@@ -82,7 +84,7 @@ class LocalTaskExecutor:
             self.helper.put_archive(f"/secrets/{name}", _secret_tar(files))
 
     def _labels(self) -> dict:
-        return {"org.acrmagic.run-id": self.run_id}
+        return {"org.acrmagic.run-id": self.run_id, "org.acrmagic.instance": self.instance}
 
     def _ensure_image(self, image: str, log, force: bool = False) -> None:
         if not force:
@@ -112,7 +114,7 @@ class LocalTaskExecutor:
         self._ensure_image(image, log, force=bool(step.get("pull")))
         if step.get("ports") or step.get("expose"):
             log("ports/expose: containers use host networking here, so their ports are already on the host")
-        name = _container_name(self.run_id, step.id)
+        name = _container_name(self.instance, step.id)
         self._remove(name)  # a previous attempt's or repetition's container (keep: true)
         mounts = {self.workspace.name: {"bind": "/workspace", "mode": "rw"},
                   self.home.name: {"bind": "/acb/home", "mode": "rw"}}
@@ -154,9 +156,12 @@ class LocalTaskExecutor:
                 self._kill(container)
                 raise StepFailed(DEADLINE_EXCEEDED)
             try:
-                return container.wait(timeout=min(left, 0.5))["StatusCode"]
+                code = container.wait(timeout=min(left, 0.5))["StatusCode"]
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 continue
+            if stop.is_set():  # killed because the run is stopping, not a failure of its own
+                raise Stopped()
+            return code
 
     def _build(self, step: Step, deadline: float, stop: threading.Event, log) -> Attempt:
         parsed = parse_build(step.build)
@@ -269,7 +274,7 @@ class LocalTaskExecutor:
 
     def cleanup(self, steps: list[Step]) -> None:
         for step in steps:
-            self._remove(_container_name(self.run_id, step.id))
+            self._remove(_container_name(self.instance, step.id))
         if self.helper is not None:
             self._remove(self.helper.name)
         for vol in [getattr(self, "workspace", None), getattr(self, "home", None)]:

@@ -58,6 +58,7 @@ class Run:
     steps: list[StepRecord] = field(default_factory=list)
     error: str | None = None
     log_path: str | None = None
+    engine_ref: str | None = None  # what the engine knows the run by (BuildKit build ID, container name prefix)
 
     # -- derived ---------------------------------------------------------------------------------
     @property
@@ -115,6 +116,7 @@ class Run:
             "request": self.request,
             "dockerfile": self.dockerfile,
             "logPath": self.log_path,
+            "engineRef": self.engine_ref,
             "durationSeconds": self.duration,
         }
 

@@ -21,12 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from ..backends.base import PUSH_ATTEMPTS, PUSH_BACKOFF
 from ..events import CANCELED, FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED
 from . import Plan
 from .model import Step
 
-PUSH_ATTEMPTS = 3
-PUSH_BACKOFF = (0.25, 0.5, 1.0)
 DEADLINE_EXCEEDED = "context deadline exceeded"
 
 

@@ -175,17 +175,19 @@ _ACTION = re.compile(r"\{\{(-[ \t\r\n])?(.*?)([ \t\r\n]-)?\}\}", re.DOTALL)
 
 def _pieces(src: str):
     """(kind, text, line) pieces: "text" or "action", trim markers applied to the text around them."""
-    pieces, pos = [], 0
+    pieces, pos, line = [], 0, 1
     for m in _ACTION.finditer(src):
         text = src[pos:m.start()]
-        if m.group(1) and pieces is not None:
+        if m.group(1):
             text = text.rstrip(" \t\r\n")
-        pieces.append(["text", text, src.count("\n", 0, pos) + 1])
-        pieces.append(["action", m.group(2), src.count("\n", 0, m.start()) + 1, bool(m.group(3))])
+        pieces.append(["text", text, line])
+        line += src.count("\n", pos, m.start())
+        pieces.append(["action", m.group(2), line, bool(m.group(3))])
+        line += src.count("\n", m.start(), m.end())
         pos = m.end()
-    pieces.append(["text", src[pos:], src.count("\n", 0, pos) + 1])
+    pieces.append(["text", src[pos:], line])
     if "{{" in src[pos:]:
-        line = src.count("\n", 0, pos + src[pos:].index("{{")) + 1
+        line += src.count("\n", pos, pos + src[pos:].index("{{"))
         raise TemplateError("parse", f"template: {line}: unclosed action", line)
     for i, piece in enumerate(pieces):  # a `-}}` trims the text that follows it
         if piece[0] == "action" and piece[3]:

@@ -1,0 +1,66 @@
+"""The Go text/template subset: output, trimming, control flow, functions, errors, and safety."""
+
+from __future__ import annotations
+
+import pytest
+
+from acrmagic.taskfile.template import TemplateError, go_float, render
+
+DATA = {"Values": {"name": "web", "n": 3, "items": ["a", "b"], "m": {"y": 2, "x": 1}, "ratio": 1.1, "on": True},
+        "Run": {"ID": "cb1"}}
+
+
+@pytest.mark.parametrize("src,out", [
+    ("{{ .Values.name | upper }}-{{ .Run.ID }}", "WEB-cb1"),
+    ("{{ .Values.missing }}|{{ .Values.missing | default \"d\" }}", "|d"),
+    ("a  {{- \" b \" -}}  c", "a b c"),
+    ("{{ if .Values.on }}on{{ else if .Values.n }}n{{ else }}off{{ end }}", "on"),
+    ("{{ range $i, $v := .Values.items }}{{ $i }}{{ $v }} {{ end }}", "0a 1b "),
+    ("{{ range .Values.none }}x{{ else }}empty{{ end }}", "empty"),
+    ("{{ range .Values.items }}{{ if eq . \"b\" }}{{ break }}{{ end }}{{ . }}{{ end }}", "a"),
+    ("{{ range $k, $v := .Values.m }}{{ $k }}={{ $v }};{{ end }}", "x=1;y=2;"),
+    ("{{ with .Values.m }}{{ .x }}{{ end }}{{ with .Values.none }}no{{ else }}none{{ end }}", "1none"),
+    ("{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}{{ $x }}", "2"),
+    ("{{ printf \"%s:%03d:%.2f:%v:%q\" .Values.name .Values.n .Values.ratio .Values.on \"q\" }}", "web:003:1.10:true:\"q\""),
+    ("{{ .Values.items }} {{ .Values.m }} {{ .Values.ratio }}", "[a b] map[x:1 y:2] 1.1"),
+    ("{{ len .Values.items }} {{ index .Values.items 1 }} {{ index .Values.m \"y\" }}", "2 b 2"),
+    ("{{ and .Values.on .Values.n }} {{ or .Values.none \"z\" }} {{ not .Values.on }}", "3 z false"),
+    ("{{ \"a,b\" | splitList \",\" | join \"+\" }} {{ list 1 2 | len }}", "a+b 2"),
+    ("{{ trimSuffix \".git\" \"repo.git\" }} {{ replace \"-\" \"_\" \"a-b\" }} {{ \"x\" | quote }}", "repo a_b \"x\""),
+    ("{{ (printf \"%d\" 5) }} {{ add 1 2 3 }} {{ ternary \"y\" \"n\" true }}", "5 6 y"),
+    ("{{/* a comment */}}kept", "kept"),
+    ("{{ $ }}", "map[Run:map[ID:cb1] Values:map[items:[a b] m:map[x:1 y:2] n:3 name:web on:true ratio:1.1]]"),
+])
+def test_render(src, out):
+    assert render(src, DATA) == out
+
+
+@pytest.mark.parametrize("src,phase,text", [
+    ("{{ .Values.missing | upper }}", "exec", "invalid value; expected string"),
+    ("{{ .Values.a.b }}", "exec", "nil pointer evaluating interface {}.b"),
+    ("{{ .Values.name.x }}", "exec", "can't evaluate field x in type string"),
+    ("{{ nosuch 1 }}", "parse", 'function "nosuch" not defined'),
+    ("{{ if true }}x", "parse", "unexpected EOF"),
+    ("{{ end }}", "parse", "unexpected"),
+    ("{{ .Values.name", "parse", "unclosed action"),
+    ("{{ $undefined }}", "exec", "undefined variable"),
+])
+def test_errors(src, phase, text):
+    with pytest.raises(TemplateError) as info:
+        render(src, DATA)
+    assert info.value.phase == phase and text in info.value.message
+
+
+def test_no_python_is_reachable():
+    for src in ("{{ .__class__ }}", "{{ .Values.name.__len__ }}", "{{ index . \"__class__\" }}"):
+        try:
+            assert "class" not in render(src, DATA)
+        except TemplateError:
+            pass
+    with pytest.raises(TemplateError):
+        render("{{ eval \"1\" }}", DATA)
+
+
+def test_go_float_formatting():
+    assert [go_float(x) for x in (1.1, 100.0, 1e6, 123456.0, 0.0001, 1e-05, -2.5)] == \
+        ["1.1", "100", "1e+06", "123456", "0.0001", "1e-05", "-2.5"]
