@@ -62,11 +62,12 @@ def test_help_text_lists_the_flags(ip):
 
 
 def test_quoted_values_keep_spaces(ip, monkeypatch):
-    seen = {}
-    monkeypatch.setattr(acrmagic.api, "build", lambda dockerfile, **kw: seen.update(kw, dockerfile=dockerfile))
+    seen = []
+    monkeypatch.setattr(acrmagic.api, "_build", lambda opts, progress=None: seen.append(opts))
     run(ip, '%%acrbuild --build-arg MSG="hello world" -t "app:1"\nFROM busybox\n')
-    assert seen["build_args"] == {"MSG": "hello world"} and seen["image"] == ["app:1"]
-    assert seen["dockerfile"] == "FROM busybox\n"
+    [opts] = seen
+    assert opts.build_args == {"MSG": "hello world"} and opts.images == ["app:1"]
+    assert opts.dockerfile_text == "FROM busybox\n"
 
 
 @pytest.mark.engine

@@ -18,13 +18,18 @@ def build(dockerfile: str | None = None, *, image: str | list[str] | None = None
     `dockerfile` is the Dockerfile text; without it, `file` (default ``Dockerfile``) is read from the
     context. Raises a `RunError` subclass (with ``.run``) when the run does not succeed.
     """
-    from .quickbuild import quick_build
-
     images = [image] if isinstance(image, str) else list(image or [])
     opts = BuildOptions(images=images, registry=registry, context=context, file=file, dockerfile_text=dockerfile,
                         build_args={k: str(v) for k, v in (build_args or {}).items()},
                         secret_build_args={k: str(v) for k, v in (secret_build_args or {}).items()},
                         target=target, platform=platform, push=push, no_cache=no_cache, timeout=timeout, logs=logs)
+    return _build(opts, progress)
+
+
+def _build(opts: BuildOptions, progress=None) -> model.Run:
+    """The magics and the command line come here with options they parsed."""
+    from .quickbuild import quick_build
+
     return quick_build(opts, progress=progress)
 
 

@@ -68,10 +68,7 @@ def _run(argv: list[str]) -> int:
         opts = BuildOptions.from_argv(argv[1:], prog="acrmagic build")
         if opts.file == "-":  # -f - : the Dockerfile on standard input
             opts.file, opts.dockerfile_text = None, sys.stdin.read()
-        run = api.build(opts.dockerfile_text, image=opts.images, registry=opts.registry, context=opts.context,
-                        file=opts.file, build_args=opts.build_args, secret_build_args=opts.secret_build_args,
-                        target=opts.target, platform=opts.platform, push=opts.push, no_cache=opts.no_cache,
-                        timeout=opts.timeout, logs=opts.logs)
+        run = api._build(opts)
         print(run.summary())
         return 0
     if argv[:1] == ["run"]:

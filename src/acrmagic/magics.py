@@ -31,12 +31,7 @@ class AcrMagics(Magics):
             opts = BuildOptions.from_argv(_split(line, "acrbuild"), dockerfile_text=cell)
         except HelpShown:
             return None
-        if cell is not None and opts.file:
-            raise UsageError("acrbuild: give the Dockerfile once: in the cell body or with -f, not both")
-        return api.build(opts.dockerfile_text, image=opts.images,
-                         registry=opts.registry, context=opts.context, file=opts.file, build_args=opts.build_args,
-                         secret_build_args=opts.secret_build_args, target=opts.target, platform=opts.platform,
-                         push=opts.push, no_cache=opts.no_cache, timeout=opts.timeout, logs=opts.logs)
+        return api._build(opts)
 
     @no_var_expand
     @line_cell_magic

@@ -47,6 +47,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _context(ns: argparse.Namespace, prog: str) -> str:
+    """--context or the positional SOURCE_LOCATION (as az takes it), default the current folder."""
+    if ns.context_flag and ns.source and ns.context_flag != ns.source:
+        raise UsageError(f"{prog}: give the context once, either --context or SOURCE_LOCATION")
+    return ns.context_flag or ns.source or "."
+
+
 def build_parser(prog: str = "acrbuild") -> Parser:
     p = Parser(prog=prog, add_help=False, description=(
         "Build an image from a Dockerfile (the cell body, or -f FILE) and a context, on the local engine "
@@ -91,9 +98,7 @@ class BuildOptions:
     @classmethod
     def from_argv(cls, argv: list[str], dockerfile_text: str | None = None, prog: str = "acrbuild") -> "BuildOptions":
         ns = build_parser(prog).parse_args(argv)
-        if ns.context_flag and ns.source and ns.context_flag != ns.source:
-            raise UsageError(f"{prog}: give the context once, either --context or SOURCE_LOCATION")
-        return cls(images=ns.image, registry=ns.registry, context=ns.context_flag or ns.source or ".",
+        return cls(images=ns.image, registry=ns.registry, context=_context(ns, prog),
                    file=ns.file, dockerfile_text=dockerfile_text, build_args=dict(ns.build_arg),
                    secret_build_args=dict(ns.secret_build_arg), target=ns.target, platform=ns.platform,
                    push=not ns.no_push, no_cache=ns.no_cache, timeout=ns.timeout, logs=not ns.no_logs)
@@ -141,9 +146,7 @@ class TaskOptions:
     @classmethod
     def from_argv(cls, argv: list[str], task_text: str | None = None, prog: str = "acrtask") -> "TaskOptions":
         ns = task_parser(prog).parse_args(argv)
-        if ns.context_flag and ns.source and ns.context_flag != ns.source:
-            raise UsageError(f"{prog}: give the context once, either --context or SOURCE_LOCATION")
-        return cls(task_text=task_text, file=ns.file, context=ns.context_flag or ns.source or ".",
+        return cls(task_text=task_text, file=ns.file, context=_context(ns, prog),
                    set_values=ns.set, set_secrets=ns.set_secret, values_file=ns.values, registry=ns.registry,
                    timeout=ns.timeout, dry_run=ns.dry_run, logs=not ns.no_logs)
 

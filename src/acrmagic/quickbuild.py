@@ -62,6 +62,8 @@ def check_registry(registry: str) -> None:
 def quick_build(opts: BuildOptions, *, store: RunStore | None = None, backend: Backend | None = None,
                 progress: Progress | None = None) -> model.Run:
     # 1. inputs: a bad flag or file is an error before anything is recorded
+    if opts.dockerfile_text is not None and opts.file:
+        raise UsageError("acrbuild: give the Dockerfile once: in the cell body or with -f, not both")
     if opts.dockerfile_text is not None and not opts.dockerfile_text.strip():
         raise UsageError("acrbuild: the cell is empty: write a Dockerfile in the cell, or pass -f FILE")
     registry = opts.registry or config.default_registry()
