@@ -35,7 +35,7 @@ def test_build_runs_show_logs_json(make_context):
     assert shown["runId"] == ok["runId"] and shown["baseImages"][0]["image"] == "docker.io/library/busybox:latest"
     assert "from-cli" in cli("logs", ok["runId"]).stdout
     table = cli("runs").stdout.splitlines()
-    assert table[0].split()[:4] == ["RUN", "ID", "TYPE", "TRIGGER"] and len(table) == 3
+    assert table[0].split()[:5] == ["RUN", "ID", "TASK", "TYPE", "TRIGGER"] and len(table) == 3
     assert "exit code 7" in runs[0]["runErrorMessage"]
 
 

@@ -64,7 +64,8 @@ def runs(status: str | None = None, task: str | None = None, top: int | None = N
     if status and status.capitalize() not in {model.QUEUED, model.RUNNING, *model.TERMINAL}:
         raise UsageError(f"--status: unknown status {status!r} (Queued, Running, Succeeded, Failed, Canceled, "
                          "Error, Timeout)")
-    return model.RunList(RunStore().list(status=status, task=task, top=top))
+    return model.RunList(RunStore().list(status=status, task=task, top=top),
+                         query={"status": status, "task": task, "top": top})
 
 
 def show(run_id: str) -> model.Run:

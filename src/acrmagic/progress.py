@@ -1,4 +1,5 @@
-"""Showing a run while it goes: plain lines in a terminal, an updating view in a live notebook.
+"""Showing a run while it goes: plain lines in a terminal, the run view widget (`views/`) in a live
+notebook, an updating HTML view where widgets are not installed.
 
 Both get the same events. The notebook view updates one display (`display_id`) at most ten times a
 second with a step table and a bounded log tail; its text/plain part is the plain lines, so executed
@@ -109,10 +110,30 @@ class LiveProgress(Progress):
                 f"<pre style='max-height:20em;overflow:auto;font-size:85%'>{log}</pre></div>")
 
 
+def widgets_available() -> bool:
+    """A live Jupyter frontend and the widget libraries: the interactive views can be used."""
+    if not in_notebook():
+        return False
+    try:
+        import anywidget  # noqa: F401
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def make_progress(logs: bool = True, mode: str | None = None) -> Progress:
-    mode = mode or config.progress_mode() or ("live" if in_notebook() else "plain")
+    """ACRMAGIC_PROGRESS (plain | live | widget | none) or, by default: the run view widget in a notebook
+    with widgets, an updating HTML view in a notebook without them, plain lines elsewhere."""
+    mode = mode or config.progress_mode()
+    if mode is None:
+        mode = "widget" if widgets_available() else "live" if in_notebook() else "plain"
     if mode == "none":
         return Progress()
+    if mode == "widget":
+        from .views.run_view import LiveRunView
+
+        return LiveRunView()
     if mode == "live":
         return LiveProgress(logs)
     return TextProgress(logs)

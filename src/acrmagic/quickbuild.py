@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import re
-import threading
 import time
 
 from . import config, dockerfile
@@ -23,6 +22,7 @@ from .redact import Redactor
 from .runs import model
 from .runs.recorder import RunRecorder
 from .runs.store import RunStore
+from .supervise import supervise
 
 _RUN_TEMPLATE = re.compile(r"\{\{\s*\.Run\.(ID|Registry|RegistryName)\s*\}\}")
 _ALIAS = re.compile(r"\$(ID|Registry|RegistryName)(?![A-Za-z0-9])")
@@ -103,40 +103,67 @@ def _platform(platform: str | None) -> dict:
 
 
 class _Stop:
-    """Why a run is being stopped (timeout timer, another process's cancel, the user's interrupt)."""
+    """Why a run is being stopped, and the engine's handle for the work to cancel."""
 
-    def __init__(self):
+    MESSAGES = {"interrupt": "canceled by the user (interrupt)", "canceled": "canceled (acrmagic cancel or the view's "
+                "Cancel button)"}
+
+    def __init__(self, backend: Backend, store: RunStore, run_id: str):
+        self.backend, self.store, self.run_id = backend, store, run_id
         self.reason: str | None = None
         self.engine_ref: str | None = None
 
+    def stopped(self) -> bool:
+        """Asked to stop: by the supervisor, or by `acrmagic cancel` it may not have seen yet."""
+        if self.reason is None and self.store.cancel_requested(self.run_id):
+            self.reason = "canceled"
+        return self.reason is not None
+
+    def __call__(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        if self.engine_ref:
+            self.backend.cancel(self.engine_ref)
+
+    def outcome(self, timeout: int, what: str = "") -> tuple[str, str, list]:
+        if self.reason == "timeout":
+            return model.TIMEOUT, f"the run did not finish within --timeout {timeout}s{what}", []
+        return model.CANCELED, self.MESSAGES.get(self.reason, "canceled") + what, []
+
+
+def cancel_check(store: RunStore, run_id: str, deadline: float, progress) -> "callable":
+    """For `supervise`: the run's deadline, a Cancel click in the view, `acrmagic cancel` (the store)."""
+    polls = iter(range(10**9))
+
+    def check() -> str | None:
+        if time.monotonic() > deadline:
+            return "timeout"
+        if getattr(progress, "cancel_requested", False):
+            return "canceled"
+        if next(polls) % 5 == 0 and store.cancel_requested(run_id):  # the store: every half second
+            return "canceled"
+        return None
+    return check
+
 
 def _execute(opts, ctx, tags, run, store, backend, recorder) -> model.Run:
-    stop = _Stop()
-    deadline = time.monotonic() + opts.timeout
-
-    def on_timeout():
-        stop.reason = model.TIMEOUT
-        if stop.engine_ref:
-            backend.cancel(stop.engine_ref)
+    stop = _Stop(backend, store, run.run_id)
 
     def on_engine_ref(ref: str):
         stop.engine_ref = run.engine_ref = ref
         store.set_engine_ref(run.run_id, ref)
+        if stop.reason:  # stopped before the engine had started the work
+            backend.cancel(ref)
 
-    timer = threading.Timer(opts.timeout, on_timeout)
-    timer.daemon = True
     recorder.started()
-    timer.start()
+    check = cancel_check(store, run.run_id, time.monotonic() + opts.timeout, recorder.progress)
     try:
-        status, error, details = _build_and_push(opts, ctx, tags, run, store, backend, recorder, on_engine_ref,
-                                                 deadline, stop)
-    except KeyboardInterrupt:
-        status, error, details = model.CANCELED, "canceled by the user (interrupt)", []
+        status, error, details = supervise(
+            lambda: _build_and_push(opts, ctx, tags, run, backend, recorder, on_engine_ref, stop),
+            stop=stop, check=check, pump=recorder.pump)
     except Exception as e:  # an unexpected failure is still recorded, then raised as it is
         recorder.finish(model.ERROR, f"internal error: {type(e).__name__}: {e}")
         raise
-    finally:
-        timer.cancel()
     run = recorder.finish(status, error)
     if status != model.SUCCEEDED:
         raise RUN_ERRORS[status](f"run {run.run_id} {status.lower()}: {run.error}", run,
@@ -144,17 +171,15 @@ def _execute(opts, ctx, tags, run, store, backend, recorder) -> model.Run:
     return run
 
 
-def _build_and_push(opts, ctx, tags, run, store, backend, recorder, on_engine_ref, deadline, stop):
+def _build_and_push(opts, ctx, tags, run, backend, recorder, on_engine_ref, stop):
     request = BuildRequest(context=ctx, tags=tags, build_args={**opts.build_args, **opts.secret_build_args},
                            target=opts.target, platform=opts.platform, no_cache=opts.no_cache)
     base_refs = dockerfile.base_images(ctx.dockerfile_text, request.build_args)
     try:
         result = backend.build(request, recorder.emit, on_engine_ref)
     except BackendError as e:
-        if stop.reason == model.TIMEOUT:
-            return model.TIMEOUT, f"the build did not finish within --timeout {opts.timeout}s", []
-        if store.cancel_requested(run.run_id):
-            return model.CANCELED, "canceled (acrmagic cancel)", []
+        if stop.stopped():
+            return stop.outcome(opts.timeout)
         failed = next((s for s in run.steps if s.status == FAILED), None)
         if failed:
             code = f" with exit code {failed.exit_code}" if failed.exit_code is not None else ""
@@ -168,10 +193,8 @@ def _build_and_push(opts, ctx, tags, run, store, backend, recorder, on_engine_re
     if not (opts.push and tags):
         return model.SUCCEEDED, None, []
     for ref in tags:
-        if stop.reason == model.TIMEOUT or time.monotonic() > deadline:
-            return model.TIMEOUT, f"the run did not finish within --timeout {opts.timeout}s (before pushing {ref})", []
-        if store.cancel_requested(run.run_id):
-            return model.CANCELED, f"canceled (acrmagic cancel) before pushing {ref}", []
+        if stop.stopped():
+            return stop.outcome(opts.timeout, f" (before pushing {ref})")
         for attempt in range(PUSH_ATTEMPTS):  # a registry can refuse a push for a moment (concurrent uploads)
             try:
                 digest = backend.push(ref, recorder.emit)

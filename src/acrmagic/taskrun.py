@@ -9,7 +9,6 @@ run is raised as an error if it did not succeed. Interrupt, `acrmagic cancel` an
 from __future__ import annotations
 
 import getpass
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,11 +18,12 @@ from .errors import RUN_ERRORS, TaskFileError, UsageError
 from .events import RUNNING, StepEvent, StepRecord, LogEvent
 from .options import TaskOptions
 from .progress import Progress, make_progress
-from .quickbuild import check_registry, split_ref
+from .quickbuild import cancel_check, check_registry, split_ref
 from .redact import Redactor
 from .runs import model
 from .runs.recorder import RunRecorder
 from .runs.store import RunStore
+from .supervise import supervise
 from .taskfile import Plan, RunContext, load
 from .taskfile.execute import TaskRunner
 
@@ -114,34 +114,14 @@ def quick_run(opts: TaskOptions, *, store: RunStore | None = None, progress: Pro
 
 
 def _supervise(opts, run, store, recorder, runner, plan) -> model.Run:
-    # The scheduler runs in a worker thread; this (main) thread watches for Ctrl-C / kernel interrupt,
-    # `acrmagic cancel` and the run timeout. An Event, not Thread.join: an interrupted join can leave
-    # the thread looking finished while it still runs.
-    outcome, finished = {}, threading.Event()
-
-    def work():
-        try:
-            outcome["result"] = runner.run()
-        except BaseException as e:  # handed to the main thread
-            outcome["error"] = e
-        finally:
-            finished.set()
-
-    deadline = time.monotonic() + opts.timeout
-    threading.Thread(target=work, name="task-run", daemon=True).start()
-    while not finished.is_set():
-        try:
-            while not finished.wait(0.25):
-                if time.monotonic() > deadline:
-                    runner.request_stop("timeout")
-                elif store.cancel_requested(run.run_id):
-                    runner.request_stop("canceled")
-        except KeyboardInterrupt:
-            runner.request_stop("canceled")
-    if "error" in outcome:
-        recorder.finish(model.ERROR, f"internal error: {type(outcome['error']).__name__}: {outcome['error']}")
-        raise outcome["error"]
-    result = outcome["result"]
+    check = cancel_check(store, run.run_id, time.monotonic() + opts.timeout, recorder.progress)
+    stop = {"timeout": "timeout", "interrupt": "canceled", "canceled": "canceled"}
+    try:
+        result = supervise(runner.run, stop=lambda reason: runner.request_stop(stop[reason]), check=check,
+                           pump=recorder.pump)
+    except Exception as e:
+        recorder.finish(model.ERROR, f"internal error: {type(e).__name__}: {e}")
+        raise
     for rec in run.steps:
         state = result.steps[rec.name]
         rec.status = state.status if state.status != RUNNING else "canceled"

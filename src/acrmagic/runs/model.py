@@ -146,20 +146,37 @@ class Run:
 class RunList(list):
     """Runs, newest first, shown as a table (text in a terminal, HTML in a notebook)."""
 
-    COLUMNS = ("RUN ID", "TYPE", "TRIGGER", "STATUS", "CREATED", "DURATION", "IMAGES")
+    COLUMNS = ("RUN ID", "TASK", "TYPE", "TRIGGER", "STATUS", "CREATED", "DURATION", "IMAGES")
+
+    def __init__(self, runs=(), query: dict | None = None):
+        super().__init__(runs)
+        self.query = query or {}  # how they were asked for (status, task, top): the history view starts there
+
+    @staticmethod
+    def row(r: "Run") -> tuple[str, ...]:
+        took = f"{r.duration:.1f}s" if r.duration is not None else "-"
+        images = ", ".join(o.ref for o in r.output_images) or "-"
+        return (r.run_id, r.task or "-", r.run_type, r.trigger, r.status, r.create_time[:19].replace("T", " "),
+                took, images)
 
     def rows(self) -> list[tuple[str, ...]]:
-        out = []
-        for r in self:
-            took = f"{r.duration:.1f}s" if r.duration is not None else "-"
-            images = ", ".join(o.ref for o in r.output_images) or "-"
-            out.append((r.run_id, r.run_type, r.trigger, r.status, r.create_time[:19].replace("T", " "), took, images))
-        return out
+        return [self.row(r) for r in self]
 
     def __repr__(self) -> str:
         rows = [self.COLUMNS, *self.rows()]
         widths = [max(len(row[i]) for row in rows) for i in range(len(self.COLUMNS) - 1)]
         return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[-1]]) for row in rows)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """In a live notebook, the interactive history (filters, paging, click a row for its log);
+        elsewhere a static table."""
+        from ..progress import widgets_available
+
+        if widgets_available():
+            from ..views.history import History
+
+            return History(**self.query)._repr_mimebundle_(include=include, exclude=exclude)
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)

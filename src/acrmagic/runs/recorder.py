@@ -29,6 +29,7 @@ class RunRecorder:
         self.lock = threading.RLock()
         self.step_dir = Path(run.log_path).with_suffix("") if step_logs else None
         self.step_files: dict[str, object] = {}
+        self.pending: list[tuple[Event, str]] = []  # for the view, delivered by the calling thread (pump)
 
     def started(self) -> None:
         self.run.status, self.run.start_time = model.RUNNING, model.now()
@@ -53,7 +54,20 @@ class RunRecorder:
         self.log.write(line + "\n")
         if self.step_dir is not None and ev.step is not None:
             self._step_file(ev.step).write((ev.text if isinstance(ev, LogEvent) else line) + "\n")
-        self.progress.event(ev, line)
+        self.pending.append((ev, line))
+        if threading.current_thread() is threading.main_thread():
+            self._pump()
+
+    def pump(self) -> None:
+        """Hand queued events to the view. Called by the thread that started the run (in a notebook,
+        the kernel's main thread), so output lands in the cell that is running."""
+        with self.lock:
+            self._pump()
+
+    def _pump(self) -> None:
+        pending, self.pending = self.pending, []
+        for ev, line in pending:
+            self.progress.event(ev, line)
 
     def _step_file(self, step: str):
         f = self.step_files.get(step)
@@ -86,12 +100,14 @@ class RunRecorder:
             return self._finish(status, error)
 
     def _finish(self, status: str, error: str | None) -> model.Run:
+        self._pump()
         run = self.run
         run.status, run.finish_time = status, model.now()
         run.error = self.redact(error) if error else None
         for rec in run.steps:  # what never finished is canceled (it ran) or skipped (it never started)
-            if rec.status == RUNNING:
-                rec.status = CANCELED if status != model.FAILED else FAILED
+            if rec.status == RUNNING or (rec.status == FAILED and status in (model.CANCELED, model.TIMEOUT)):
+                # a step cut short by a cancel or timeout reports an error ("context canceled"): it was canceled
+                rec.status = FAILED if status == model.FAILED else CANCELED
             elif rec.status == QUEUED:
                 rec.status = SKIPPED
         self.log.write(run.summary() + "\n")

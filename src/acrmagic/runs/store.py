@@ -157,23 +157,33 @@ class RunStore:
             raise RunNotFound(f"no run {run_id} in {self.path}")
         return Run.from_record(json.loads(rows[0][0]))
 
-    def list(self, status: str | None = None, task: str | None = None, top: int | None = None) -> list[Run]:
-        """Runs, newest first, optionally filtered by status and task name."""
-        sql, args = "SELECT record FROM runs", []
-        where = []
+    @staticmethod
+    def _where(status: str | None, task: str | None, text: str | None) -> tuple[str, list]:
+        where, args = [], []
         if status:
             where.append("status = ? COLLATE NOCASE")
             args.append(status)
         if task:
             where.append("task = ?")
             args.append(task)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC"
-        if top:
-            sql += " LIMIT ?"
-            args.append(int(top))
+        if text:  # anywhere in the record: run ID, images, errors, source
+            where.append("(run_id LIKE ? OR record LIKE ?)")
+            args += [f"%{text}%", f"%{text}%"]
+        return (" WHERE " + " AND ".join(where) if where else ""), args
+
+    def list(self, status: str | None = None, task: str | None = None, top: int | None = None,
+             text: str | None = None, offset: int = 0) -> list[Run]:
+        """Runs, newest first, optionally filtered by status, task name and text; `top` at most, from `offset`."""
+        where, args = self._where(status, task, text)
+        sql = f"SELECT record FROM runs{where} ORDER BY seq DESC"
+        if top or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [int(top) if top else -1, int(offset)]
         return [Run.from_record(json.loads(r[0])) for r in self._read(sql, args)]
+
+    def count(self, status: str | None = None, task: str | None = None, text: str | None = None) -> int:
+        where, args = self._where(status, task, text)
+        return self._read(f"SELECT COUNT(*) FROM runs{where}", args)[0][0]
 
 
 class _Tx:

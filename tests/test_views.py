@@ -1,0 +1,128 @@
+"""View state without a browser: steps, bounded tails, throttled updates, replay, the history table."""
+
+from __future__ import annotations
+
+import pytest
+
+from acrmagic.events import LogEvent, StepEvent
+from acrmagic.runs.model import OutputImage, Run
+from acrmagic.runs.store import RunStore
+from acrmagic.views.history import History
+from acrmagic.views.run_view import FULL_LOG_LINES, STEP_TAIL, RunView
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def count_messages(widget) -> list:
+    sent = []
+    original = widget.comm.send
+
+    def send(*args, **kwargs):
+        sent.append(kwargs.get("data") or (args[0] if args else None))
+        return original(*args, **kwargs)
+
+    widget.comm.send = send
+    return sent
+
+
+def make_run(store: RunStore, status="Running", steps=()) -> Run:
+    run = store.create(Run(run_id=""))
+    run.status, run.start_time = status, "2026-11-27T00:00:00+00:00"
+    run.steps = list(steps)
+    store.save(run)
+    return run
+
+
+def test_100k_log_lines_make_few_messages_and_bounded_state(home):
+    clock = FakeClock()
+    view = RunView(clock=clock)
+    run = make_run(RunStore())
+    view.start(run)
+    sent = count_messages(view)
+    view.event(StepEvent("[1/2] RUN make", "running", 1), "#1 [1/2] RUN make")
+    for i in range(100_000):  # 10 seconds of streaming at 10,000 lines a second
+        clock.now += 0.0001
+        view.event(LogEvent(f"line {i}", step="[1/2] RUN make", number=1), f"#1 line {i}")
+    view.event(StepEvent("[1/2] RUN make", "succeeded", 1, duration=10.0), "#1 DONE 10.0s")
+    run.status = "Succeeded"
+    view.finish(run)  # the last state is always sent
+    assert 10 * 10 <= len(sent) <= 10 * 10 + 5  # about 10 updates a second, not one per line
+    [step] = view.steps
+    assert step["lines"] == 100_000 and step["status"] == "succeeded"
+    assert step["tail"] == [f"line {i}" for i in range(100_000 - STEP_TAIL, 100_000)]
+    assert len(str(view.steps)) < 5_000
+
+
+def test_finish_shows_images_error_and_failing_line(home):
+    view = RunView()
+    run = make_run(RunStore())
+    view.start(run)
+    view.event(StepEvent("[2/2] RUN false", "running", 2), "")
+    view.event(LogEvent("about to fail", step="[2/2] RUN false", number=2), "#2 about to fail")
+    view.event(StepEvent("[2/2] RUN false", "failed", 2, duration=0.5, error="exit code: 3", exit_code=3), "")
+    run.status, run.error = "Failed", "step [2/2] RUN false failed with exit code 3"
+    run.output_images = [OutputImage("localhost:5000", "app", "1", "sha256:" + "a" * 64)]
+    view.finish(run)
+    assert view.status == "Failed" and view.error_line == "about to fail"
+    assert view.images == ["localhost:5000/app:1@sha256:" + "a" * 64]
+    assert view.steps[0]["exit_code"] == 3
+    assert "Failed" in view.summary_text() and "exit 3" in view.summary_text()
+    assert "<table>" in view.summary_html()
+
+
+def test_expanding_a_step_reads_its_full_log_from_disk(home):
+    store = RunStore()
+    run = make_run(store)
+    with open(run.log_path, "w") as f:
+        for i in range(FULL_LOG_LINES + 10):
+            f.write(f"[serve] line {i}\n[other] noise\n")
+    view = RunView()
+    view.start(run)
+    view.event(LogEvent("line x", step="serve", number=3, label="[serve]"), "[serve] line x")
+    view.expanded = 3
+    assert len(view.full_log) == FULL_LOG_LINES and view.full_log[-1] == f"line {FULL_LOG_LINES + 9}"
+    assert all(line.startswith("line ") for line in view.full_log)
+
+
+def test_replay_a_recorded_task_run(home):
+    from acrmagic.events import StepRecord
+
+    store = RunStore()
+    run = make_run(store, status="Succeeded", steps=[StepRecord("build", 1, "succeeded", duration=1.0),
+                                                      StepRecord("test", 2, "failed", exit_code=4)])
+    run.finish_time = "2026-11-27T00:00:05+00:00"
+    store.save(run)
+    with open(run.log_path, "w") as f:
+        f.write("[build] compiling\n[test] checking\n[test] broken\nRun la1: Succeeded\n")
+    view = RunView.replay(store.get(run.run_id))
+    assert not view.live and view.status == "Succeeded"
+    assert [(s["name"], s["status"], s["tail"]) for s in view.steps] == [
+        ("build", "succeeded", ["compiling"]), ("test", "failed", ["checking", "broken"])]
+    assert view.finished - view.started == pytest.approx(5.0)
+
+
+def test_history_pages_filters_and_cancel(home):
+    store = RunStore()
+    for i in range(120):
+        make_run(store, status="Failed" if i % 3 == 0 else "Succeeded")
+    running = make_run(store, status="Running")
+    history = History(store=store)
+    table = history.table
+    assert table.total == 121 and len(table.rows) == 50 and table.rows[0]["run_id"] == running.run_id
+    table.page = 2
+    assert len(table.rows) == 21
+    table.status_filter = "Failed"
+    assert table.total == 40 and table.page == 0 and {r["status"] for r in table.rows} == {"Failed"}
+    table.status_filter, table.text_filter = "", running.run_id
+    assert [r["run_id"] for r in table.rows] == [running.run_id]
+    table.cancel_run = running.run_id
+    assert store.cancel_requested(running.run_id) and "cancel requested" in table.message
+    table.selected = running.run_id  # replays into the detail area (no error)
+    assert table.message.startswith("cancel requested")
+    assert running.run_id in repr(history)
