@@ -20,6 +20,8 @@ __all__ = ["build", "run", "runs", "show", "logs", "cancel", "Run", "OutputImage
 
 
 def load_ipython_extension(ipython) -> None:
-    from .magics import AcrMagics
+    from .magics import AcrMagics, await_run_cells
 
     ipython.register_magics(AcrMagics)
+    if type(ipython).__name__ == "ZMQInteractiveShell" and await_run_cells not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(await_run_cells)  # see magics.py: Cancel during a run

@@ -33,6 +33,21 @@ def _build(opts: BuildOptions, progress=None) -> model.Run:
     return quick_build(opts, progress=progress)
 
 
+async def _build_async(opts: BuildOptions) -> model.Run:
+    """The same, awaiting: a notebook cell stays responsive to its view's Cancel button."""
+    from .quickbuild import prepare_build
+
+    return await prepare_build(opts).run_async()
+
+
+async def _run_task_async(opts: TaskOptions):
+    from .taskrun import plan_task, prepare_run
+
+    if opts.dry_run:
+        return plan_task(opts)
+    return await prepare_run(opts).run_async()
+
+
 def run(task: str | None = None, *, file: str | None = None, context: str = ".", set: dict | list | None = None,
         set_secret: dict | list | None = None, values: str | None = None, registry: str | None = None,
         timeout: int = DEFAULT_TIMEOUT, logs: bool = True, dry_run: bool = False, progress=None):

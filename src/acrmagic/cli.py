@@ -36,6 +36,7 @@ def _parser() -> Parser:
             sp.add_argument("-o", "--output", choices=["table", "json"], default="table")
     stack = sub.add_parser("stack", add_help=False, help="the local engine, registry and offline mirror")
     stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument("--browser", action="store_true", help="with up: also install Chromium (browser tests)")
     return p
 
 
@@ -108,6 +109,8 @@ def _run(argv: list[str]) -> int:
         if ns.action == "status":
             for part, ok in stack.status().items():
                 print(f"{part:9} {'up' if ok else 'down'}")
+        elif ns.action == "up":
+            stack.up(browser=ns.browser)
         else:
-            getattr(stack, ns.action)()
+            stack.down()
     return 0

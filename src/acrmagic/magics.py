@@ -60,6 +60,38 @@ class AcrMagics(Magics):
         return api.cancel(ns.run_id)
 
 
+# -- in a Jupyter kernel, the run cells are awaited ------------------------------------------------------------
+# ipykernel handles widget messages while a cell awaits, not while it blocks. So that the run view's
+# Cancel button works during the run, a cell that is only `%%acrbuild`/`%%acrtask` (or the line forms)
+# is rewritten into `await acrmagic.magics.run_cell_async(...)`. Help (`%%acrbuild?`) is left alone.
+
+_RUN_MAGICS = ("acrbuild", "acrtask")
+
+
+def await_run_cells(lines: list[str]) -> list[str]:
+    """An IPython input transformer (cleanup stage): see above."""
+    if not lines:
+        return lines
+    first = lines[0].rstrip("\n")
+    for prefix, cell in (("%%", True), ("%", False)):
+        name, _, line = first[len(prefix):].partition(" ")
+        if first.startswith(prefix) and not first.startswith(prefix + "%") and name in _RUN_MAGICS:
+            if line.rstrip().endswith("?") or name.endswith("?") or (not cell and "".join(lines[1:]).strip()):
+                return lines
+            body = "".join(lines[1:]) if cell else None
+            return [f"await __import__('acrmagic.magics').magics.run_cell_async({name!r}, {line!r}, {body!r})\n"]
+    return lines
+
+
+async def run_cell_async(name: str, line: str, cell: str | None):
+    try:
+        if name == "acrbuild":
+            return await api._build_async(BuildOptions.from_argv(_split(line, "acrbuild"), dockerfile_text=cell))
+        return await api._run_task_async(TaskOptions.from_argv(_split(line, "acrtask"), task_text=cell))
+    except HelpShown:
+        return None
+
+
 AcrMagics.acrbuild.__doc__ = build_parser("%%acrbuild").format_help()
 AcrMagics.acr.__doc__ = history_parser("%acr").format_help()
 AcrMagics.acrtask.__doc__ = task_parser("%%acrtask").format_help()

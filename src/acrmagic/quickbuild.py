@@ -22,7 +22,7 @@ from .redact import Redactor
 from .runs import model
 from .runs.recorder import RunRecorder
 from .runs.store import RunStore
-from .supervise import supervise
+from .supervise import Execution
 
 _RUN_TEMPLATE = re.compile(r"\{\{\s*\.Run\.(ID|Registry|RegistryName)\s*\}\}")
 _ALIAS = re.compile(r"\$(ID|Registry|RegistryName)(?![A-Za-z0-9])")
@@ -59,8 +59,13 @@ def check_registry(registry: str) -> None:
                          "give a registry address such as localhost:5000")
 
 
-def quick_build(opts: BuildOptions, *, store: RunStore | None = None, backend: Backend | None = None,
-                progress: Progress | None = None) -> model.Run:
+def quick_build(opts: BuildOptions, **kwargs) -> model.Run:
+    return prepare_build(opts, **kwargs).run()
+
+
+def prepare_build(opts: BuildOptions, *, store: RunStore | None = None, backend: Backend | None = None,
+                  progress: Progress | None = None) -> Execution:
+    """Check the inputs, record the run and show its view; the returned Execution does the rest."""
     # 1. inputs: a bad flag or file is an error before anything is recorded
     if opts.dockerfile_text is not None and opts.file:
         raise UsageError("acrbuild: give the Dockerfile once: in the cell body or with -f, not both")
@@ -87,7 +92,7 @@ def quick_build(opts: BuildOptions, *, store: RunStore | None = None, backend: B
         platform=_platform(opts.platform)))
     tags = [resolve_image(name, run.run_id, registry) for name in opts.images]
     recorder = RunRecorder(store, run, redact, progress or make_progress(opts.logs))
-    return _execute(opts, ctx, tags, run, store, backend, recorder)
+    return _execution(opts, ctx, tags, run, store, backend, recorder)
 
 
 def _platform(platform: str | None) -> dict:
@@ -146,7 +151,7 @@ def cancel_check(store: RunStore, run_id: str, deadline: float, progress) -> "ca
     return check
 
 
-def _execute(opts, ctx, tags, run, store, backend, recorder) -> model.Run:
+def _execution(opts, ctx, tags, run, store, backend, recorder) -> Execution:
     stop = _Stop(backend, store, run.run_id)
 
     def on_engine_ref(ref: str):
@@ -155,20 +160,19 @@ def _execute(opts, ctx, tags, run, store, backend, recorder) -> model.Run:
         if stop.reason:  # stopped before the engine had started the work
             backend.cancel(ref)
 
+    def conclude(outcome) -> model.Run:
+        status, error, details = outcome
+        done = recorder.finish(status, error)
+        if status != model.SUCCEEDED:
+            raise RUN_ERRORS[status](f"run {done.run_id} {status.lower()}: {done.error}", done,
+                                     details=[recorder.redact(d) for d in details])
+        return done
+
     recorder.started()
-    check = cancel_check(store, run.run_id, time.monotonic() + opts.timeout, recorder.progress)
-    try:
-        status, error, details = supervise(
-            lambda: _build_and_push(opts, ctx, tags, run, backend, recorder, on_engine_ref, stop),
-            stop=stop, check=check, pump=recorder.pump)
-    except Exception as e:  # an unexpected failure is still recorded, then raised as it is
-        recorder.finish(model.ERROR, f"internal error: {type(e).__name__}: {e}")
-        raise
-    run = recorder.finish(status, error)
-    if status != model.SUCCEEDED:
-        raise RUN_ERRORS[status](f"run {run.run_id} {status.lower()}: {run.error}", run,
-                                 details=[recorder.redact(d) for d in details])
-    return run
+    return Execution(
+        work=lambda: _build_and_push(opts, ctx, tags, run, backend, recorder, on_engine_ref, stop), stop=stop,
+        check=cancel_check(store, run.run_id, time.monotonic() + opts.timeout, recorder.progress),
+        pump=recorder.pump, conclude=conclude, crash=lambda e: recorder.crash(e))
 
 
 def _build_and_push(opts, ctx, tags, run, backend, recorder, on_engine_ref, stop):

@@ -30,6 +30,7 @@ APT_PACKAGES = {  # package -> a file it installs
     "busybox-static": "/bin/busybox",
     "debootstrap": "/usr/sbin/debootstrap",
 }
+BROWSER_PACKAGES = {"chromium": "/usr/bin/chromium"}  # the browser tests drive Debian's Chromium
 DOCKER_CLI = "/usr/bin/docker"  # Debian's client; another docker on PATH may lack BuildKit support
 REGISTRIES = {"registry": "127.0.0.1:5000", "mirror": "127.0.0.1:5001"}
 STAND_IN_LABEL = "org.acrmagic.offline-stand-in"
@@ -230,9 +231,9 @@ def seed_python(mirror: str) -> None:
 
 # -- the verbs -------------------------------------------------------------------------------------
 
-def up() -> None:
+def up(browser: bool = False) -> None:
     t0 = time.monotonic()
-    ensure_packages()
+    ensure_packages(BROWSER_PACKAGES if browser else None)
     ensure_registry("registry")
     ensure_registry("mirror")
     ensure_engine()

@@ -1,74 +1,108 @@
 """Running a run's work while the calling thread stays responsive.
 
-The work (a build and push, a task's steps) runs in a worker thread. The calling thread (the kernel's
-main thread in a notebook) loops until it is done: it delivers queued progress to the view, so output
-lands in the cell that started the run; it lets the kernel process widget messages (a Cancel click)
-while the cell is still executing, through jupyter-ui-poll when that is installed; it checks for
-`acrmagic cancel` requests and the run's deadline; and it turns Ctrl-C or a kernel interrupt into a
-stop. An Event, not Thread.join: an interrupted join can leave a thread looking finished while it runs.
+The work (a build and push, a task's steps) runs in a worker thread. The calling thread loops until it
+is done: it delivers queued progress to the view (so output lands in the cell that started the run),
+checks for `acrmagic cancel` requests, a Cancel click in the view and the run's deadline, and turns
+Ctrl-C or a kernel interrupt into a stop. It waits with an Event, not Thread.join: an interrupted join
+can leave a thread looking finished while it still runs.
+
+In a Jupyter kernel the cells of `%%acrbuild` and `%%acrtask` run as `await` (see `magics.py`), and the
+loop waits with `asyncio.sleep`: while a cell awaits, ipykernel (7.x) dispatches widget messages, so the
+view's Cancel button is handled while the cell is still executing. Elsewhere the loop blocks.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import threading
-from typing import Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable
 
-T = TypeVar("T")
 INTERVAL = 0.1  # seconds between polls: progress reaches the view at most this late
 
 
-@contextlib.contextmanager
-def _kernel_events():
-    """poll(): let the kernel handle pending widget messages (no-op outside a Jupyter kernel)."""
-    from .progress import in_notebook
+class _Supervision:
+    def __init__(self, work, stop, check, pump):
+        self.work, self._stop, self.check, self.pump = work, stop, check, pump
+        self.outcome: dict = {}
+        self.finished = threading.Event()
+        self.stopped: set[str] = set()
+        threading.Thread(target=self._target, name="acrmagic-run", daemon=True).start()
 
-    if in_notebook():
+    def _target(self):
         try:
-            from jupyter_ui_poll import ui_events
-        except ImportError:
-            pass
-        else:
-            with ui_events() as poll:
-                yield lambda: poll(20)
-            return
-    yield lambda: None
-
-
-def supervise(work: Callable[[], T], *, stop: Callable[[str], None], check: Callable[[], str | None],
-              pump: Callable[[], None]) -> T:
-    """Run `work()` in a worker; meanwhile poll. `check()` returns a stop reason ("timeout", "canceled")
-    or None; `stop(reason)` is called once per reason, and with "interrupt" on Ctrl-C."""
-    outcome: dict = {}
-    finished = threading.Event()
-    stopped: set[str] = set()
-
-    def target():
-        try:
-            outcome["result"] = work()
+            self.outcome["result"] = self.work()
         except BaseException as e:  # handed back to the calling thread
-            outcome["error"] = e
+            self.outcome["error"] = e
         finally:
-            finished.set()
+            self.finished.set()
 
-    def request(reason: str):
-        if reason not in stopped:
-            stopped.add(reason)
-            stop(reason)
+    def stop(self, reason: str) -> None:
+        if reason not in self.stopped:  # once per reason
+            self.stopped.add(reason)
+            self._stop(reason)
 
-    threading.Thread(target=target, name="acrmagic-run", daemon=True).start()
-    with _kernel_events() as poll:
-        while not finished.is_set():
-            try:
-                finished.wait(INTERVAL)
-                poll()
-                pump()
-                reason = check()
-                if reason:
-                    request(reason)
-            except KeyboardInterrupt:
-                request("interrupt")
-    pump()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
+    def tick(self) -> None:
+        self.pump()
+        reason = self.check()
+        if reason:
+            self.stop(reason)
+
+    def result(self):
+        self.pump()
+        if "error" in self.outcome:
+            raise self.outcome["error"]
+        return self.outcome["result"]
+
+
+def supervise(work, *, stop, check, pump):
+    """Run `work()` in a worker; meanwhile poll. `check()` returns a stop reason ("timeout", "canceled")
+    or None; `stop(reason)` is called once per reason, with "interrupt" on Ctrl-C."""
+    s = _Supervision(work, stop, check, pump)
+    while not s.finished.is_set():
+        try:
+            s.finished.wait(INTERVAL)
+            s.tick()
+        except KeyboardInterrupt:
+            s.stop("interrupt")
+    return s.result()
+
+
+async def supervise_async(work, *, stop, check, pump):
+    """The same, awaiting between polls (a kernel interrupt cancels the awaiting cell: that is a stop too)."""
+    s = _Supervision(work, stop, check, pump)
+    while not s.finished.is_set():
+        try:
+            await asyncio.sleep(INTERVAL)
+            s.tick()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            s.stop("interrupt")
+    return s.result()
+
+
+@dataclass
+class Execution:
+    """A run that has begun (recorded, its view shown): its work, how to stop it, how to record its end."""
+
+    work: Callable[[], Any]
+    stop: Callable[[str], None]
+    check: Callable[[], str | None]
+    pump: Callable[[], None]
+    conclude: Callable[[Any], Any]  # records the outcome, raises a RunError unless it succeeded
+    crash: Callable[[BaseException], None]  # records an unexpected failure
+
+    def run(self):
+        try:
+            outcome = supervise(self.work, stop=self.stop, check=self.check, pump=self.pump)
+        except Exception as e:
+            self.crash(e)
+            raise
+        return self.conclude(outcome)
+
+    async def run_async(self):
+        try:
+            outcome = await supervise_async(self.work, stop=self.stop, check=self.check, pump=self.pump)
+        except Exception as e:
+            self.crash(e)
+            raise
+        return self.conclude(outcome)

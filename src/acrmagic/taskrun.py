@@ -23,7 +23,7 @@ from .redact import Redactor
 from .runs import model
 from .runs.recorder import RunRecorder
 from .runs.store import RunStore
-from .supervise import supervise
+from .supervise import Execution
 from .taskfile import Plan, RunContext, load
 from .taskfile.execute import TaskRunner
 
@@ -68,7 +68,12 @@ def plan_task(opts: TaskOptions, run_id: str = "dryrun", when: datetime | None =
                 base_dir=context)
 
 
-def quick_run(opts: TaskOptions, *, store: RunStore | None = None, progress: Progress | None = None) -> model.Run:
+def quick_run(opts: TaskOptions, **kwargs) -> model.Run:
+    return prepare_run(opts, **kwargs).run()
+
+
+def prepare_run(opts: TaskOptions, *, store: RunStore | None = None, progress: Progress | None = None) -> Execution:
+    """Check the task, record the run, prepare the engine and show the view; the Execution does the rest."""
     plan_task(opts)  # every input error surfaces here, before anything is recorded
     text, name, _, context = _read_inputs(opts)
     registry = opts.registry or config.default_registry()
@@ -87,7 +92,9 @@ def quick_run(opts: TaskOptions, *, store: RunStore | None = None, progress: Pro
     run.dockerfile = None
     plan = plan_task(opts, run.run_id)
     run.request["task"] = redact(text)
-    run.steps = [StepRecord(s.id, i + 1, extra={"type": s.type}) for i, s in enumerate(plan.task.steps)]
+    levels = {sid: n for n, level in enumerate(plan.levels) for sid in level}
+    run.steps = [StepRecord(s.id, i + 1, extra={"type": s.type, "level": levels[s.id]})
+                 for i, s in enumerate(plan.task.steps)]
     recorder = RunRecorder(store, run, redact, progress or make_progress(opts.logs), step_logs=True)
     numbers = {s.id: i + 1 for i, s in enumerate(plan.task.steps)}
 
@@ -110,18 +117,14 @@ def quick_run(opts: TaskOptions, *, store: RunStore | None = None, progress: Pro
         executor.cleanup([])
         recorder.finish(model.ERROR, f"could not prepare the run: {e}")
         raise RUN_ERRORS[model.ERROR](f"run {run.run_id} error: could not prepare the run: {e}", run) from None
-    return _supervise(opts, run, store, recorder, runner, plan)
+    reasons = {"timeout": "timeout", "interrupt": "canceled", "canceled": "canceled"}
+    return Execution(work=runner.run, stop=lambda reason: runner.request_stop(reasons[reason]),
+                     check=cancel_check(store, run.run_id, time.monotonic() + opts.timeout, recorder.progress),
+                     pump=recorder.pump, conclude=lambda result: _conclude(opts, run, recorder, runner, result),
+                     crash=recorder.crash)
 
 
-def _supervise(opts, run, store, recorder, runner, plan) -> model.Run:
-    check = cancel_check(store, run.run_id, time.monotonic() + opts.timeout, recorder.progress)
-    stop = {"timeout": "timeout", "interrupt": "canceled", "canceled": "canceled"}
-    try:
-        result = supervise(runner.run, stop=lambda reason: runner.request_stop(stop[reason]), check=check,
-                           pump=recorder.pump)
-    except Exception as e:
-        recorder.finish(model.ERROR, f"internal error: {type(e).__name__}: {e}")
-        raise
+def _conclude(opts, run, recorder, runner, result) -> model.Run:
     for rec in run.steps:
         state = result.steps[rec.name]
         rec.status = state.status if state.status != RUNNING else "canceled"

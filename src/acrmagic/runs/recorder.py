@@ -95,6 +95,10 @@ class RunRecorder:
     def tail(self, number: int, n: int = 10) -> list[str]:
         return self.step_lines.get(number, [])[-n:]
 
+    def crash(self, e: BaseException) -> model.Run:
+        """An unexpected failure: still recorded (Error), so nothing is lost; the caller re-raises."""
+        return self.finish(model.ERROR, f"internal error: {type(e).__name__}: {e}")
+
     def finish(self, status: str, error: str | None = None) -> model.Run:
         with self.lock:
             return self._finish(status, error)

@@ -62,7 +62,9 @@ function render({ model, el }) {
           draw();
         });
         row.appendChild(line);
-        if (open.has(s.number) || (s.status === "failed" && s.tail.length)) {
+        // a running or failed step shows its tail by itself; others on a click
+        const shown = open.has(s.number) || ((s.status === "running" || s.status === "failed") && s.tail.length);
+        if (shown) {
           const full = model.get("expanded") === s.number;
           const pre = h("pre", "acr-log", (full ? model.get("full_log") : s.tail).join("\n"));
           row.appendChild(pre);

@@ -222,13 +222,16 @@ def _replay_line(view: RunView, line: str) -> None:
         head, text = line.split(" ", 1)
         if head[1:].isdigit():
             number = int(head[1:])
-            if number in view._steps or not text.startswith(("DONE", "CACHED", "ERROR")):
-                view.event(LE(text, step=view._steps.get(number, {}).get("name", head), number=number), line)
-                return
+            step = view._steps.get(number)
+            if step is not None and (text in (step["name"], f"CACHED {step['name']}")
+                                     or text.startswith(("DONE ", "ERROR"))):
+                return  # a state line: the step's record says it already
+            view.event(LE(text, step=step["name"] if step else head, number=number), line)
+            return
     if line.startswith("[") and "] " in line:
         name, text = line[1:].split("] ", 1)
         match = next((s for s in view._steps.values() if s["name"] == name), None)
-        if match is not None:
+        if match is not None and not text.startswith(f"Step ID: {name} marked as"):
             view.event(LE(text, step=name, number=match["number"], label=f"[{name}]"), line)
             return
     view.event(LE(line), line)
