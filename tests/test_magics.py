@@ -91,3 +91,20 @@ def test_acrtask_dry_run_and_bad_yaml(ip, make_context):
     err = run(ip, f"%%acrtask --context {ctx}\nversion: v1.1.0\nsteps:\n  - cmd: [\n").error_in_exec
     assert isinstance(err, acrmagic.TaskFileError) and err.message.startswith("<cell>:")
     assert len(err._render_traceback_()) == 1
+
+
+def test_run_cells_are_awaited_in_a_kernel_and_left_alone_otherwise(ip):
+    from acrmagic.magics import await_run_cells
+
+    cell = ["%%acrbuild -t app:{{.Run.ID}} --context .\n", "FROM busybox\n"]
+    out = await_run_cells(cell)
+    assert out[0].startswith("await __import__('acrmagic.magics').magics.run_cell_async('acrbuild', ")
+    assert "'-t app:{{.Run.ID}} --context .'" in out[0] and "'FROM busybox\\n'" in out[0]
+    assert await_run_cells(["%%acrbuild?\n"]) == ["%%acrbuild?\n"]
+    assert await_run_cells(["%acr runs\n"]) == ["%acr runs\n"]
+    assert await_run_cells(["%acrtask -f t.yaml\n", "x = 1\n"]) == ["%acrtask -f t.yaml\n", "x = 1\n"]
+    ip.autoawait = False
+    try:
+        assert await_run_cells(cell) == cell
+    finally:
+        ip.autoawait = True

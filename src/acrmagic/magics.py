@@ -70,7 +70,10 @@ _RUN_MAGICS = ("acrbuild", "acrtask")
 
 def await_run_cells(lines: list[str]) -> list[str]:
     """An IPython input transformer (cleanup stage): see above."""
-    if not lines:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if not lines or shell is None or not getattr(shell, "autoawait", False):
         return lines
     first = lines[0].rstrip("\n")
     for prefix, cell in (("%%", True), ("%", False)):

@@ -132,6 +132,9 @@ class Run:
     def __repr__(self) -> str:
         return f"<{self.summary()}>"
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
     def _repr_html_(self) -> str:
         color = {SUCCEEDED: "#1a7f37", RUNNING: "#0969da", QUEUED: "#6e7781"}.get(self.status, "#cf222e")
         images = "".join(f"<li><code>{html.escape(o.ref)}</code></li>" for o in self.output_images)
