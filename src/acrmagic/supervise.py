@@ -13,7 +13,6 @@ view's Cancel button is handled while the cell is still executing. Elsewhere the
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -70,6 +69,8 @@ def supervise(work, *, stop, check, pump):
 
 async def supervise_async(work, *, stop, check, pump):
     """The same, awaiting between polls (a kernel interrupt cancels the awaiting cell: that is a stop too)."""
+    import asyncio  # here, not at the top: a command-line build does not pay for importing it
+
     s = _Supervision(work, stop, check, pump)
     while not s.finished.is_set():
         try:
