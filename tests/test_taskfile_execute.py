@@ -4,7 +4,6 @@ test_taskrun.py."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 

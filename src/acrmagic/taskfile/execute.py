@@ -181,7 +181,7 @@ class TaskRunner:
                     state.error = message
                     self.log(step.id, f"step {step.id} failed but ignoreErrors is set: {message}")
                 state.status = SUCCEEDED
-                for child, ps in pending.items():
+                for ps in pending.values():  # its children wait for one parent fewer
                     ps.discard(step.id)
             elif message is None:  # stopped from outside or by a sibling's failure
                 state.status = CANCELED

@@ -442,7 +442,7 @@ class _Exec:
         if not nodes and not has_piped:
             self.error(line, f"wrong number of args for {name}: want at least 1 got 0")
         value = None
-        for i, node in enumerate(nodes):
+        for node in nodes:
             value = self.operand(node, dot, scope, line)
             if (name == "and") != truth(value):
                 return value
@@ -536,7 +536,7 @@ _KIND_NAMES = {"s": "string", "i": "int", "l": "[]interface {}", "m": "map[strin
 # -- functions: Go's built-ins and Sprig's text functions -------------------------------------------------
 
 def _printf(fmt: str, *args) -> str:
-    out, i, n = [], 0, 0
+    out, n = [], 0
     spec = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\d+))?([vsdqtfeEgGxXobc%])")
     pos = 0
     for m in spec.finditer(fmt):
