@@ -29,6 +29,7 @@ DATA = {"Values": {"name": "web", "n": 3, "items": ["a", "b"], "m": {"y": 2, "x"
     ("{{ trimSuffix \".git\" \"repo.git\" }} {{ replace \"-\" \"_\" \"a-b\" }} {{ \"x\" | quote }}", "repo a_b \"x\""),
     ("{{ (printf \"%d\" 5) }} {{ add 1 2 3 }} {{ ternary \"y\" \"n\" true }}", "5 6 y"),
     ("{{/* a comment */}}kept", "kept"),
+    ("{{ and .Values.none .Values.none.deeper }}|{{ or .Values.on .Values.none.deeper }}", "|true"),
     ("{{ $ }}", "map[Run:map[ID:cb1] Values:map[items:[a b] m:map[x:1 y:2] n:3 name:web on:true ratio:1.1]]"),
 ])
 def test_render(src, out):

@@ -427,9 +427,9 @@ class _Exec:
         head = args[0]
         if head[0] == "func":
             name = head[1]
-            values = [self.operand(a, dot, scope, line) for a in args[1:]]
-            if name in ("and", "or"):
+            if name in ("and", "or"):  # short-circuit: later operands are not evaluated (Go 1.18+)
                 return self.logic(name, args[1:], dot, scope, line, piped, has_piped)
+            values = [self.operand(a, dot, scope, line) for a in args[1:]]
             if has_piped:
                 values.append(piped)
             return self.call(name, values, line)
