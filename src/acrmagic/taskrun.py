@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,12 +19,12 @@ from .errors import RUN_ERRORS, TaskFileError, UsageError
 from .events import RUNNING, StepEvent, StepRecord, LogEvent
 from .options import TaskOptions
 from .progress import Progress, make_progress
-from .quickbuild import cancel_check, check_registry, split_ref
+from .quickbuild import check_registry, split_ref
 from .redact import Redactor
 from .runs import model
 from .runs.recorder import RunRecorder
 from .runs.store import RunStore
-from .supervise import Execution
+from .supervise import Execution, cancel_check
 from .taskfile import Plan, RunContext, load
 from .taskfile.execute import TaskRunner
 
@@ -31,7 +32,15 @@ _STATUS = {"succeeded": model.SUCCEEDED, "failed": model.FAILED, "canceled": mod
            "timeout": model.TIMEOUT}
 
 
-def _read_inputs(opts: TaskOptions) -> tuple[str, str, str | None, Path]:
+@dataclass
+class _Inputs:
+    text: str
+    name: str  # the file, or <cell>
+    values_text: str | None
+    context: Path
+
+
+def _read_inputs(opts: TaskOptions) -> _Inputs:
     if opts.task_text is not None and opts.file:
         raise UsageError("acrtask: give the task once: in the cell body or with -f, not both")
     if opts.file:
@@ -54,18 +63,20 @@ def _read_inputs(opts: TaskOptions) -> tuple[str, str, str | None, Path]:
         if not values_path.is_file():
             raise UsageError(f"--values: no values file at {values_path} (it is read relative to the context)")
         values_text = values_path.read_text()
-    return text, name, values_text, context.resolve()
+    return _Inputs(text, name, values_text, context.resolve())
 
 
-def plan_task(opts: TaskOptions, run_id: str = "dryrun", when: datetime | None = None) -> Plan:
-    """Load and validate the task of `opts` (TaskFileError / UsageError on bad input)."""
-    text, name, values_text, context = _read_inputs(opts)
+def _load_plan(inputs: _Inputs, opts: TaskOptions, run_id: str) -> Plan:
     registry = opts.registry or config.default_registry()
     check_registry(registry)
-    run = RunContext(id=run_id, registry=registry, date=when or datetime.now(timezone.utc),
-                     shared_volume=f"acb_vol_{run_id}")
-    return load(text, run, values_file=values_text, set_raw=[*opts.set_values, *opts.set_secrets], file=name,
-                base_dir=context)
+    run = RunContext(id=run_id, registry=registry, date=datetime.now(timezone.utc), shared_volume=f"acb_vol_{run_id}")
+    return load(inputs.text, run, values_file=inputs.values_text, set_raw=[*opts.set_values, *opts.set_secrets],
+                file=inputs.name, base_dir=inputs.context)
+
+
+def plan_task(opts: TaskOptions, run_id: str = "dryrun") -> Plan:
+    """Load and validate the task of `opts` (TaskFileError / UsageError on bad input)."""
+    return _load_plan(_read_inputs(opts), opts, run_id)
 
 
 def quick_run(opts: TaskOptions, **kwargs) -> model.Run:
@@ -74,8 +85,9 @@ def quick_run(opts: TaskOptions, **kwargs) -> model.Run:
 
 def prepare_run(opts: TaskOptions, *, store: RunStore | None = None, progress: Progress | None = None) -> Execution:
     """Check the task, record the run, prepare the engine and show the view; the Execution does the rest."""
-    plan_task(opts)  # every input error surfaces here, before anything is recorded
-    text, name, _, context = _read_inputs(opts)
+    inputs = _read_inputs(opts)
+    _load_plan(inputs, opts, "dryrun")  # every input error surfaces here, before anything is recorded
+    text, name, context = inputs.text, inputs.name, inputs.context
     registry = opts.registry or config.default_registry()
     redact = Redactor(s.split("=", 1)[1] for s in opts.set_secrets if "=" in s)
     from .backends.local import LocalBackend
@@ -85,12 +97,11 @@ def prepare_run(opts: TaskOptions, *, store: RunStore | None = None, progress: P
     store = store or RunStore()
     from .backends.context import pack_tree
 
-    _, digest = pack_tree(context)
+    context_tar, digest = pack_tree(context)  # recorded, and copied into /workspace: packed once
     run = store.create(model.Run(run_id="", run_type=model.QUICK_RUN, who=getpass.getuser(), backend=backend.name,
                                  registry=registry, source={"type": "folder", "path": str(context), "digest": digest},
                                  request=opts.recorded()))
-    run.dockerfile = None
-    plan = plan_task(opts, run.run_id)
+    plan = _load_plan(inputs, opts, run.run_id)  # again, now that templates can see .Run.ID
     run.request["task"] = redact(text)
     levels = {sid: n for n, level in enumerate(plan.levels) for sid in level}
     run.steps = [StepRecord(s.id, i + 1, extra={"type": s.type, "level": levels[s.id]})
@@ -108,7 +119,7 @@ def prepare_run(opts: TaskOptions, *, store: RunStore | None = None, progress: P
 
     recorder.started()
     recorder.note(f"task {name}: {len(plan.task.steps)} steps in {len(plan.levels)} levels, context {context}")
-    executor = LocalTaskExecutor(run.run_id, str(context), plan, backend)
+    executor = LocalTaskExecutor(run.run_id, context_tar, plan, backend)
     run.engine_ref = executor.instance
     runner = TaskRunner(plan, executor, log=log, on_state=on_state)
     try:

@@ -37,7 +37,7 @@ from ..events import LogEvent
 from ..taskfile.execute import DEADLINE_EXCEEDED, Attempt, StepFailed, Stopped
 from ..taskfile.model import Step, parse_build
 from .base import BackendError, BuildRequest
-from .context import is_git_url, pack_folder, pack_git, pack_tree
+from .context import is_git_url, pack_folder, pack_git
 from .local import LocalBackend
 
 HELPER_IMAGE = "busybox"  # only to hold volumes for archive copies; never started
@@ -52,9 +52,9 @@ def _container_name(instance: str, step_id: str) -> str:
 
 
 class LocalTaskExecutor:
-    def __init__(self, run_id: str, context_dir: str, plan, backend: LocalBackend | None = None,
-                 secret_values: list[str] | None = None):
-        self.run_id, self.context_dir, self.plan = run_id, context_dir, plan
+    def __init__(self, run_id: str, context_tar: bytes, plan, backend: LocalBackend | None = None):
+        """`context_tar`: the source context, packed (as recorded), copied into /workspace by `prepare`."""
+        self.run_id, self.context_tar, self.plan = run_id, context_tar, plan
         # run IDs are unique per run store, not per engine: names on the engine get a random part too
         self.instance = f"{run_id}_{os.urandom(3).hex()}"
         self.backend = backend or LocalBackend()
@@ -78,8 +78,7 @@ class LocalTaskExecutor:
         binds.update({vol: {"bind": f"/secrets/{name}", "mode": "rw"} for name, vol in self.volumes.items()})
         self.helper = self.client.containers.create(HELPER_IMAGE, ["true"], name=f"acb_{self.instance}_helper",
                                                     volumes=binds, labels=self._labels(), network_mode="none")
-        tar, _ = pack_tree(self.context_dir)
-        self.helper.put_archive("/workspace", tar)
+        self.helper.put_archive("/workspace", self.context_tar)
         for name, files in self.plan.task.volumes.items():
             self.helper.put_archive(f"/secrets/{name}", _secret_tar(files))
 
