@@ -22,7 +22,7 @@ from .redact import Redactor
 from .runs import model
 from .runs.recorder import RunRecorder
 from .runs.store import RunStore
-from .supervise import Execution
+from .supervise import Execution, cancel_check
 
 _RUN_TEMPLATE = re.compile(r"\{\{\s*\.Run\.(ID|Registry|RegistryName)\s*\}\}")
 _ALIAS = re.compile(r"\$(ID|Registry|RegistryName)(?![A-Za-z0-9])")
@@ -134,21 +134,6 @@ class _Stop:
         if self.reason == "timeout":
             return model.TIMEOUT, f"the run did not finish within --timeout {timeout}s{what}", []
         return model.CANCELED, self.MESSAGES.get(self.reason, "canceled") + what, []
-
-
-def cancel_check(store: RunStore, run_id: str, deadline: float, progress) -> "callable":
-    """For `supervise`: the run's deadline, a Cancel click in the view, `acrmagic cancel` (the store)."""
-    polls = iter(range(10**9))
-
-    def check() -> str | None:
-        if time.monotonic() > deadline:
-            return "timeout"
-        if getattr(progress, "cancel_requested", False):
-            return "canceled"
-        if next(polls) % 5 == 0 and store.cancel_requested(run_id):  # the store: every half second
-            return "canceled"
-        return None
-    return check
 
 
 def _execution(opts, ctx, tags, run, store, backend, recorder) -> Execution:

@@ -13,11 +13,28 @@ view's Cancel button is handled while the cell is still executing. Elsewhere the
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 INTERVAL = 0.1  # seconds between polls: progress reaches the view at most this late
+
+
+def cancel_check(store, run_id: str, deadline: float, progress) -> Callable[[], str | None]:
+    """For `supervise`: the run's deadline, a Cancel click in the view, `acrmagic cancel` (the store)."""
+    polls = itertools.count()
+
+    def check() -> str | None:
+        if time.monotonic() > deadline:
+            return "timeout"
+        if getattr(progress, "cancel_requested", False):
+            return "canceled"
+        if next(polls) % 5 == 0 and store.cancel_requested(run_id):  # the store: every half second
+            return "canceled"
+        return None
+    return check
 
 
 class _Supervision:

@@ -17,7 +17,7 @@ from pathlib import Path
 import anywidget
 import traitlets as t
 
-from ..events import FAILED, RUNNING, Event, LogEvent, StepEvent
+from ..events import FAILED, Event, LogEvent, StepEvent
 
 FLUSH_INTERVAL = 0.1  # at most ~10 updates a second
 STEP_TAIL = 30  # lines per step kept in widget state
@@ -133,10 +133,6 @@ class RunView(anywidget.AnyWidget):
         with self.hold_sync():
             self.steps = steps
             self.log_tail = list(self._tail)
-
-    @property
-    def running(self) -> bool:
-        return self.status in ("Queued", RUNNING.capitalize())
 
     # -- the full log of one step, on request --------------------------------------------------------------
     def _load_full_log(self, change) -> None:
