@@ -11,7 +11,7 @@ import base64
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from acrmagic.backends.buildkit import TraceDecoder, parse_status
+from acrmagic.targets.local.buildkit import TraceDecoder, parse_status
 from acrmagic.events import LogEvent, StepEvent
 
 _F = descriptor_pb2.FieldDescriptorProto

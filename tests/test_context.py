@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from acrmagic.backends.context import INLINE_DOCKERFILE, is_git_url, pack_folder
+from acrmagic.context import INLINE_DOCKERFILE, is_git_url, pack_folder
 from acrmagic.errors import ContextError
 
 

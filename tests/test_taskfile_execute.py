@@ -10,10 +10,14 @@ import time
 import pytest
 
 from acrmagic.taskfile import RunContext, load
-from acrmagic.taskfile.execute import DEADLINE_EXCEEDED, Attempt, StepFailed, Stopped, TaskRunner
+from acrmagic.errors import StepFailed, StepStopped as Stopped
+import functools
+
+from acrmagic.taskfile.execute import DEADLINE_EXCEEDED, Attempt, PushRetry, TaskRunner as _TaskRunner
 from test_taskfile_cases import CASES
 
 RUN = RunContext(id="cb1", registry="myreg.azurecr.io")
+TaskRunner = functools.partial(_TaskRunner, push_retry=PushRetry(3, (0.25, 0.5, 1.0)))  # acr-builder's push policy
 ACB_STATUS = {"succeeded": "successful", "failed": "failed", "skipped": "skipped", "canceled": "failed"}
 
 
@@ -112,7 +116,7 @@ def test_ignore_errors_lets_dependents_run():
 def test_retry_on_errors_only_when_output_matches():
     yaml = ("version: v1.1.0\nsteps:\n  - id: a\n    cmd: x\n    retries: 3\n    retryDelay: 1\n"
             "    retryOnErrors: [\"TLS handshake timeout\"]\n")
-    runner = TaskRunner(load(yaml, RUN), ScriptedExecutor(
+    runner = TaskRunner(load(yaml, RUN), executor=ScriptedExecutor(
         {"a": [{"exit": 1, "output": "net/http: TLS handshake timeout"}, {"exit": 1, "output": "no space left"}]}),
         sleep=lambda s: None)
     result = runner.run()
@@ -122,12 +126,12 @@ def test_retry_on_errors_only_when_output_matches():
 def test_push_three_attempts_per_image():
     yaml = "version: v1.1.0\nsteps:\n  - push: [r/a:1, r/b]\n"
     ex = ScriptedExecutor({}, push_failures={"r/a:1": 2})
-    result = TaskRunner(load(yaml, RUN), ex, sleep=lambda s: None).run()
+    result = TaskRunner(load(yaml, RUN), executor=ex, sleep=lambda s: None).run()
     state = result.steps["acb_step_0"]
     assert result.status == "succeeded" and state.attempts == 4
     assert [i["image"] for i in state.images] == ["r/a:1", "r/b:latest"]
     ex = ScriptedExecutor({}, push_failures={"r/a:1": 3})
-    result = TaskRunner(load(yaml, RUN), ex, sleep=lambda s: None).run()
+    result = TaskRunner(load(yaml, RUN), executor=ex, sleep=lambda s: None).run()
     assert result.status == "failed" and "failed to push images successfully" in result.error
 
 
@@ -135,7 +139,7 @@ def test_parallel_steps_start_together():
     yaml = "version: v1.1.0\nsteps:\n" + "".join(f"  - id: s{i}\n    cmd: x\n    when: [\"-\"]\n" for i in range(4))
     ex = ScriptedExecutor({f"s{i}": [{"exit": 0, "seconds": 0.5}] for i in range(4)})
     t0 = time.monotonic()
-    result = TaskRunner(load(yaml, RUN), ex).run()
+    result = TaskRunner(load(yaml, RUN), executor=ex).run()
     assert result.status == "succeeded" and time.monotonic() - t0 < 1.5
     starts = [s.start for s in result.steps.values()]
     assert max(starts) - min(starts) < 0.3
@@ -143,7 +147,7 @@ def test_parallel_steps_start_together():
 
 def test_external_stop_cancels():
     yaml = "version: v1.1.0\nsteps:\n  - id: a\n    cmd: x\n  - id: b\n    cmd: y\n"
-    runner = TaskRunner(load(yaml, RUN), ScriptedExecutor({"a": [{"exit": 0, "seconds": 10}]}))
+    runner = TaskRunner(load(yaml, RUN), executor=ScriptedExecutor({"a": [{"exit": 0, "seconds": 10}]}))
     threading.Timer(0.3, runner.request_stop, args=("canceled",)).start()
     result = runner.run()
     assert result.status == "canceled"

@@ -101,7 +101,7 @@ def cancel(run_id: str) -> model.Run:
         raise UsageError(f"cancel: run {run_id} is not running (it is {run.status})")
     engine_ref = store.request_cancel(run_id)
     if engine_ref and run.backend == "local":
-        from .backends.local import LocalBackend
+        from .targets.local.builds import LocalBackend
 
         LocalBackend().cancel(engine_ref)
     return store.get(run_id)

@@ -104,7 +104,7 @@ def _run(argv: list[str]) -> int:
         run = api.cancel(ns.run_id)
         print(f"Cancel requested for run {run.run_id} (status now {run.status})")
     elif ns.command == "stack":
-        from . import stack
+        from . import devstack as stack
 
         if ns.action == "status":
             for part, ok in stack.status().items():

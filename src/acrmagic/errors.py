@@ -93,3 +93,43 @@ class RunErrored(RunError):
 
 
 RUN_ERRORS = {cls.status: cls for cls in (RunFailed, RunCanceled, RunTimedOut, RunErrored)}
+
+
+# -- internal: raised and caught inside acrmagic, never shown to a user as they are -------------------------------
+
+class HelpShown(AcrMagicError):
+    """`-h` printed the help: the command stops here (without killing the kernel)."""
+
+    def __init__(self):
+        super().__init__("help shown")
+
+
+class EngineError(AcrMagicError):
+    """The Docker engine answered with an error status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class BuildFailed(AcrMagicError):
+    """A build or push that the engine refused or that failed; `message` is the engine's reason."""
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class StepFailed(AcrMagicError):
+    """One attempt of a task step failed (the scheduler decides about retries and the run)."""
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class StepStopped(AcrMagicError):
+    """The run is stopping (another step failed, cancel, run timeout): a step leaves at once."""
+
+    def __init__(self, message: str = "stopped"):
+        super().__init__(message)

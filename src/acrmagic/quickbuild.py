@@ -12,8 +12,9 @@ import re
 import time
 
 from . import config, dockerfile
-from .backends.base import PUSH_ATTEMPTS, PUSH_BACKOFF, Backend, BackendError, BuildRequest
-from .backends.context import pack
+from .context import pack
+from .errors import BuildFailed
+from .targets.local.builds import PUSH_ATTEMPTS, PUSH_BACKOFF, BuildRequest, LocalBackend as Backend
 from .errors import RUN_ERRORS, UsageError
 from .events import FAILED
 from .options import BuildOptions
@@ -80,7 +81,7 @@ def prepare_build(opts: BuildOptions, *, store: RunStore | None = None, backend:
     if not dockerfile.logical_lines(ctx.dockerfile_text):
         raise UsageError(f"-f/--file: the Dockerfile {ctx.dockerfile} has no instructions")
     if backend is None:
-        from .backends.local import LocalBackend
+        from .targets.local.builds import LocalBackend
 
         backend = LocalBackend()  # raises EngineUnavailable, with how to start it
 
@@ -166,7 +167,7 @@ def _build_and_push(opts, ctx, tags, run, backend, recorder, on_engine_ref, stop
     base_refs = dockerfile.base_images(ctx.dockerfile_text, request.build_args)
     try:
         result = backend.build(request, recorder.emit, on_engine_ref)
-    except BackendError as e:
+    except BuildFailed as e:
         if stop.stopped():
             return stop.outcome(opts.timeout)
         failed = next((s for s in run.steps if s.status == FAILED), None)
@@ -188,7 +189,7 @@ def _build_and_push(opts, ctx, tags, run, backend, recorder, on_engine_ref, stop
             try:
                 digest = backend.push(ref, recorder.emit)
                 break
-            except BackendError as e:
+            except BuildFailed as e:
                 if attempt == PUSH_ATTEMPTS - 1:
                     return model.FAILED, e.message, []
                 recorder.note(f"{e.message}; trying again ({attempt + 2}/{PUSH_ATTEMPTS})")

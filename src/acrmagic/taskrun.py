@@ -27,6 +27,7 @@ from .runs.store import RunStore
 from .supervise import Execution, cancel_check
 from .taskfile import Plan, RunContext, load
 from .taskfile.execute import TaskRunner
+from .targets.local.builds import PUSH_RETRY
 
 _STATUS = {"succeeded": model.SUCCEEDED, "failed": model.FAILED, "canceled": model.CANCELED,
            "timeout": model.TIMEOUT}
@@ -90,12 +91,12 @@ def prepare_run(opts: TaskOptions, *, store: RunStore | None = None, progress: P
     text, name, context = inputs.text, inputs.name, inputs.context
     registry = opts.registry or config.default_registry()
     redact = Redactor(s.split("=", 1)[1] for s in opts.set_secrets if "=" in s)
-    from .backends.local import LocalBackend
-    from .backends.local_task import LocalTaskExecutor
+    from .targets.local.builds import LocalBackend
+    from .targets.local.task_steps import LocalTaskExecutor
 
     backend = LocalBackend()
     store = store or RunStore()
-    from .backends.context import pack_tree
+    from .context import pack_tree
 
     context_tar, digest = pack_tree(context)  # recorded, and copied into /workspace: packed once
     run = store.create(model.Run(run_id="", run_type=model.QUICK_RUN, who=getpass.getuser(), backend=backend.name,
@@ -121,7 +122,7 @@ def prepare_run(opts: TaskOptions, *, store: RunStore | None = None, progress: P
     recorder.note(f"task {name}: {len(plan.task.steps)} steps in {len(plan.levels)} levels, context {context}")
     executor = LocalTaskExecutor(run.run_id, context_tar, plan, backend)
     run.engine_ref = executor.instance
-    runner = TaskRunner(plan, executor, log=log, on_state=on_state)
+    runner = TaskRunner(plan, executor, log=log, on_state=on_state, push_retry=PUSH_RETRY)
     try:
         executor.prepare(lambda line: recorder.note(line))
     except Exception as e:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from ..backends.base import PUSH_ATTEMPTS, PUSH_BACKOFF
+from ..errors import StepFailed, StepStopped
 from ..events import CANCELED, FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED
 from . import Plan
 from .model import Step
@@ -29,14 +29,13 @@ from .model import Step
 DEADLINE_EXCEEDED = "context deadline exceeded"
 
 
-class StepFailed(Exception):
-    def __init__(self, message: str, exit_code: int | None = None):
-        super().__init__(message)
-        self.message, self.exit_code = message, exit_code
+@dataclass(frozen=True)
+class PushRetry:
+    """How a push step retries one image: `attempts` in all, sleeping `backoff[i]` after failure i.
+    Given by the engine that pushes (acr-builder's policy there is 3 attempts, 0.25/0.5/1 s)."""
 
-
-class Stopped(Exception):
-    """The run is stopping (another step failed, cancel, run timeout): leave at once."""
+    attempts: int
+    backoff: tuple[float, ...]
 
 
 @dataclass
@@ -82,9 +81,9 @@ class TaskResult:
 class TaskRunner:
     def __init__(self, plan: Plan, executor: StepExecutor, *, log: Callable[[str, str], None] = lambda s, line: None,
                  on_state: Callable[[StepState], None] = lambda s: None, sleep: Callable[[float], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, push_retry: PushRetry):
         self.plan, self.executor, self.log, self.on_state = plan, executor, log, on_state
-        self.clock = clock
+        self.clock, self.push_retry = clock, push_retry
         self.stop = threading.Event()
         self._sleep = sleep
         self.states = {s.id: StepState(s.id) for s in plan.task.steps}
@@ -108,7 +107,7 @@ class TaskRunner:
             if left <= 0:
                 return
             self.stop.wait(min(left, 0.25))
-        raise Stopped()
+        raise StepStopped()
 
     def request_stop(self, reason: str) -> None:
         """Cancel or run timeout from outside: kill running steps, start nothing more."""
@@ -168,7 +167,7 @@ class TaskRunner:
         ok, message, others = True, None, []
         try:
             self._run_step(step, state)
-        except Stopped:
+        except StepStopped:
             ok, message = False, None
         except StepFailed as e:
             ok, message, state.exit_code = False, e.message, e.exit_code if e.exit_code is not None else state.exit_code
@@ -210,7 +209,7 @@ class TaskRunner:
         for _ in range(step.get("repeat", 0) + 1):
             for attempt_no in range(step.get("retries", 0) + 1):
                 if self.stop.is_set():
-                    raise Stopped()
+                    raise StepStopped()
                 if self.clock() >= deadline:
                     raise StepFailed(DEADLINE_EXCEEDED)
                 state.attempts += 1
@@ -234,7 +233,7 @@ class TaskRunner:
 
     def _push(self, step: Step, state: StepState, deadline: float) -> None:
         for ref in step.push:
-            for attempt in range(PUSH_ATTEMPTS):
+            for attempt in range(self.push_retry.attempts):
                 if self.clock() >= deadline:
                     raise StepFailed(DEADLINE_EXCEEDED)
                 state.attempts += 1
@@ -243,7 +242,7 @@ class TaskRunner:
                     state.images.append({"image": ref, "digest": digest})
                     break
                 except StepFailed as e:
-                    self.log(step.id, f"push of {ref} failed (attempt {attempt + 1}/{PUSH_ATTEMPTS}): {e.message}")
-                    if attempt == PUSH_ATTEMPTS - 1:
+                    self.log(step.id, f"push of {ref} failed (attempt {attempt + 1}/{self.push_retry.attempts}): {e.message}")
+                    if attempt == self.push_retry.attempts - 1:
                         raise StepFailed("failed to push images successfully") from None
-                    self.sleep(PUSH_BACKOFF[attempt], deadline)
+                    self.sleep(self.push_retry.backoff[attempt], deadline)

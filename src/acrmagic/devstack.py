@@ -145,7 +145,7 @@ def engine_url() -> str:
 
 
 def engine_answers() -> bool:
-    from .backends.engine import connect
+    from .targets.local.engine import connect
 
     try:
         connect()

@@ -17,19 +17,11 @@ import socket
 from typing import Iterator
 from urllib.parse import urlencode
 
-from ..errors import EngineUnavailable
+from ...errors import EngineError, EngineUnavailable
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 START_HINT = "start the local stack with `./dev stack up` (or `acrmagic stack up`), or point DOCKER_HOST at an engine"
 NO_AUTH = base64.urlsafe_b64encode(b"{}").decode()  # push: no registry credentials (loopback registries)
-
-
-class EngineError(Exception):
-    """The engine answered with an error status."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 class Engine:

@@ -11,14 +11,41 @@ import json
 import os
 from typing import Callable
 
-from ..errors import EngineUnavailable
-from ..events import Emit, LogEvent
-from .base import Backend, BackendError, BuildRequest, BuildResult
+from dataclasses import dataclass, field
+
+from ...context import BuildContext
+from ...errors import BuildFailed, EngineError, EngineUnavailable
+from ...events import Emit, LogEvent
+from ...taskfile.execute import PushRetry
 from .buildkit import TraceDecoder
-from .engine import NO_AUTH, Engine, EngineError, connect
+from .engine import NO_AUTH, Engine, connect
 
 
-class LocalBackend(Backend):
+#: every push gets this many attempts, with these back-offs between them (acr-builder's push policy)
+PUSH_ATTEMPTS = 3
+PUSH_BACKOFF = (0.25, 0.5, 1.0)
+PUSH_RETRY = PushRetry(PUSH_ATTEMPTS, PUSH_BACKOFF)
+
+
+@dataclass
+class BuildRequest:
+    context: BuildContext
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    platform: str | None = None
+    no_cache: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BuildResult:
+    image_id: str
+    base_digest: Callable[[str], str | None] = lambda ref: None  # normalized base ref -> digest the build used
+
+
+
+class LocalBackend:
     name = "local"
 
     def __init__(self, engine: Engine | None = None):
@@ -66,12 +93,12 @@ class LocalBackend(Backend):
             self.cancel(build_id)
             raise
         except EngineError as e:
-            raise BackendError(e.message) from None
+            raise BuildFailed(e.message) from None
         except (OSError, EngineUnavailable) as e:
-            raise BackendError(f"lost the connection to the Docker engine: {e}") from None
+            raise BuildFailed(f"lost the connection to the Docker engine: {e}") from None
         if error or not image_id:
             code = decoder.failures[0].exit_code if decoder.failures else None
-            raise BackendError(error or "the engine finished the build without an image", exit_code=code)
+            raise BuildFailed(error or "the engine finished the build without an image", exit_code=code)
         return BuildResult(image_id=image_id, base_digest=decoder.base_digest)
 
     def cancel(self, engine_ref: str) -> None:
@@ -88,18 +115,18 @@ class LocalBackend(Backend):
             for ev in self.engine.stream("POST", f"/images/{repo}/push", {"tag": tag},
                                          headers={"X-Registry-Auth": NO_AUTH}):
                 if "error" in ev or "errorDetail" in ev:
-                    raise BackendError(f"push of {ref} failed: "
+                    raise BuildFailed(f"push of {ref} failed: "
                                        f"{(ev.get('errorDetail') or {}).get('message') or ev.get('error')}")
                 status = ev.get("status", "")
                 if status in ("Pushed", "Layer already exists") or status.startswith("Mounted from"):
                     emit(LogEvent(f"push {ref}: {ev.get('id', '')} {status}"))
                 digest = (ev.get("aux") or {}).get("Digest") or digest
         except EngineError as e:
-            raise BackendError(f"push of {ref} failed: {e.message}") from None
+            raise BuildFailed(f"push of {ref} failed: {e.message}") from None
         except (OSError, EngineUnavailable) as e:
-            raise BackendError(f"push of {ref} failed: lost the connection to the Docker engine: {e}") from None
+            raise BuildFailed(f"push of {ref} failed: lost the connection to the Docker engine: {e}") from None
         if not digest:
-            raise BackendError(f"push of {ref} failed: the registry returned no digest")
+            raise BuildFailed(f"push of {ref} failed: the registry returned no digest")
         return digest
 
     def resolve_base_digest(self, image: str) -> str | None:
@@ -107,7 +134,7 @@ class LocalBackend(Backend):
         mirrors). Other registries are not asked: this machine talks to loopback only."""
         import requests
 
-        from ..registry import manifest_digest
+        from ...registry import manifest_digest
 
         name, _, reference = image.rpartition(":") if "@" not in image else image.partition("@")
         host, _, repo = name.partition("/")

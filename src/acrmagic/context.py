@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ContextError
+from .errors import ContextError
 
 #: where a Dockerfile given as text (a cell body) is placed in the context
 INLINE_DOCKERFILE = ".acrmagic.Dockerfile"

@@ -19,7 +19,7 @@ import base64
 import re
 from dataclasses import dataclass
 
-from ..events import CACHED, FAILED, RUNNING, SUCCEEDED, Emit, LogEvent, StepEvent
+from ...events import CACHED, FAILED, RUNNING, SUCCEEDED, Emit, LogEvent, StepEvent
 
 
 def _varint(buf: bytes, i: int) -> tuple[int, int]:

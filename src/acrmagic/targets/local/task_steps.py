@@ -33,12 +33,12 @@ from pathlib import Path
 import docker
 import requests
 
-from ..events import LogEvent
-from ..taskfile.execute import DEADLINE_EXCEEDED, Attempt, StepFailed, Stopped
-from ..taskfile.model import Step, parse_build
-from .base import BackendError, BuildRequest
-from .context import is_git_url, pack_folder, pack_git
-from .local import LocalBackend
+from ...errors import BuildFailed, StepFailed, StepStopped
+from ...events import LogEvent
+from ...taskfile.execute import DEADLINE_EXCEEDED, Attempt
+from ...taskfile.model import Step, parse_build
+from ...context import is_git_url, pack_folder, pack_git
+from .builds import BuildRequest, LocalBackend
 
 HELPER_IMAGE = "busybox"  # only to hold volumes for archive copies; never started
 OUTPUT_TAIL = 256 * 1024  # bytes of an attempt's output kept for retryOnErrors matching
@@ -149,7 +149,7 @@ class LocalTaskExecutor:
         while True:
             if stop.is_set():
                 self._kill(container)
-                raise Stopped()
+                raise StepStopped()
             left = deadline - time.monotonic()
             if left <= 0:
                 self._kill(container)
@@ -159,7 +159,7 @@ class LocalTaskExecutor:
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 continue
             if stop.is_set():  # killed because the run is stopping, not a failure of its own
-                raise Stopped()
+                raise StepStopped()
             return code
 
     def _build(self, step: Step, deadline: float, stop: threading.Event, log) -> Attempt:
@@ -212,11 +212,11 @@ class LocalTaskExecutor:
         threading.Thread(target=watchdog, daemon=True).start()
         try:
             self.backend.build(request, emit, lambda ref: self.build_refs.__setitem__(step.id, ref))
-        except BackendError as e:
+        except BuildFailed as e:
             finished.set()
             self.build_refs.pop(step.id, None)
             if stop.is_set():
-                raise Stopped() from None
+                raise StepStopped() from None
             if time.monotonic() >= deadline:
                 raise StepFailed(DEADLINE_EXCEEDED) from None
             log(f"build failed: {e.message}")
@@ -245,7 +245,7 @@ class LocalTaskExecutor:
     def push(self, ref: str, log) -> str:
         try:
             return self.backend.push(ref, lambda ev: log(ev.line() if isinstance(ev, LogEvent) else str(ev)))
-        except BackendError as e:
+        except BuildFailed as e:
             raise StepFailed(e.message) from None
 
     # -- stopping and cleaning ------------------------------------------------------------------------

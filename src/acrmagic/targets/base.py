@@ -1,0 +1,1 @@
+"""The run-level seam: where a run goes (written next)."""
