@@ -112,7 +112,7 @@ def test_history_pages_filters_and_cancel(home):
     for i in range(120):
         make_run(store, status="Failed" if i % 3 == 0 else "Succeeded")
     running = make_run(store, status="Running")
-    history = History(store=store)
+    history = History()
     table = history.table
     assert table.total == 121 and len(table.rows) == 50 and table.rows[0]["run_id"] == running.run_id
     table.page = 2

@@ -7,6 +7,9 @@
 In a notebook: ``%load_ext acrmagic``, then ``%%acrbuild`` cells and ``%acr runs``.
 """
 
+import importlib
+import sys
+
 from .api import build, cancel, logs, run, runs, show
 from .errors import (AcrMagicError, ContextError, EngineUnavailable, RunCanceled, RunError, RunErrored,
                      RunFailed, RunNotFound, RunTimedOut, TaskFileError, UsageError)
@@ -16,12 +19,30 @@ __version__ = "0.1.0"
 
 __all__ = ["build", "run", "runs", "show", "logs", "cancel", "Run", "OutputImage", "AcrMagicError", "UsageError",
            "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled", "RunTimedOut",
-           "RunErrored", "RunNotFound", "TaskFileError", "load_ipython_extension"]
+           "RunErrored", "RunNotFound", "TaskFileError", "load_ipython_extension", "taskfile"]
 
 
 def load_ipython_extension(ipython) -> None:
-    from .magics import AcrMagics, await_run_cells
+    from .notebook import load_ipython_extension as load
 
-    ipython.register_magics(AcrMagics)
-    if type(ipython).__name__ == "ZMQInteractiveShell" and await_run_cells not in ipython.input_transformers_cleanup:
-        ipython.input_transformers_cleanup.append(await_run_cells)  # see magics.py: Cancel during a run
+    load(ipython)
+
+
+def _register_displays() -> None:
+    """`import acrmagic` in a notebook: run lists show as the history widget, even without %load_ext."""
+    ipython = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    if ipython is not None and hasattr(ipython, "display_formatter"):
+        from .notebook import register_displays
+
+        register_displays(ipython)
+
+
+_register_displays()
+
+
+def __getattr__(name: str):
+    # `acrmagic.taskfile.plan_dict(...)` works after a bare `import acrmagic`, without every command
+    # paying for the task-file engine's import
+    if name == "taskfile":
+        return importlib.import_module(".taskfile", __name__)
+    raise AttributeError(f"module 'acrmagic' has no attribute {name!r}")

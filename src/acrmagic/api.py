@@ -1,11 +1,20 @@
-"""The public verbs. The magics and the command line are thin layers over these."""
+"""The public verbs. The magics, the command line and the views are thin layers over these.
+
+A run's path: the verb turns flags into a request (`runrequest`), picks the target (`targets`) and
+the view (`progress`), and hands all three to the one orchestration (`runner`).
+"""
 
 from __future__ import annotations
 
+import time
+
+from . import runner, targets
 from .errors import UsageError
 from .options import DEFAULT_TIMEOUT, BuildOptions, TaskOptions
+from .runrequest import QuickBuild, TaskRun
 from .runs import model
 from .runs.store import RunStore
+from .states import run_status
 
 
 def build(dockerfile: str | None = None, *, image: str | list[str] | None = None, registry: str | None = None,
@@ -26,28 +35,6 @@ def build(dockerfile: str | None = None, *, image: str | list[str] | None = None
     return _build(opts, progress)
 
 
-def _build(opts: BuildOptions, progress=None) -> model.Run:
-    """The magics and the command line come here with options they parsed."""
-    from .quickbuild import quick_build
-
-    return quick_build(opts, progress=progress)
-
-
-async def _build_async(opts: BuildOptions) -> model.Run:
-    """The same, awaiting: a notebook cell stays responsive to its view's Cancel button."""
-    from .quickbuild import prepare_build
-
-    return await prepare_build(opts).run_async()
-
-
-async def _run_task_async(opts: TaskOptions):
-    from .taskrun import plan_task, prepare_run
-
-    if opts.dry_run:
-        return plan_task(opts)
-    return await prepare_run(opts).run_async()
-
-
 def run(task: str | None = None, *, file: str | None = None, context: str = ".", set: dict | list | None = None,
         set_secret: dict | list | None = None, values: str | None = None, registry: str | None = None,
         timeout: int = DEFAULT_TIMEOUT, logs: bool = True, dry_run: bool = False, progress=None):
@@ -66,21 +53,60 @@ def _pairs(items: dict | list | None) -> list[str]:
     return list(items or [])
 
 
+# -- what the magics and the command line call, with the options they parsed ------------------------------------
+def _start(request: QuickBuild | TaskRun, registry: str | None, logs: bool, progress=None):
+    from .progress import make_progress
+
+    return runner.start(request, target=targets.choose(registry), observer=progress or make_progress(logs))
+
+
+def _build(opts: BuildOptions, progress=None) -> model.Run:
+    return _start(QuickBuild.from_options(opts), opts.registry, opts.logs, progress).run()
+
+
+async def _build_async(opts: BuildOptions) -> model.Run:
+    """The same, awaiting: a notebook cell stays responsive to its view's Cancel button."""
+    return await _start(QuickBuild.from_options(opts), opts.registry, opts.logs).run_async()
+
+
 def _run_task(opts: TaskOptions, progress=None):
-    from .taskrun import plan_task, quick_run
-
+    request = TaskRun.from_options(opts)
     if opts.dry_run:
-        return plan_task(opts)
-    return quick_run(opts, progress=progress)
+        return request.plan("dryrun", targets.choose(opts.registry).registry)
+    return _start(request, opts.registry, opts.logs, progress).run()
 
 
+async def _run_task_async(opts: TaskOptions):
+    request = TaskRun.from_options(opts)
+    if opts.dry_run:
+        return request.plan("dryrun", targets.choose(opts.registry).registry)
+    return await _start(request, opts.registry, opts.logs).run_async()
+
+
+# -- history ----------------------------------------------------------------------------------------------------
 def runs(status: str | None = None, task: str | None = None, top: int | None = None) -> model.RunList:
     """Recorded runs, newest first."""
-    if status and status.capitalize() not in {model.QUEUED, model.RUNNING, *model.TERMINAL}:
+    return model.RunList(RunStore().list(status=_status(status), task=task, top=top),
+                         query={"status": status, "task": task, "top": top})
+
+
+def run_page(status: str | None = None, task: str | None = None, text: str | None = None, offset: int = 0,
+             top: int = 50) -> tuple[list[model.Run], int]:
+    """One page of the history (newest first) and how many runs match in all: what the history view shows."""
+    store = RunStore()
+    status = _status(status)
+    return (store.list(status=status, task=task, text=text, top=top, offset=offset),
+            store.count(status=status, task=task, text=text))
+
+
+def _status(status: str | None) -> str | None:
+    if not status:
+        return None
+    canonical = run_status(status)
+    if canonical is None:
         raise UsageError(f"--status: unknown status {status!r} (Queued, Running, Succeeded, Failed, Canceled, "
                          "Error, Timeout)")
-    return model.RunList(RunStore().list(status=status, task=task, top=top),
-                         query={"status": status, "task": task, "top": top})
+    return canonical
 
 
 def show(run_id: str) -> model.Run:
@@ -92,16 +118,26 @@ def logs(run_id: str) -> str:
     return RunStore().get(run_id).log()
 
 
+#: how long `cancel` lets the process that owns a run stop it cleanly before the target is told directly
+OWNER_GRACE = 5.0
+
+
 def cancel(run_id: str) -> model.Run:
-    """Ask a running run to stop: flag it in the store (its owner records Canceled) and cancel the
-    engine's work it started. Returns the run as recorded now."""
+    """Ask a running run to stop. Its own process (a kernel, a command, the scheduler) sees the request
+    and records Canceled; if that process is gone or does not answer, the run's target cancels the
+    work directly by the reference stored with the run. Returns the run as recorded now."""
     store = RunStore()
     run = store.get(run_id)
     if run.finished:
         raise UsageError(f"cancel: run {run_id} is not running (it is {run.status})")
-    engine_ref = store.request_cancel(run_id)
-    if engine_ref and run.backend == "local":
-        from .targets.local.builds import LocalBackend
-
-        LocalBackend().cancel(engine_ref)
+    store.request_cancel(run_id)
+    target = targets.from_record(run.target, run.registry)
+    if getattr(target, "owner_cancels", False):
+        deadline = time.monotonic() + OWNER_GRACE
+        while store.owner_alive(run_id) and time.monotonic() < deadline:
+            if store.get(run_id).finished:
+                return store.get(run_id)
+            time.sleep(0.1)
+    if run.cancel_ref:
+        target.cancel(run.cancel_ref)
     return store.get(run_id)

@@ -1,7 +1,8 @@
 """What a run reports while it goes: step state changes and log lines.
 
-Backends turn their engine's progress into these events; the run recorder writes them to the log and
-the store, and progress views show them. One small vocabulary for every backend.
+Targets turn their engine's progress into these events; the run recorder writes them to the log and
+the store, and views show them. One small vocabulary for every target (`logformat` reads a recorded
+or streamed log back into the same events).
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-# step states, in the words the views use
-QUEUED, RUNNING, CACHED, SUCCEEDED, FAILED, SKIPPED, CANCELED = (
-    "queued", "running", "cached", "succeeded", "failed", "skipped", "canceled")
+from .states import STEP_CACHED, STEP_FAILED, STEP_QUEUED, STEP_RUNNING
 
 
 @dataclass
@@ -24,15 +23,17 @@ class StepEvent:
     duration: float | None = None
     error: str | None = None
     exit_code: int | None = None
+    extra: dict = field(default_factory=dict)  # kept in the step's record (type, level, attempts, images, times)
+    logged: bool = True  # False when the log already says it in its own words (a task step's acr-builder lines)
 
     def line(self) -> str:
         """The plain-text form, as BuildKit's plain progress prints it."""
-        if self.state == RUNNING:
+        if self.state == STEP_RUNNING:
             return f"#{self.number} {self.step}"
-        if self.state == CACHED:
+        if self.state == STEP_CACHED:
             return f"#{self.number} CACHED {self.step}"
         took = f" {self.duration:.1f}s" if self.duration is not None else ""
-        if self.state == FAILED:
+        if self.state == STEP_FAILED:
             return f"#{self.number} ERROR{took}: {self.error}"
         return f"#{self.number} DONE{took}"
 
@@ -59,7 +60,7 @@ class StepRecord:
 
     name: str
     number: int = 0
-    status: str = QUEUED
+    status: str = STEP_QUEUED
     cached: bool = False
     duration: float | None = None
     error: str | None = None
@@ -75,10 +76,14 @@ class StepRecord:
     @classmethod
     def from_dict(cls, d: dict) -> "StepRecord":
         known = {"name", "number", "status", "cached", "duration", "error", "exitCode"}
-        return cls(name=d["name"], number=d.get("number", 0), status=d.get("status", QUEUED),
+        return cls(name=d["name"], number=d.get("number", 0), status=d.get("status", STEP_QUEUED),
                    cached=d.get("cached", False), duration=d.get("duration"), error=d.get("error"),
                    exit_code=d.get("exitCode"), extra={k: v for k, v in d.items() if k not in known})
 
 
 Event = StepEvent | LogEvent
 Emit = Callable[[Event], None]
+
+# TEMPORARY (removed once taskfile/ uses acrmagic.states): the old names of the step states
+from .states import (STEP_CANCELED as CANCELED, STEP_FAILED as FAILED, STEP_QUEUED as QUEUED,  # noqa: E402
+                     STEP_RUNNING as RUNNING, STEP_SKIPPED as SKIPPED, STEP_SUCCEEDED as SUCCEEDED)

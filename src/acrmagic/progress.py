@@ -14,7 +14,8 @@ import time
 from collections import deque
 
 from . import config
-from .events import CACHED, FAILED, RUNNING, SUCCEEDED, Event, LogEvent, StepEvent
+from .events import Event, LogEvent, StepEvent
+from .states import STEP_CACHED, STEP_FAILED, STEP_RUNNING, STEP_SUCCEEDED
 
 FLUSH_INTERVAL = 0.1  # seconds: at most ~10 frontend updates a second
 TAIL_LINES = 40
@@ -48,7 +49,7 @@ class TextProgress(Progress):
         self._print(f"Run {run.run_id} started ({run.backend} backend, registry {run.registry})")
 
     def event(self, ev: Event, line: str) -> None:
-        if self.logs or isinstance(ev, StepEvent) and ev.state == FAILED:
+        if line and (self.logs or isinstance(ev, StepEvent) and ev.state == STEP_FAILED):
             self._print(line)
 
 
@@ -73,7 +74,7 @@ class LiveProgress(Progress):
     def event(self, ev: Event, line: str) -> None:
         if isinstance(ev, StepEvent):
             self.steps[ev.number] = ev
-        if self.logs or not isinstance(ev, LogEvent):
+        if line and (self.logs or not isinstance(ev, LogEvent)):
             self.tail.append(line)
         self.dirty = True
         self._flush()
@@ -99,7 +100,7 @@ class LiveProgress(Progress):
         return "\n".join([head, *self.tail])
 
     def _html(self) -> str:
-        colors = {RUNNING: "#0969da", SUCCEEDED: "#1a7f37", CACHED: "#6e7781", FAILED: "#cf222e"}
+        colors = {STEP_RUNNING: "#0969da", STEP_SUCCEEDED: "#1a7f37", STEP_CACHED: "#6e7781", STEP_FAILED: "#cf222e"}
         rows = "".join(
             f"<tr><td>#{n}</td><td style='color:{colors.get(s.state, '#000')}'>{s.state}</td>"
             f"<td>{'' if s.duration is None else f'{s.duration:.1f}s'}</td><td><code>{html.escape(s.step)}</code></td></tr>"

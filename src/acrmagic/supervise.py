@@ -19,20 +19,22 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .states import STOP_CANCEL, STOP_INTERRUPT, STOP_TIMEOUT
+
 INTERVAL = 0.1  # seconds between polls: progress reaches the view at most this late
 
 
-def cancel_check(store, run_id: str, deadline: float, progress) -> Callable[[], str | None]:
+def cancel_check(store, run_id: str, deadline: float, observer) -> Callable[[], str | None]:
     """For `supervise`: the run's deadline, a Cancel click in the view, `acrmagic cancel` (the store)."""
     polls = itertools.count()
 
     def check() -> str | None:
         if time.monotonic() > deadline:
-            return "timeout"
-        if getattr(progress, "cancel_requested", False):
-            return "canceled"
+            return STOP_TIMEOUT
+        if getattr(observer, "cancel_requested", False):
+            return STOP_CANCEL
         if next(polls) % 5 == 0 and store.cancel_requested(run_id):  # the store: every half second
-            return "canceled"
+            return STOP_CANCEL
         return None
     return check
 
@@ -80,7 +82,7 @@ def supervise(work, *, stop, check, pump):
             s.finished.wait(INTERVAL)
             s.tick()
         except KeyboardInterrupt:
-            s.stop("interrupt")
+            s.stop(STOP_INTERRUPT)
     return s.result()
 
 
@@ -94,7 +96,7 @@ async def supervise_async(work, *, stop, check, pump):
             await asyncio.sleep(INTERVAL)
             s.tick()
         except (asyncio.CancelledError, KeyboardInterrupt):
-            s.stop("interrupt")
+            s.stop(STOP_INTERRUPT)
     return s.result()
 
 

@@ -8,12 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..events import StepRecord
-
-# RunStatus values, as ACR names them
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED, ERROR, TIMEOUT = (
-    "Queued", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout")
-TERMINAL = {SUCCEEDED, FAILED, CANCELED, ERROR, TIMEOUT}
-QUICK_BUILD, QUICK_RUN = "QuickBuild", "QuickRun"
+from ..states import MANUAL, QUEUED, QUICK_BUILD, RUNNING, SUCCEEDED, TERMINAL
 
 
 def now() -> str:
@@ -44,9 +39,10 @@ class Run:
     create_time: str = field(default_factory=now)
     start_time: str | None = None
     finish_time: str | None = None
-    trigger: str = "Manual"
+    trigger: str = MANUAL
     who: str = ""
-    backend: str = "local"
+    backend: str = "local"  # the kind of target: local | acr
+    target: dict = field(default_factory=dict)  # how to find the target again (targets.from_record); no secrets
     registry: str = ""
     task: str | None = None
     platform: dict = field(default_factory=lambda: {"os": "linux"})
@@ -58,7 +54,7 @@ class Run:
     steps: list[StepRecord] = field(default_factory=list)
     error: str | None = None
     log_path: str | None = None
-    engine_ref: str | None = None  # what the engine knows the run by (BuildKit build ID, container name prefix)
+    cancel_ref: str | None = None  # what the target cancels the run by, from any process (Target.cancel)
 
     # -- derived ---------------------------------------------------------------------------------
     @property
@@ -88,6 +84,8 @@ class Run:
     @classmethod
     def from_record(cls, d: dict) -> "Run":
         d = dict(d)
+        if "engine_ref" in d:  # records written before targets had cancel references
+            d["cancel_ref"] = d.pop("engine_ref")
         d["output_images"] = [OutputImage(**o) for o in d.get("output_images", [])]
         d["steps"] = [StepRecord.from_dict(s) for s in d.get("steps", [])]
         return cls(**d)
@@ -107,6 +105,7 @@ class Run:
             "runErrorMessage": self.error,
             # acrmagic's own
             "backend": self.backend,
+            "target": self.target,
             "trigger": self.trigger,
             "who": self.who,
             "registry": self.registry,
@@ -116,7 +115,7 @@ class Run:
             "request": self.request,
             "dockerfile": self.dockerfile,
             "logPath": self.log_path,
-            "engineRef": self.engine_ref,
+            "cancelRef": self.cancel_ref,
             "durationSeconds": self.duration,
         }
 
@@ -170,17 +169,7 @@ class RunList(list):
         widths = [max(len(row[i]) for row in rows) for i in range(len(self.COLUMNS) - 1)]
         return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[-1]]) for row in rows)
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        """In a live notebook, the interactive history (filters, paging, click a row for its log);
-        elsewhere a static table."""
-        from ..progress import widgets_available
-
-        if widgets_available():
-            from ..views.history import History
-
-            return History(**self.query)._repr_mimebundle_(include=include, exclude=exclude)
-        return {"text/plain": repr(self), "text/html": self._repr_html_()}
-
+    # In a live notebook, `acrmagic.notebook` registers the interactive history as this type's display.
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows())

@@ -1,5 +1,5 @@
-"""Recording a run as it goes: every event redacted, written to the log file, shown, and folded into
-the run's step records; status transitions saved to the store."""
+"""Recording a run as it goes: every event redacted, written to the log file, handed to an observer
+(the view), and folded into the run's step records; status transitions saved to the store."""
 
 from __future__ import annotations
 
@@ -8,31 +8,44 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from ..events import CANCELED, FAILED, QUEUED, RUNNING, SKIPPED, Event, LogEvent, StepEvent, StepRecord
-from ..progress import Progress
+from typing import Protocol
+
+from ..events import Event, LogEvent, StepEvent, StepRecord
 from ..redact import Redactor
+from ..states import (CANCELED, ERROR, FAILED, RUNNING, STEP_CACHED, STEP_CANCELED, STEP_FAILED, STEP_QUEUED,
+                      STEP_RUNNING, STEP_SKIPPED, TIMEOUT)
 from . import model
 from .store import RunStore
+
+
+class RunObserver(Protocol):
+    """Who watches a run as it is recorded (a view, plain lines, nothing): called on the thread that
+    started the run. `cancel_requested` (optional attribute) is how a view's Cancel button asks."""
+
+    def start(self, run: model.Run) -> None: ...
+
+    def event(self, ev: Event, line: str) -> None: ...
+
+    def finish(self, run: model.Run) -> None: ...
 
 
 class RunRecorder:
     """Thread-safe: parallel task steps report through one recorder.
 
-    With `step_logs`, each step's lines also go to `<logs>/<run id>/<step>.log`."""
+    A run with known steps (a task) also writes each step's lines to `<logs>/<run id>/<step>.log`."""
 
-    def __init__(self, store: RunStore, run: model.Run, redact: Redactor, progress: Progress,
-                 step_logs: bool = False):
+    def __init__(self, store: RunStore, run: model.Run, redact: Redactor, progress: RunObserver):
         self.store, self.run, self.redact, self.progress = store, run, redact, progress
         self.log = open(run.log_path, "a", encoding="utf-8", buffering=1)
         self.steps: dict[int, StepRecord] = {s.number: s for s in run.steps}
         self.step_lines: dict[int, list[str]] = {}
         self.lock = threading.RLock()
-        self.step_dir = Path(run.log_path).with_suffix("") if step_logs else None
+        self.step_dir = Path(run.log_path).with_suffix("") if run.steps else None
         self.step_files: dict[str, object] = {}
         self.pending: list[tuple[Event, str]] = []  # for the view, delivered by the calling thread (pump)
 
     def started(self) -> None:
-        self.run.status, self.run.start_time = model.RUNNING, model.now()
+        self.run.status, self.run.start_time = RUNNING, model.now()
         self.store.save(self.run)
         self.progress.start(self.run)
 
@@ -50,10 +63,12 @@ class RunRecorder:
         else:
             ev = replace(ev, step=self.redact(ev.step), error=ev.error and self.redact(ev.error))
             self._fold(ev)
-        line = ev.line()
-        self.log.write(line + "\n")
-        if self.step_dir is not None and ev.step is not None:
-            self._step_file(ev.step).write((ev.text if isinstance(ev, LogEvent) else line) + "\n")
+        logged = isinstance(ev, LogEvent) or ev.logged
+        line = ev.line() if logged else ""  # a state the log says in its own words: the view gets the event only
+        if logged:
+            self.log.write(line + "\n")
+            if self.step_dir is not None and ev.step is not None:
+                self._step_file(ev.step).write((ev.text if isinstance(ev, LogEvent) else line) + "\n")
         self.pending.append((ev, line))
         if threading.current_thread() is threading.main_thread():
             self._pump()
@@ -87,7 +102,8 @@ class RunRecorder:
             rec = self.steps[ev.number] = StepRecord(ev.step, ev.number)
             self.run.steps.append(rec)
         rec.status = ev.state
-        rec.cached = rec.cached or ev.state == "cached"
+        rec.cached = rec.cached or ev.state == STEP_CACHED
+        rec.extra.update(ev.extra)
         if ev.duration is not None:
             rec.duration = ev.duration
         rec.error, rec.exit_code = ev.error or rec.error, ev.exit_code if ev.exit_code is not None else rec.exit_code
@@ -97,7 +113,7 @@ class RunRecorder:
 
     def crash(self, e: BaseException) -> model.Run:
         """An unexpected failure: still recorded (Error), so nothing is lost; the caller re-raises."""
-        return self.finish(model.ERROR, f"internal error: {type(e).__name__}: {e}")
+        return self.finish(ERROR, f"internal error: {type(e).__name__}: {e}")
 
     def finish(self, status: str, error: str | None = None) -> model.Run:
         with self.lock:
@@ -109,11 +125,11 @@ class RunRecorder:
         run.status, run.finish_time = status, model.now()
         run.error = self.redact(error) if error else None
         for rec in run.steps:  # what never finished is canceled (it ran) or skipped (it never started)
-            if rec.status == RUNNING or (rec.status == FAILED and status in (model.CANCELED, model.TIMEOUT)):
+            if rec.status == STEP_RUNNING or (rec.status == STEP_FAILED and status in (CANCELED, TIMEOUT)):
                 # a step cut short by a cancel or timeout reports an error ("context canceled"): it was canceled
-                rec.status = FAILED if status == model.FAILED else CANCELED
-            elif rec.status == QUEUED:
-                rec.status = SKIPPED
+                rec.status = STEP_FAILED if status == FAILED else STEP_CANCELED
+            elif rec.status == STEP_QUEUED:
+                rec.status = STEP_SKIPPED
         self.log.write(run.summary() + "\n")
         self.log.close()
         for f in self.step_files.values():

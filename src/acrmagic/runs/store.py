@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .. import config
 from ..errors import RunNotFound, StoreError
-from .model import ERROR, QUEUED, RUNNING, TERMINAL, Run, now
+from ..states import ERROR, QUEUED, RUNNING, STEP_CANCELED, STEP_QUEUED, STEP_RUNNING, STEP_SKIPPED
+from .model import Run, now
 
 ID_PREFIX = "la"  # local runs; ACR's IDs are two letters + a base-36 counter too (ca1, ca2, ...)
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS runs (
     owner_pid INTEGER,
     owner_start TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    engine_ref TEXT,
+    cancel_ref TEXT,
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
@@ -66,6 +67,9 @@ class RunStore:
         try:
             db = sqlite3.connect(self.path, timeout=60)
             db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
+            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            if "engine_ref" in columns:  # a store written before targets had cancel references
+                db.execute("ALTER TABLE runs RENAME COLUMN engine_ref TO cancel_ref")
             db.executescript(_SCHEMA)
             db.close()
         except sqlite3.Error as e:
@@ -89,20 +93,30 @@ class RunStore:
         return self._db().execute(sql, args).fetchall()
 
     # -- writing ---------------------------------------------------------------------------------
+    def reserve_id(self, prefix: str = ID_PREFIX) -> str:
+        """The next run ID of this store (for targets that do not assign their own)."""
+        with self._connect() as db:
+            return self._next_id(db, prefix)
+
+    @staticmethod
+    def _next_id(db: "_Tx", prefix: str) -> str:
+        row = db.execute("SELECT value FROM counters WHERE name=?", (prefix,)).fetchone()
+        n = (row[0] if row else 0) + 1
+        db.execute("INSERT INTO counters(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value=?",
+                   (prefix, n, n))
+        return prefix + base36(n)
+
     def create(self, run: Run, prefix: str = ID_PREFIX) -> Run:
-        """Give `run` the next ID, a log file, this process as its owner, and store it."""
+        """Store `run` with this process as its owner and a log file; a run without an ID gets the next one."""
         pid = os.getpid()
         with self._connect() as db:
-            row = db.execute("SELECT value FROM counters WHERE name=?", (prefix,)).fetchone()
-            n = (row[0] if row else 0) + 1
-            db.execute("INSERT INTO counters(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value=?",
-                       (prefix, n, n))
-            run.run_id = prefix + base36(n)
+            if not run.run_id:
+                run.run_id = self._next_id(db, prefix)
             run.log_path = str(self.logs / f"{run.run_id}.log")
-            db.execute("INSERT INTO runs(run_id, status, task, owner_host, owner_pid, owner_start, record) "
-                       "VALUES(?, ?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO runs(run_id, status, task, owner_host, owner_pid, owner_start, cancel_ref, record) "
+                       "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
                        (run.run_id, run.status, run.task, socket.gethostname(), pid, process_start(pid),
-                        json.dumps(run.to_record())))
+                        run.cancel_ref, json.dumps(run.to_record())))
         Path(run.log_path).touch()
         return run
 
@@ -111,19 +125,20 @@ class RunStore:
             db.execute("UPDATE runs SET status=?, task=?, record=? WHERE run_id=?",
                        (run.status, run.task, json.dumps(run.to_record()), run.run_id))
 
-    def set_engine_ref(self, run_id: str, ref: str) -> None:
-        """What the engine knows the run by (a BuildKit build ID), so another process can cancel it."""
+    def request_cancel(self, run_id: str) -> None:
+        """Flag a run for cancel: the process that owns it sees the flag and stops it."""
         with self._connect() as db:
-            db.execute("UPDATE runs SET engine_ref=? WHERE run_id=?", (ref, run_id))
-
-    def request_cancel(self, run_id: str) -> str | None:
-        """Flag a run for cancel; returns its engine reference (None if it has not reached the engine)."""
-        with self._connect() as db:
-            row = db.execute("SELECT engine_ref FROM runs WHERE run_id=?", (run_id,)).fetchone()
-            if row is None:
+            if db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
                 raise RunNotFound(f"no run {run_id} in {self.path}")
             db.execute("UPDATE runs SET cancel_requested=1 WHERE run_id=?", (run_id,))
-        return row[0]
+
+    def owner_alive(self, run_id: str) -> bool:
+        """Is the process that records this run still running (on this host)?"""
+        rows = self._read("SELECT owner_host, owner_pid, owner_start FROM runs WHERE run_id=?", (run_id,))
+        if not rows:
+            return False
+        host, pid, start = rows[0]
+        return host == socket.gethostname() and bool(pid) and start is not None and process_start(pid) == start
 
     def cancel_requested(self, run_id: str) -> bool:
         rows = self._read("SELECT cancel_requested FROM runs WHERE run_id=?", (run_id,))
@@ -143,8 +158,8 @@ class RunStore:
                 run.status, run.finish_time = ERROR, now()
                 run.error = f"the process that ran it (pid {pid}) exited before the run finished"
                 for step in run.steps:
-                    if step.status in ("queued", "running"):
-                        step.status = "canceled" if step.status == "running" else "skipped"
+                    if step.status in (STEP_QUEUED, STEP_RUNNING):
+                        step.status = STEP_CANCELED if step.status == STEP_RUNNING else STEP_SKIPPED
                 db.execute("UPDATE runs SET status=?, record=? WHERE run_id=?",
                            (run.status, json.dumps(run.to_record()), run_id))
                 reaped.append(run_id)
@@ -204,4 +219,4 @@ class _Tx:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
-__all__ = ["RunStore", "TERMINAL", "base36"]
+__all__ = ["RunStore", "base36"]

@@ -18,7 +18,6 @@ import traitlets as t
 from .. import api
 from ..errors import AcrMagicError
 from ..runs.model import RunList
-from ..runs.store import RunStore
 
 HERE = Path(__file__).parent
 REFRESH_SECONDS = 2.0
@@ -45,9 +44,7 @@ class HistoryTable(anywidget.AnyWidget):
 class History(widgets.VBox):
     """`%acr runs` in a notebook: the table, and below it the run view of the row last clicked."""
 
-    def __init__(self, status: str | None = None, task: str | None = None, top: int | None = None,
-                 store: RunStore | None = None):
-        self.store = store or RunStore()
+    def __init__(self, status: str | None = None, task: str | None = None, top: int | None = None):
         self.table = HistoryTable(status_filter=status or "", task_filter=task or "", page_size=top or 50)
         self.detail = widgets.Output()
         super().__init__([self.table, self.detail])
@@ -62,9 +59,10 @@ class History(widgets.VBox):
     def refresh(self) -> None:
         tb = self.table
         query = dict(status=tb.status_filter or None, task=tb.task_filter or None, text=tb.text_filter or None)
-        total = self.store.count(**query)
+        runs, total = api.run_page(**query, top=tb.page_size, offset=tb.page * tb.page_size)
         page = min(tb.page, max(0, (total - 1) // tb.page_size))
-        runs = self.store.list(**query, top=tb.page_size, offset=page * tb.page_size)
+        if page != tb.page:  # the filter left fewer pages: show the last one
+            runs, total = api.run_page(**query, top=tb.page_size, offset=page * tb.page_size)
         with tb.hold_sync():
             tb.total, tb.page = total, page
             tb.rows = [dict(zip(KEYS, RunList.row(r))) for r in runs]
@@ -77,7 +75,7 @@ class History(widgets.VBox):
             return
         self.detail.clear_output()
         try:
-            view = RunView.replay(self.store.get(run_id))
+            view = RunView.replay(api.show(run_id))
         except AcrMagicError as e:
             self.table.message = e.message
             return
@@ -112,6 +110,5 @@ class History(widgets.VBox):
             threading.Thread(target=loop, name="acrmagic-history-refresh", daemon=True).start()
 
     def __repr__(self) -> str:
-        runs = self.store.list(status=self.table.status_filter or None, task=self.table.task_filter or None,
-                               top=self.table.page_size)
-        return repr(RunList(runs))
+        return repr(api.runs(status=self.table.status_filter or None, task=self.table.task_filter or None,
+                             top=self.table.page_size))

@@ -17,7 +17,8 @@ from pathlib import Path
 import anywidget
 import traitlets as t
 
-from ..events import FAILED, Event, LogEvent, StepEvent
+from ..events import Event, LogEvent, StepEvent
+from ..states import STEP_FAILED
 
 FLUSH_INTERVAL = 0.1  # at most ~10 updates a second
 STEP_TAIL = 30  # lines per step kept in widget state
@@ -104,7 +105,7 @@ class RunView(anywidget.AnyWidget):
             step["exit_code"] = rec.exit_code
             if rec.duration is not None:
                 step["duration"] = round(rec.duration, 2)
-        failed = next((s for s in self._steps.values() if s["status"] == FAILED), None)
+        failed = next((s for s in self._steps.values() if s["status"] == STEP_FAILED), None)
         if failed is not None:
             tail = self._tails.get(failed["number"])
             self.error_line = (tail[-1] if tail else failed.get("error", "")) or ""

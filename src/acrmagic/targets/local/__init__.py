@@ -1,0 +1,60 @@
+"""The local target: runs on a Docker engine with BuildKit, run IDs from the local run store.
+
+    quick_build.py   a Dockerfile + context -> image -> push
+    task_run.py      a task file's steps as containers, on the task-file engine's scheduler
+    task_steps.py    acr-builder's container contract for one step
+    builds.py        builds, pushes and cancels on the engine;  buildkit.py  its progress trace
+    engine.py        the Engine API transport
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+from ... import config, refs
+from ...errors import UsageError
+from ...runrequest import QuickBuild, TaskRun
+from ..base import RunHandle, Target
+from .builds import EngineBuilder
+
+
+class LocalTarget(Target):
+    kind = "local"
+    # `acrmagic cancel` flags the run in the store and lets the process that owns it stop it cleanly
+    # (recorded Canceled, containers removed); `cancel()` is the fallback when that process is gone.
+    owner_cancels = True
+
+    def __init__(self, registry: str | None = None, builder: EngineBuilder | None = None):
+        self.registry = registry or config.default_registry()
+        if not refs.has_registry(self.registry + "/x"):
+            raise UsageError(f"-r/--registry: {self.registry!r} is neither a registry address (such as "
+                             "localhost:5000) nor an ACR registry chosen with `acrmagic use`")
+        self._builder = builder
+
+    def builder(self) -> EngineBuilder:
+        if self._builder is None:
+            self._builder = EngineBuilder()  # raises EngineUnavailable, with how to start an engine
+        return self._builder
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "registry": self.registry, "engine": os.environ.get("DOCKER_HOST") or "default"}
+
+    def who(self) -> str:
+        return getpass.getuser()
+
+    def submit(self, request: QuickBuild | TaskRun, reserve_id) -> RunHandle:
+        if isinstance(request, QuickBuild):
+            from .quick_build import submit
+        else:
+            from .task_run import submit
+        return submit(self.builder, request, self.registry, reserve_id)
+
+    def cancel(self, cancel_ref: str) -> None:
+        kind, _, ref = cancel_ref.partition(":")
+        if kind == "build":
+            self.builder().cancel(ref)
+        elif kind == "task":
+            from .task_steps import remove_instance
+
+            remove_instance(ref)

@@ -19,7 +19,8 @@ import base64
 import re
 from dataclasses import dataclass
 
-from ...events import CACHED, FAILED, RUNNING, SUCCEEDED, Emit, LogEvent, StepEvent
+from ...events import Emit, LogEvent, StepEvent
+from ...states import STEP_CACHED, STEP_FAILED, STEP_RUNNING, STEP_SUCCEEDED
 
 
 def _varint(buf: bytes, i: int) -> tuple[int, int]:
@@ -153,23 +154,23 @@ class TraceDecoder:
             return
         if v.cached:
             self.finished.add(v.digest)
-            self.emit(StepEvent(v.name, CACHED, number, duration=0.0))
+            self.emit(StepEvent(v.name, STEP_CACHED, number, duration=0.0))
             return
         if v.started is not None and v.digest not in self.started:
             self.started.add(v.digest)
-            self.emit(StepEvent(v.name, RUNNING, number))
+            self.emit(StepEvent(v.name, STEP_RUNNING, number))
         if v.completed is not None:
             self.finished.add(v.digest)
             self._flush(v.digest)
             duration = v.completed - v.started if v.started is not None else None
             if v.error:
                 code = _EXIT_CODE.search(v.error)
-                event = StepEvent(v.name, FAILED, number, duration=duration, error=v.error,
+                event = StepEvent(v.name, STEP_FAILED, number, duration=duration, error=v.error,
                                   exit_code=int(code.group(1)) if code else None)
                 self.failures.append(event)
                 self.emit(event)
             else:
-                self.emit(StepEvent(v.name, SUCCEEDED, number, duration=duration))
+                self.emit(StepEvent(v.name, STEP_SUCCEEDED, number, duration=duration))
 
     def _log(self, digest: str, stream: int, text: str) -> None:
         key = (digest, stream)

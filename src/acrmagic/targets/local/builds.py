@@ -1,4 +1,4 @@
-"""The local backend: a Docker engine (see `engine.py`), builds through BuildKit.
+"""Images on a Docker engine (see `engine.py`): builds through BuildKit, pushes, cancels.
 
 `POST /build?version=2` with the packed context as the request body: no BuildKit session and no
 buildx plugin needed; progress arrives as `moby.buildkit.trace` messages (see `buildkit.py`).
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from typing import Callable
 
-from dataclasses import dataclass, field
-
+from ... import refs
 from ...context import BuildContext
 from ...errors import BuildFailed, EngineError, EngineUnavailable
 from ...events import Emit, LogEvent
@@ -25,6 +25,10 @@ from .engine import NO_AUTH, Engine, connect
 PUSH_ATTEMPTS = 3
 PUSH_BACKOFF = (0.25, 0.5, 1.0)
 PUSH_RETRY = PushRetry(PUSH_ATTEMPTS, PUSH_BACKOFF)
+
+
+def new_build_id() -> str:
+    return os.urandom(16).hex()
 
 
 @dataclass
@@ -41,12 +45,11 @@ class BuildRequest:
 @dataclass
 class BuildResult:
     image_id: str
-    base_digest: Callable[[str], str | None] = lambda ref: None  # normalized base ref -> digest the build used
+    base_digest: "Callable[[str], str | None]" = lambda ref: None  # normalized base ref -> digest the build used
 
 
 
-class LocalBackend:
-    name = "local"
+class EngineBuilder:
 
     def __init__(self, engine: Engine | None = None):
         self.engine = engine or connect()
@@ -61,8 +64,9 @@ class LocalBackend:
         return self._network_mode
 
     # -- build -------------------------------------------------------------------------------------
-    def build(self, request: BuildRequest, emit: Emit, on_engine_ref: Callable[[str], None]) -> BuildResult:
-        build_id = os.urandom(16).hex()
+    def build(self, request: BuildRequest, emit: Emit, build_id: str) -> BuildResult:
+        """Build; `build_id` (see `new_build_id`) is how `cancel` names this build, from any process.
+        On KeyboardInterrupt, cancel the engine's work and re-raise."""
         params = {"version": "2", "buildid": build_id, "dockerfile": request.context.dockerfile,
                   "networkmode": self.network_mode, "rm": "1", "forcerm": "1"}
         if request.tags:
@@ -77,7 +81,6 @@ class LocalBackend:
             params["platform"] = request.platform
         if request.no_cache:
             params["nocache"] = "1"
-        on_engine_ref(build_id)
         decoder = TraceDecoder(emit)
         image_id, error = None, None
         try:
@@ -101,9 +104,9 @@ class LocalBackend:
             raise BuildFailed(error or "the engine finished the build without an image", exit_code=code)
         return BuildResult(image_id=image_id, base_digest=decoder.base_digest)
 
-    def cancel(self, engine_ref: str) -> None:
+    def cancel(self, build_id: str) -> None:
         try:
-            self.engine.call("POST", "/build/cancel", {"id": engine_ref}, timeout=10)
+            self.engine.call("POST", "/build/cancel", {"id": build_id}, timeout=10)
         except (EngineError, EngineUnavailable, OSError):
             pass  # the build may be gone already
 
@@ -132,23 +135,20 @@ class LocalBackend:
     def resolve_base_digest(self, image: str) -> str | None:
         """Read the digest from a loopback registry (for docker.io images: the engine's loopback
         mirrors). Other registries are not asked: this machine talks to loopback only."""
-        import requests
-
         from ...registry import manifest_digest
 
-        name, _, reference = image.rpartition(":") if "@" not in image else image.partition("@")
-        host, _, repo = name.partition("/")
-        if host == "docker.io":
+        ref = refs.parse(image)
+        if ref.registry == refs.DOCKER_HUB:
             mirrors = (self.engine.call("GET", "/info").get("RegistryConfig") or {}).get("Mirrors") or []
             hosts = [m.split("://", 1)[-1].rstrip("/") for m in mirrors]
         else:
-            hosts = [host]
-        for candidate in hosts:
-            if candidate.split(":")[0] not in ("localhost", "127.0.0.1"):
+            hosts = [ref.registry]
+        for host in hosts:
+            if host.split(":")[0] not in ("localhost", "127.0.0.1"):
                 continue
             try:
-                digest = manifest_digest(candidate, repo, reference)
-            except requests.RequestException:
+                digest = manifest_digest(host, ref.repository, ref.reference)
+            except OSError:  # the registry is down or refuses: the record says "unknown", the build goes on
                 continue
             if digest:
                 return digest

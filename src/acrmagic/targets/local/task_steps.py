@@ -13,8 +13,8 @@ Here the engine has no bridge and networks are never created (this project's rul
   steps; `home` is a per-run volume; secret volumes are per-run volumes holding the decoded files;
 - the cmd string is split like a shell would (quotes), but `$VAR` is not expanded on the host
   (acr-builder's `sh -c` would expand the agent's environment; ours is not the agent's).
-Build steps go through the BuildKit path of `LocalBackend` with the step's context read back from the
-shared volume (so files earlier steps wrote are in it); push steps use `LocalBackend.push`.
+Build steps go through the BuildKit path of `EngineBuilder` with the step's context read back from the
+shared volume (so files earlier steps wrote are in it); push steps use `EngineBuilder.push`.
 """
 
 from __future__ import annotations
@@ -38,13 +38,17 @@ from ...events import LogEvent
 from ...taskfile.execute import DEADLINE_EXCEEDED, Attempt
 from ...taskfile.model import Step, parse_build
 from ...context import is_git_url, pack_folder, pack_git
-from .builds import BuildRequest, LocalBackend
+from .builds import BuildRequest, EngineBuilder, new_build_id
 
 HELPER_IMAGE = "busybox"  # only to hold volumes for archive copies; never started
 OUTPUT_TAIL = 256 * 1024  # bytes of an attempt's output kept for retryOnErrors matching
 SUPPORTED_BUILD_FLAGS = {"-t": 1, "--tag": 1, "-f": 1, "--file": 1, "--build-arg": 1, "--target": 1,
                          "--platform": 1, "--no-cache": 0, "--pull": 0, "-q": 0, "--quiet": 0, "--network": 1,
-                         "--rm": 0, "--force-rm": 0, "--label": 1}
+                         "--rm": 0, "--force-rm": 0, "--label": 1,
+                         # `cache: enabled` plans buildx's registry cache flags; the engine's own BuildKit
+                         # cache serves here, so they are accepted and said so in the log
+                         "--load": 0, "--cache-to": 1, "--cache-from": 1}
+LABEL_RUN, LABEL_INSTANCE = "org.acrmagic.run-id", "org.acrmagic.instance"
 
 
 def _container_name(instance: str, step_id: str) -> str:
@@ -52,19 +56,19 @@ def _container_name(instance: str, step_id: str) -> str:
 
 
 class LocalTaskExecutor:
-    def __init__(self, run_id: str, context_tar: bytes, plan, backend: LocalBackend | None = None):
+    def __init__(self, run_id: str, context_tar: bytes, plan, builder: EngineBuilder | None = None):
         """`context_tar`: the source context, packed (as recorded), copied into /workspace by `prepare`."""
         self.run_id, self.context_tar, self.plan = run_id, context_tar, plan
         # run IDs are unique per run store, not per engine: names on the engine get a random part too
         self.instance = f"{run_id}_{os.urandom(3).hex()}"
-        self.backend = backend or LocalBackend()
+        self.builder = builder or EngineBuilder()
         self.client = docker.from_env(timeout=120)
         self.containers: dict[str, object] = {}
         self.build_refs: dict[str, str] = {}
         self.volumes: dict[str, str] = {}  # declared name -> docker volume
         self.helper = None
         self.lock = threading.Lock()
-        self.has_bridge = self.backend.network_mode != "host"
+        self.has_bridge = self.builder.network_mode != "host"
         self.hosts = {s.id: "127.0.0.1" for s in plan.task.steps if not self.has_bridge}
 
     # -- set-up -------------------------------------------------------------------------------------
@@ -83,7 +87,7 @@ class LocalTaskExecutor:
             self.helper.put_archive(f"/secrets/{name}", _secret_tar(files))
 
     def _labels(self) -> dict:
-        return {"org.acrmagic.run-id": self.run_id, "org.acrmagic.instance": self.instance}
+        return {LABEL_RUN: self.run_id, LABEL_INSTANCE: self.instance}
 
     def _ensure_image(self, image: str, log, force: bool = False) -> None:
         if not force:
@@ -187,7 +191,9 @@ class LocalTaskExecutor:
             ctx = pack_git(context, dockerfile=dockerfile)
         else:
             ctx = self._context_from_volume(os.path.normpath(os.path.join(workdir, context)), dockerfile)
-        tags = [t for name in ("-t", "--tag") for t in flags.get(name, [])]
+        tags = list(step.tags)  # the plan's: a step-level `tags:` overrides the -t flags (yaml.v2 quirk)
+        if "--cache-to" in flags or "--cache-from" in flags:
+            log("cache: enabled: the engine's BuildKit cache is used here; the registry cache is ACR's")
         build_args = dict(a.split("=", 1) if "=" in a else (a, os.environ.get(a, "")) for a in flags.get("--build-arg", []))
         labels = dict(a.split("=", 1) if "=" in a else (a, "") for a in flags.get("--label", []))
         request = BuildRequest(context=ctx, tags=tags, build_args=build_args, labels=labels,
@@ -206,12 +212,13 @@ class LocalTaskExecutor:
             while not finished.wait(0.2):
                 if stop.is_set() or time.monotonic() >= deadline:
                     if self.build_refs.get(step.id):
-                        self.backend.cancel(self.build_refs[step.id])
+                        self.builder.cancel(self.build_refs[step.id])
                     return
 
         threading.Thread(target=watchdog, daemon=True).start()
         try:
-            self.backend.build(request, emit, lambda ref: self.build_refs.__setitem__(step.id, ref))
+            build_id = self.build_refs[step.id] = new_build_id()
+            self.builder.build(request, emit, build_id)
         except BuildFailed as e:
             finished.set()
             self.build_refs.pop(step.id, None)
@@ -244,7 +251,7 @@ class LocalTaskExecutor:
 
     def push(self, ref: str, log) -> str:
         try:
-            return self.backend.push(ref, lambda ev: log(ev.line() if isinstance(ev, LogEvent) else str(ev)))
+            return self.builder.push(ref, lambda ev: log(ev.line() if isinstance(ev, LogEvent) else str(ev)))
         except BuildFailed as e:
             raise StepFailed(e.message) from None
 
@@ -252,7 +259,7 @@ class LocalTaskExecutor:
     def kill(self, step: Step) -> None:
         ref = self.build_refs.get(step.id)
         if ref:
-            self.backend.cancel(ref)
+            self.builder.cancel(ref)
         container = self.containers.get(step.id)
         if container is not None:
             self._kill(container)
@@ -291,6 +298,21 @@ class LocalTaskExecutor:
     def _socket_path(self) -> str | None:
         host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         return host[len("unix://"):] if host.startswith("unix://") else None
+
+
+def remove_instance(instance: str) -> list[str]:
+    """Remove every container and volume of a task run's instance (found by label), from any process:
+    the fallback of `acrmagic cancel` when the run's own process is gone. Returns what was removed."""
+    client = docker.from_env(timeout=30)
+    removed = []
+    label = f"{LABEL_INSTANCE}={instance}"
+    for container in client.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+        removed.append(container.name)
+    for volume in client.volumes.list(filters={"label": label}):
+        volume.remove(force=True)
+        removed.append(volume.name)
+    return removed
 
 
 def _secret_tar(files: dict[str, str]) -> bytes:

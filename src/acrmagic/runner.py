@@ -1,0 +1,58 @@
+"""The one orchestration of a run, whatever it asks for and wherever it goes.
+
+    request (runrequest) -> target.submit -> record the run (ID, cancel reference, source)
+      -> handle.execute in a worker, its events -> the recorder (log, store) -> the view
+      -> the outcome recorded -> returned, or raised as the one RunError family
+
+Quick builds, task runs, the triggers' runs and the cloud target all come through here; nothing
+else records a run. The supervisor (`supervise.py`) turns Ctrl-C, a kernel interrupt, the view's
+Cancel, `acrmagic cancel` and the run's deadline into `handle.stop(reason)`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .errors import RUN_ERRORS
+from .redact import Redactor
+from .runrequest import QuickBuild, TaskRun
+from .runs.model import Run
+from .runs.recorder import RunRecorder, RunObserver
+from .runs.store import RunStore
+from .states import SUCCEEDED
+from .supervise import Execution, cancel_check
+from .targets.base import Outcome, Target
+
+
+def start(request: QuickBuild | TaskRun, *, target: Target, observer: RunObserver, store: RunStore | None = None,
+          trigger: dict | None = None) -> Execution:
+    """Submit `request` to `target` and record the run; the returned Execution runs it to the end
+    (`.run()`, or `await .run_async()` in a notebook cell). Bad input raises before anything is recorded."""
+    store = store or RunStore()
+    redact = Redactor(request.secrets)
+    handle = target.submit(request, reserve_id=store.reserve_id)
+    run = store.create(Run(
+        run_id=handle.run_id, run_type=(trigger or {}).get("runType", request.run_type),
+        trigger=(trigger or {}).get("type", "Manual"), task=(trigger or {}).get("task"),
+        who=target.who(), backend=target.kind, target=target.describe(), registry=target.registry,
+        source=handle.source, dockerfile=redact(handle.dockerfile) if handle.dockerfile else None,
+        request=json.loads(redact(json.dumps(request.recorded))), platform=handle.platform, steps=handle.steps,
+        cancel_ref=handle.cancel_ref))
+    recorder = RunRecorder(store, run, redact, observer)
+    recorder.started()
+    for line in handle.notes:
+        recorder.note(line)
+
+    def conclude(outcome: Outcome) -> Run:
+        run.output_images, run.base_images = outcome.output_images, outcome.base_images
+        details = recorder.tail(outcome.failed_step) if outcome.failed_step else []
+        done = recorder.finish(outcome.status, outcome.error)
+        if done.status != SUCCEEDED:
+            raise RUN_ERRORS[done.status](f"run {done.run_id} {done.status.lower()}: {done.error}", done,
+                                          details=[redact(d) for d in details])
+        return done
+
+    return Execution(work=lambda: handle.execute(recorder.emit), stop=handle.stop,
+                     check=cancel_check(store, run.run_id, time.monotonic() + request.timeout, observer),
+                     pump=recorder.pump, conclude=conclude, crash=recorder.crash)

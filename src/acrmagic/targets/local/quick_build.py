@@ -1,0 +1,104 @@
+"""A quick build on the local engine: pack the context, build through BuildKit, push each tag, read
+back the digests and the base images the build stood on."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from ... import dockerfile, refs
+from ...context import BuildContext, pack
+from ...errors import BuildFailed, UsageError
+from ...events import Emit, LogEvent, StepEvent
+from ...runrequest import QuickBuild, platform_record, render_image
+from ...runs.model import OutputImage
+from ...states import CANCELED, FAILED, STEP_FAILED, STOP_INTERRUPT, STOP_TIMEOUT, SUCCEEDED, TIMEOUT
+from ..base import Outcome, RunHandle
+from .builds import PUSH_RETRY, BuildRequest, EngineBuilder, new_build_id
+
+STOP_MESSAGES = {STOP_INTERRUPT: "canceled by the user (interrupt)",
+                 STOP_TIMEOUT: "the run did not finish within --timeout {timeout}s"}
+CANCEL_MESSAGE = "canceled (acrmagic cancel or the view's Cancel button)"
+
+
+def stop_outcome(reason: str, timeout: int, what: str = "") -> Outcome:
+    """The outcome of a run stopped for `reason` (states.STOP_*)."""
+    if reason == STOP_TIMEOUT:
+        return Outcome(TIMEOUT, STOP_MESSAGES[STOP_TIMEOUT].format(timeout=timeout) + what)
+    return Outcome(CANCELED, STOP_MESSAGES.get(reason, CANCEL_MESSAGE) + what)
+
+
+def submit(builder: Callable[[], EngineBuilder], request: QuickBuild, registry: str,
+           reserve_id: Callable[[], str]) -> "QuickBuildRun":
+    ctx = pack(request.context, request.dockerfile_text, request.dockerfile)  # ContextError: nothing recorded
+    if not dockerfile.logical_lines(ctx.dockerfile_text):
+        raise UsageError(f"-f/--file: the Dockerfile {ctx.dockerfile} has no instructions")
+    engine = builder()  # EngineUnavailable (with how to start one) before a run is recorded
+    return QuickBuildRun(engine, request, ctx, reserve_id(), registry)
+
+
+class QuickBuildRun(RunHandle):
+    def __init__(self, builder: EngineBuilder, request: QuickBuild, ctx: BuildContext, run_id: str, registry: str):
+        self.builder, self.request, self.ctx = builder, request, ctx
+        self.run_id, self.build_id = run_id, new_build_id()
+        self.cancel_ref = f"build:{self.build_id}"
+        self.tags = [render_image(name, run_id, registry) for name in request.images]
+        self.source, self.dockerfile = ctx.source, ctx.dockerfile_text
+        self.platform, self.steps, self.notes = platform_record(request.platform), [], []
+        self.reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        self.builder.cancel(self.build_id)  # a build not started yet is stopped by execute() instead
+
+    def execute(self, emit: Emit) -> Outcome:
+        req = self.request
+        failed: list[StepEvent] = []
+
+        def watch(ev):  # the failing BuildKit step names the error
+            if isinstance(ev, StepEvent) and ev.state == STEP_FAILED:
+                failed.append(ev)
+            emit(ev)
+
+        if self.reason:
+            return stop_outcome(self.reason, req.timeout)
+        build = BuildRequest(context=self.ctx, tags=self.tags, build_args={**req.build_args, **req.secret_build_args},
+                             target=req.target, platform=req.platform, no_cache=req.no_cache)
+        try:
+            result = self.builder.build(build, watch, self.build_id)
+        except BuildFailed as e:
+            if self.reason:
+                return stop_outcome(self.reason, req.timeout)
+            if failed:
+                step = failed[0]
+                code = f" with exit code {step.exit_code}" if step.exit_code is not None else ""
+                return Outcome(FAILED, f"step {step.step} failed{code}: {e.message}", failed_step=step.number)
+            return Outcome(FAILED, e.message)
+        emit(LogEvent(f"image {result.image_id}"))
+        bases = [{"image": ref, "digest": result.base_digest(ref) or self.builder.resolve_base_digest(ref)}
+                 for ref in dockerfile.base_images(self.ctx.dockerfile_text, build.build_args)]
+        for base in bases:
+            emit(LogEvent(f"base image {base['image']}@{base['digest']}"))
+        outcome = Outcome(SUCCEEDED, base_images=bases)
+        if req.push:
+            for ref in self.tags:
+                if self.reason:
+                    return stop_outcome(self.reason, req.timeout, f" (before pushing {ref})")
+                digest, error = self._push(ref, emit)
+                if error:
+                    return Outcome(FAILED, error, outcome.output_images, bases)
+                image = refs.parse(ref)
+                outcome.output_images.append(OutputImage(image.registry, image.repository, image.tag, digest))
+                emit(LogEvent(f"pushed {ref}@{digest}"))
+        return outcome
+
+    def _push(self, ref: str, emit: Emit) -> tuple[str | None, str | None]:
+        for attempt in range(PUSH_RETRY.attempts):  # a registry can refuse a push for a moment (concurrent uploads)
+            try:
+                return self.builder.push(ref, emit), None
+            except BuildFailed as e:
+                if attempt == PUSH_RETRY.attempts - 1:
+                    return None, e.message
+                emit(LogEvent(f"{e.message}; trying again ({attempt + 2}/{PUSH_RETRY.attempts})"))
+                time.sleep(PUSH_RETRY.backoff[attempt])
+        return None, "push failed"
