@@ -23,13 +23,29 @@ def assert_subset(expected, actual, path="$"):
             assert key in actual, f"{path}.{key} missing from {sorted(actual)}"
             assert_subset(value, actual[key], f"{path}.{key}")
     elif isinstance(expected, list) and expected and isinstance(expected[0], dict) and "id" in expected[0]:
+        assert isinstance(actual, list), f"{path}: expected a list, got {actual!r}"
+        assert_same_order([e["id"] for e in expected], [a["id"] for a in actual], path)
         by_id = {item["id"]: item for item in actual}
-        assert [e["id"] for e in expected] == [a["id"] for a in actual][:len(expected)] or all(
-            e["id"] in by_id for e in expected), f"{path}: ids {[a['id'] for a in actual]}"
         for item in expected:
             assert_subset(item, by_id[item["id"]], f"{path}[{item['id']}]")
     else:
         assert expected == actual, f"{path}: expected {expected!r}, got {actual!r}"
+
+
+def assert_same_order(expected_ids: list[str], actual_ids: list[str], path: str) -> None:
+    """A case may list some of the items only, but those it lists must all be there, in its order."""
+    missing = [i for i in expected_ids if i not in actual_ids]
+    assert not missing, f"{path}: {missing} missing from {actual_ids}"
+    assert [i for i in actual_ids if i in expected_ids] == expected_ids, f"{path}: order {actual_ids}"
+
+
+def test_order_check_fails_on_a_swap_and_on_a_missing_item():
+    assert_same_order(["a", "c"], ["a", "b", "c"], "$")
+    for expected in (["c", "a"], ["a", "x"]):
+        with pytest.raises(AssertionError):
+            assert_same_order(expected, ["a", "b", "c"], "$")
+        with pytest.raises(AssertionError):
+            assert_subset([{"id": i} for i in expected], [{"id": i} for i in "abc"])
 
 
 def test_cases_file_is_there():
@@ -51,6 +67,7 @@ def test_case(case):
     checked = {k: v for k, v in expect.items()
                if k in ("version", "aliases", "parents", "levels", "networks")}
     assert_subset(checked, got)
+    assert_same_order([w["id"] for w in expect.get("steps", [])], [s["id"] for s in got["steps"]], "$.steps")
     for want in expect.get("steps", []):
         step = next(s for s in got["steps"] if s["id"] == want["id"])
         want = dict(want)

@@ -21,12 +21,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from .. import states
 from ..errors import StepFailed, StepStopped
-from ..events import CANCELED, FAILED, QUEUED, RUNNING, SKIPPED, SUCCEEDED
-from . import Plan
+from ..states import STEP_CANCELED, STEP_FAILED, STEP_QUEUED, STEP_RUNNING, STEP_SKIPPED, STEP_SUCCEEDED
+from . import Plan, steplog
 from .model import Step
 
 DEADLINE_EXCEEDED = "context deadline exceeded"
+
+#: why the run was asked to stop -> the run's status
+_STOP_STATUS = {states.STOP_TIMEOUT: states.TIMEOUT, states.STOP_CANCEL: states.CANCELED,
+                states.STOP_INTERRUPT: states.CANCELED}
+_STOP_ERRORS = {states.TIMEOUT: "the run timed out", states.CANCELED: "the run was canceled"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class Attempt:
 class StepExecutor(Protocol):
     def run_step(self, step: Step, deadline: float, stop: threading.Event, log: Callable[[str], None]) -> Attempt:
         """One attempt of a cmd or build step. Raise StepFailed(DEADLINE_EXCEEDED) when the deadline passes
-        (the container killed), Stopped when `stop` is set."""
+        (the container killed), StepStopped when `stop` is set or `kill` was called."""
 
     def push(self, ref: str, log: Callable[[str], None]) -> str:
         """Push one image; return its digest. Raise StepFailed on failure."""
@@ -62,7 +68,7 @@ class StepExecutor(Protocol):
 @dataclass
 class StepState:
     id: str
-    status: str = QUEUED
+    status: str = STEP_QUEUED  # a states.STEP_* word
     start: float | None = None
     finish: float | None = None
     exit_code: int | None = None
@@ -73,7 +79,7 @@ class StepState:
 
 @dataclass
 class TaskResult:
-    status: str  # succeeded | failed | canceled | timeout
+    status: str  # the run's status: states.SUCCEEDED, FAILED, CANCELED or TIMEOUT
     error: str | None
     steps: dict[str, StepState]
 
@@ -110,12 +116,15 @@ class TaskRunner:
         raise StepStopped()
 
     def request_stop(self, reason: str) -> None:
-        """Cancel or run timeout from outside: kill running steps, start nothing more."""
+        """Cancel or run timeout from outside (`reason`: states.STOP_TIMEOUT, STOP_CANCEL or STOP_INTERRUPT):
+        kill running steps, start nothing more. The run ends TIMEOUT or CANCELED."""
+        if reason not in _STOP_STATUS:
+            raise ValueError(f"unknown stop reason {reason!r}")
         with self.lock:
             if self.stop_reason is None:
                 self.stop_reason = reason
             self.stop.set()
-            running = [s for s in self.plan.task.steps if self.states[s.id].status == RUNNING]
+            running = [s for s in self.plan.task.steps if self.states[s.id].status == STEP_RUNNING]
             self.done.notify_all()
         for step in running:
             self.executor.kill(step)
@@ -132,12 +141,12 @@ class TaskRunner:
                     for step in self.plan.task.steps:
                         if step.id not in started and not pending[step.id]:
                             started.add(step.id)
-                            self.states[step.id].status = RUNNING
+                            self.states[step.id].status = STEP_RUNNING
                             t = threading.Thread(target=self._step_thread, args=(step, pending), daemon=True,
                                                  name=f"step-{step.id}")
                             threads.append(t)
                             t.start()
-                running = any(self.states[s].status == RUNNING for s in started)
+                running = any(self.states[s].status == STEP_RUNNING for s in started)
                 if not running and (self.stop.is_set() or len(started) == len(parents)
                                     or not any(not pending[s] for s in parents if s not in started)):
                     break
@@ -148,17 +157,19 @@ class TaskRunner:
             self.executor.cleanup([s for s in self.plan.task.steps if s.id in started])
         finally:
             for state in self.states.values():
-                if state.status == QUEUED:
-                    state.status = SKIPPED
+                if state.status == STEP_QUEUED:  # never started: acr-builder lists it as skipped
+                    state.status = STEP_SKIPPED
+                    self.log(state.id, steplog.step_finished(state.id, STEP_SKIPPED, 0.0))
         return self._result()
 
     def _result(self) -> TaskResult:
         if self.failure:
             sid, msg = self.failure
-            return TaskResult("failed", f"failed to run step ID: {sid}: {msg}", self.states)
+            return TaskResult(states.FAILED, f"failed to run step ID: {sid}: {msg}", self.states)
         if self.stop_reason:
-            return TaskResult(self.stop_reason, f"the run was stopped ({self.stop_reason})", self.states)
-        return TaskResult("succeeded", None, self.states)
+            status = _STOP_STATUS[self.stop_reason]
+            return TaskResult(status, _STOP_ERRORS[status], self.states)
+        return TaskResult(states.SUCCEEDED, None, self.states)
 
     def _step_thread(self, step: Step, pending: dict[str, set[str]]) -> None:
         state = self.states[step.id]
@@ -175,30 +186,33 @@ class TaskRunner:
             ok, message = False, f"{type(e).__name__}: {e}"
         state.finish = time.time()
         with self.lock:
+            if not ok and self.stop_reason is not None:
+                message = None  # whatever a step reports once a cancel or timeout was asked, the stop ended it
             if ok or (message is not None and step.get("ignoreErrors")):
                 if not ok:
                     state.error = message
-                    self.log(step.id, f"step {step.id} failed but ignoreErrors is set: {message}")
-                state.status = SUCCEEDED
+                    self.log(step.id, steplog.step_error_ignored(step.id, message))
+                state.status = STEP_SUCCEEDED
                 for ps in pending.values():  # its children wait for one parent fewer
                     ps.discard(step.id)
             elif message is None:  # stopped from outside or by a sibling's failure
-                state.status = CANCELED
+                state.status = STEP_CANCELED
             else:
-                state.status, state.error = FAILED, message
+                state.status, state.error = STEP_FAILED, message
                 if self.failure is None:
                     self.failure = (step.id, message)
                     self.stop.set()
-                    others = [s for s in self.plan.task.steps if s.id != step.id and self.states[s.id].status == RUNNING]
+                    others = [s for s in self.plan.task.steps
+                              if s.id != step.id and self.states[s.id].status == STEP_RUNNING]
             self.done.notify_all()
         self.on_state(state)
-        self.log(step.id, f"Step ID: {step.id} marked as {state.status} "
-                          f"(elapsed time in seconds: {state.finish - state.start:.6f})")
+        self.log(step.id, steplog.step_finished(step.id, state.status, state.finish - state.start))
         for other in others:  # fail fast: kill running siblings
             self.executor.kill(other)
 
     # -- one step --------------------------------------------------------------------------------------
     def _run_step(self, step: Step, state: StepState) -> None:
+        self.log(step.id, steplog.step_started(step))  # before the start delay, as acr-builder logs it
         self.sleep(step.get("startDelay", 0))
         deadline = self.clock() + step.timeout
         if step.type == "push":
