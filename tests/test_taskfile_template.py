@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from acrmagic.taskfile import RunContext, load, plan_dict
 from acrmagic.taskfile.template import TemplateError, go_float, render
 
 DATA = {"Values": {"name": "web", "n": 3, "items": ["a", "b"], "m": {"y": 2, "x": 1}, "ratio": 1.1, "on": True},
@@ -65,3 +66,33 @@ def test_no_python_is_reachable():
 def test_go_float_formatting():
     assert [go_float(x) for x in (1.1, 100.0, 1e6, 123456.0, 0.0001, 1e-05, -2.5)] == \
         ["1.1", "100", "1e+06", "123456", "0.0001", "1e-05", "-2.5"]
+
+
+SECRET = "AZURE_CLIENT_SECRET"
+
+
+def test_env_and_expandenv_never_read_this_process_environment(monkeypatch):
+    monkeypatch.setenv(SECRET, "hunter2-token")
+    src = f'[{{{{ env "{SECRET}" }}}}|{{{{ expandenv "${SECRET} ${{{SECRET}}}" }}}}]'
+    assert render(src, DATA) == "[| ]"
+    plan = load(f"steps:\n  - cmd: busybox echo {src}\n", RunContext())
+    assert "hunter2" not in plan.task.steps[0].cmd
+
+
+def test_env_and_expandenv_read_the_environment_the_caller_passes(monkeypatch):
+    monkeypatch.setenv(SECRET, "hunter2-token")
+    environ = {"AGENT": "acb-agent", SECRET: "given"}
+    assert render('{{ env "AGENT" }}/{{ env "NOPE" }}', DATA, environ=environ) == "acb-agent/"
+    plan = load('steps:\n  - cmd: busybox echo {{ env "AGENT" }} {{ expandenv "$AGENT" }}\n',
+                RunContext(environ=environ))
+    assert plan.task.steps[0].cmd == "busybox echo acb-agent acb-agent"
+    assert plan_dict('steps:\n  - cmd: x {{ env "AGENT" }}\n', {"environ": environ})["steps"][0]["cmd"] == "x acb-agent"
+
+
+@pytest.mark.parametrize("text,out", [  # Go's os.Expand
+    ("$A-${A}-$B-${B}", "a-a--"), ("$", "$"), ("a$", "a$"), ("$ x", "$ x"), ("${}x", "x"), ("${A", "A"),
+    ("$1$$", "one"), ("${1}", "one"), ("$A_B", "ab"), ("$Ab", ""), ("€$A€", "€a€"),
+])
+def test_expandenv_is_gos_os_expand(text, out):
+    environ = {"A": "a", "A_B": "ab", "1": "one"}
+    assert render("{{ expandenv . }}", text, environ=environ) == out

@@ -81,9 +81,9 @@ def load(text: str, run: RunContext, *, values: dict | None = None, values_file:
     aliases = None
     if aliases_on:
         block, src = loading.cut_alias_block(src)
-        aliases = loading.load_aliases(block, data, src, _alias_src_reader(base_dir))
+        aliases = loading.load_aliases(block, data, src, _alias_src_reader(base_dir), run.environ)
         src = loading.Source(loading.substitute_aliases(src.text, aliases), src.origin, src.file)
-    rendered = loading.render(src.text, data, src)
+    rendered = loading.render(src.text, data, src, environ=run.environ)
     if src.text.strip() and not rendered.strip():
         raise TaskFileError("unable to render task: rendered template was empty", kind="template_empty", file=file)
     doc = model.decode(rendered, src)

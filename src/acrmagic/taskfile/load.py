@@ -98,12 +98,12 @@ class Aliases:
     directive: str = "$"
 
 
-def load_aliases(block: str, data: dict, src: Source, read_src) -> Aliases:
+def load_aliases(block: str, data: dict, src: Source, read_src, environ: dict[str, str] | None = None) -> Aliases:
     """Render and decode the alias block; merge inline values > later src > earlier src > built-ins."""
     merged = {**IMAGE_ALIASES, **RUN_ALIASES}
     directive = "$"
     if block.strip():
-        rendered = render(block, data, src, wrapper="unable to render alias data")
+        rendered = render(block, data, src, wrapper="unable to render alias data", environ=environ)
         try:
             decoded = yaml.safe_load(rendered) or {}
         except yaml.YAMLError as e:
@@ -176,9 +176,10 @@ def substitute_aliases(text: str, aliases: Aliases) -> str:
     return "".join(out)
 
 
-def render(text: str, data: dict, src: Source, wrapper: str = "unable to render task") -> str:
+def render(text: str, data: dict, src: Source, wrapper: str = "unable to render task",
+           environ: dict[str, str] | None = None) -> str:
     try:
-        return template.render(text, data, name=src.file)
+        return template.render(text, data, name=src.file, environ=environ)
     except template.TemplateError as e:
         verb = "parse" if e.phase == "parse" else "execute"
         raise TaskFileError(f"{wrapper}: error while rendering templates: failed to {verb} template: "

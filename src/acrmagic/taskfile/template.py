@@ -7,6 +7,11 @@ and scalars. Supported: text and actions with `{{-`/`-}}` trimming and `{{/* com
 (`.Values.a.b`), variables (`$x := ...`, `$x = ...`, `$`), literals, pipelines, parenthesised
 pipelines, `if/else if/else`, `range` (with `$i, $v :=`, `else`, `break`, `continue`), `with/else`,
 and the built-in plus Sprig text functions task files use in practice.
+
+`env` and `expandenv` read the environment the caller passes to `render` (`RunContext.environ`), never
+this process's: a notebook kernel holds Azure credentials and tokens, and a task file from a repository
+must not be able to print them into a log. Locally they therefore see an empty environment unless the
+caller passes one; in ACR they see the build agent's (acr-builder's Sprig reads the runner's).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import base64
 import datetime as _dt
 import hashlib
 import json
-import os
 import re
 from decimal import Decimal
 
@@ -343,8 +347,8 @@ class _Continue(Exception):
 
 
 class _Exec:
-    def __init__(self, name: str, data):
-        self.name, self.root = name, data
+    def __init__(self, name: str, data, environ: dict[str, str]):
+        self.name, self.root, self.environ = name, data, environ
         self.out: list[str] = []
 
     def error(self, line, msg):
@@ -499,6 +503,8 @@ class _Exec:
                 self.error(line, f"wrong number of args for {name}: want {len(fixed)} got {len(values)}")
             for i, (value, kind) in enumerate(zip(values, kinds + [kinds[-1]] * len(values))):
                 values[i] = _coerce(value, kind.lstrip("*"), name, i, self, line)
+        if name in _READS_ENVIRON:
+            values = [self.environ, *values]
         try:
             return fn(*values)
         except TemplateError:
@@ -678,6 +684,53 @@ def _set(d, k, v):
     return d
 
 
+def _expand(text: str, lookup) -> str:
+    """Go's os.Expand: `$name` and `${name}` replaced (unknown names by ""), `$` before nothing kept."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if c != "$" or i + 1 == n:
+            out.append(c)
+            i += 1
+            continue
+        name, width = _shell_name(text, i + 1)
+        if name:
+            out.append(lookup(name))
+        elif not width:  # valid syntax, but no name: the dollar stays
+            out.append("$")
+        i += 1 + width  # bad syntax (`${}`, `${x`) eats what it read
+    return "".join(out)
+
+
+_SPECIAL = set("*#$@!?-0123456789")
+
+
+def _shell_name(s: str, i: int) -> tuple[str, int]:
+    if s[i] == "{":
+        if len(s) - i > 2 and s[i + 1] in _SPECIAL and s[i + 2] == "}":
+            return s[i + 1], 3
+        end = s.find("}", i + 1)
+        if end < 0:
+            return "", 1
+        return (s[i + 1:end], end - i + 1) if end > i + 1 else ("", 2)
+    if s[i] in _SPECIAL:
+        return s[i], 1
+    m = re.compile(r"[A-Za-z0-9_]*").match(s, i)
+    return m.group(), m.end() - i
+
+
+def _env(environ: dict[str, str], key: str) -> str:
+    return environ.get(key, "")
+
+
+def _expandenv(environ: dict[str, str], text: str) -> str:
+    return _expand(text, lambda name: environ.get(name, ""))
+
+
+#: functions given the environment the caller passed as their first argument (see the module docstring)
+_READS_ENVIRON = {"env", "expandenv"}
+
+
 def _sprig_split(sep, s):
     return {f"_{i}": part for i, part in enumerate(s.split(sep))}
 
@@ -728,8 +781,8 @@ FUNCS: dict[str, tuple] = {  # name -> (function, argument kinds or None): a any
     "last": (lambda v: v[-1] if v else None, ["l"]), "has": (lambda x, v: x in v, ["a", "l"]),
     "dict": (_dict, ["*a"]), "get": (lambda d, k: d.get(k, ""), ["m", "s"]), "set": (_set, ["m", "s", "a"]),
     "hasKey": (lambda d, k: k in d, ["m", "s"]), "keys": (lambda *ds: [k for d in ds for k in d], ["m", "*m"]),
-    # Sprig: environment and time (the runner's, as in acr-builder)
-    "env": (lambda k: os.environ.get(k, ""), ["s"]), "expandenv": (os.path.expandvars, ["s"]),
+    # Sprig: environment (the one the caller passed: see _READS_ENVIRON) and time
+    "env": (_env, ["s"]), "expandenv": (_expandenv, ["s"]),
     "now": (lambda: _dt.datetime.now(_dt.timezone.utc), []), "date": (_date, ["s", "a"]),
     "uuidv4": (lambda: str(__import__("uuid").uuid4()), []),
 }
@@ -739,10 +792,11 @@ def parse(src: str, name: str = "task"):
     return _Parser(src, name).parse()
 
 
-def render(src: str, data: dict, name: str = "task") -> str:
-    """Render like acr-builder: missing keys give no value, and every `<no value>` is then deleted."""
+def render(src: str, data: dict, name: str = "task", environ: dict[str, str] | None = None) -> str:
+    """Render like acr-builder: missing keys give no value, and every `<no value>` is then deleted.
+    `environ` is what `env` and `expandenv` see (empty when not given)."""
     tree = parse(src, name)
-    ex = _Exec(name, data)
+    ex = _Exec(name, data, dict(environ or {}))
     try:
         ex.run(tree, data, [{"$": data}])
     except (_Break, _Continue):

@@ -78,7 +78,10 @@ def shell_quote(text: str) -> str:
 
 @dataclass
 class RunContext:
-    """What `.Run` holds. Field names follow the `run` objects of the reference cases."""
+    """What `.Run` holds. Field names follow the `run` objects of the reference cases.
+
+    `environ` is the environment the template functions `env` and `expandenv` see: empty unless the
+    caller passes one (never this process's, which may hold credentials); in ACR it is the agent's."""
 
     id: str = "aa1"
     registry: str = "localhost:5000"
@@ -93,6 +96,7 @@ class RunContext:
     repository: str = ""
     git_tag: str = ""
     triggered_by: str = ""
+    environ: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunContext":
@@ -103,7 +107,7 @@ class RunContext:
                    date=date or _dt.datetime.now(_dt.timezone.utc), os=d.get("os", "linux"),
                    architecture=d.get("architecture", "amd64"), commit=d.get("commit", ""),
                    branch=d.get("branch", ""), shared_volume=d.get("sharedVolume", ""),
-                   task_name=d.get("taskName", ""))
+                   task_name=d.get("taskName", ""), environ=dict(d.get("environ") or {}))
 
     def template_data(self) -> dict:
         return {
