@@ -50,9 +50,24 @@ def test_bad_build_arg_and_timeout_name_the_flag():
     assert "--timeout" in cli("build", "--timeout", "soon", ".").stderr
 
 
-def test_cancel_a_finished_or_unknown_run():
+def test_cancel_a_finished_or_unknown_run(make_context):
     done = cli("cancel", "xx1")
     assert done.returncode == 1 and "no run xx1" in done.stderr
+    built = cli("build", "--no-push", str(make_context({"Dockerfile": "FROM busybox\n"})))
+    assert built.returncode == 0, built.stderr
+    run_id = built.stdout.split()[1].rstrip(":")
+    done = cli("cancel", run_id)
+    assert done.returncode == 2 and done.stderr.strip() == f"acrmagic: cancel: run {run_id} is not running (it is Succeeded)"
+
+
+def test_plan_dict_after_a_bare_import():
+    """As the README shows it: `import acrmagic` and nothing else, then acrmagic.taskfile.plan_dict."""
+    code = ("import acrmagic; print(acrmagic.taskfile.plan_dict("
+            "'version: v1.1.0\\nsteps:\\n  - cmd: busybox echo $ID', {'id': 'cb1', 'registry': 'r.azurecr.io'})"
+            "['steps'][0]['cmd'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "busybox echo cb1"
 
 
 def test_run_dry_run_json(tmp_path):

@@ -240,3 +240,23 @@ def test_run_timeout_records_timeout(make_context):
     with pytest.raises(acrmagic.RunTimedOut) as info:
         run_task(V + "steps:\n  - cmd: busybox sleep 60\n", make_context({}), timeout=2)
     assert info.value.run.status == "Timeout"
+
+
+def test_a_build_steps_tags_key_is_what_is_built_and_cache_enabled_runs(make_context):
+    """`tags:` on a build step overrides its -t flags (yaml.v2 quirk, as planned); `cache: enabled`
+    plans buildx's registry cache flags, which the local engine accepts (its own BuildKit cache serves)."""
+    repo = f"tagged-{uuid.uuid4().hex[:8]}"
+    run = run_task(V + f"""steps:
+  - id: build
+    build: -t $Registry/{repo}:from-flag .
+    tags: ["$Registry/{repo}:from-key"]
+    cache: enabled
+  - push: ["$Registry/{repo}:from-key"]
+""", make_context({"Dockerfile": "FROM busybox\nRUN echo cached-build > /x\n"}))
+    assert run.status == "Succeeded"
+    assert registry_digest(repo, "from-key") == run.output_images[0].digest
+    assert registry_digest(repo, "from-flag") is None
+    assert "registry cache is ACR's" in run.log()
+    docker.from_env().images.get(f"localhost:5000/{repo}:from-key")
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker.from_env().images.get(f"localhost:5000/{repo}:from-flag")

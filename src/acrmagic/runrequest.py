@@ -17,6 +17,7 @@ from .context import is_git_url
 from .errors import UsageError
 from .options import BuildOptions, TaskOptions
 from .states import QUICK_BUILD, QUICK_RUN
+from .textfiles import read_text  # one rule for every user file: UTF-8, or one clear line
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -142,14 +143,6 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
             raise UsageError(f"{flag}: expected KEY=VALUE" + ("" if flag.endswith("secret") else f", got {item!r}"))
         out[key] = value
     return out
-
-
-def read_text(path: Path, shown_as: str) -> str:
-    try:
-        from .textfiles import read_text as read  # one rule for every user file: UTF-8, or one clear line
-    except ImportError:  # TEMPORARY until textfiles lands
-        return path.read_text()
-    return read(path, shown_as)
 
 
 # -- image names -------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import anywidget
 import traitlets as t
 
 from ..events import Event, LogEvent, StepEvent
+from ..logformat import LogReader
 from ..states import STEP_FAILED
 
 FLUSH_INTERVAL = 0.1  # at most ~10 updates a second
@@ -153,18 +154,18 @@ class RunView(anywidget.AnyWidget):
     @classmethod
     def replay(cls, run) -> "RunView":
         """A finished (or still running elsewhere) run, rebuilt from its record and log."""
-        from ..events import StepEvent as SE
-
         view = cls(live=False)
         view.start(run)
         view.started = _epoch(run.start_time) or time.time()
         if run.log_path and Path(run.log_path).exists():
+            reader = LogReader(run.steps)
             with open(run.log_path, encoding="utf-8", errors="replace") as f:
                 for raw in f:
-                    _replay_line(view, raw.rstrip("\n"))
-        for rec in run.steps:
-            view.event(SE(rec.name, rec.status, rec.number, duration=rec.duration, error=rec.error,
-                          exit_code=rec.exit_code), "")
+                    for ev in reader.line(raw):
+                        view.event(ev, ev.line())
+        for rec in run.steps:  # the record has the last word on each step
+            view.event(StepEvent(rec.name, rec.status, rec.number, duration=rec.duration, error=rec.error,
+                                 exit_code=rec.exit_code), "")
         if run.finished:
             view.finish(run)
             view.finished = _epoch(run.finish_time) or view.finished
@@ -210,29 +211,6 @@ def _epoch(ts: str | None) -> float | None:
     from datetime import datetime
 
     return datetime.fromisoformat(ts).timestamp() if ts else None
-
-
-def _replay_line(view: RunView, line: str) -> None:
-    """A recorded log line back into the view: `#n text` (build vertex) or `[step] text` (task step)."""
-    from ..events import LogEvent as LE
-
-    if line.startswith("#") and " " in line:
-        head, text = line.split(" ", 1)
-        if head[1:].isdigit():
-            number = int(head[1:])
-            step = view._steps.get(number)
-            if step is not None and (text in (step["name"], f"CACHED {step['name']}")
-                                     or text.startswith(("DONE ", "ERROR"))):
-                return  # a state line: the step's record says it already
-            view.event(LE(text, step=step["name"] if step else head, number=number), line)
-            return
-    if line.startswith("[") and "] " in line:
-        name, text = line[1:].split("] ", 1)
-        match = next((s for s in view._steps.values() if s["name"] == name), None)
-        if match is not None and not text.startswith(f"Step ID: {name} marked as"):
-            view.event(LE(text, step=name, number=match["number"], label=f"[{name}]"), line)
-            return
-    view.event(LE(line), line)
 
 
 class LiveRunView(RunView):

@@ -1,0 +1,152 @@
+"""Imports flow one way. Every import in the package, including those inside functions, is read from
+the source; the test fails on a cycle and on an import against the layering:
+
+    errors, states, events, refs, redact, config, textfiles     the vocabulary (imports only itself)
+    taskfile/                                                    the task-file engine: no engine code
+    runs/ (record, store, recorder)                              no display code, no targets
+    targets/                                                     no runner, api, views
+    runner -> targets, runs;  api -> runner;  views -> api and the record
+    devstack (apt, dockerd, the mirror): development tooling, only the command line reaches it
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = "acrmagic"
+
+VOCABULARY = {"acrmagic.errors", "acrmagic.states", "acrmagic.events", "acrmagic.refs", "acrmagic.redact",
+              "acrmagic.config", "acrmagic.textfiles"}
+DISPLAY = ("acrmagic.views", "acrmagic.progress", "acrmagic.notebook", "acrmagic.magics")
+FRONT = ("acrmagic.api", "acrmagic.cli", "acrmagic.runner") + DISPLAY
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in (ROOT / PACKAGE).rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """The acrmagic modules `name` imports, anywhere in its source."""
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[:len(base) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            # `from . import config` imports the module acrmagic.config; `from .x import y` imports acrmagic.x
+            targets = [f"{module}.{a.name}" if f"{module}.{a.name}" in MODULES else module for a in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in MODULES:  # `import acrmagic.taskfile.model` -> that module
+                target = target.rpartition(".")[0]
+            if target.startswith(PACKAGE) and target != name:
+                found.add(target)
+    return found
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _under(module: str, prefixes) -> bool:
+    prefixes = (prefixes,) if isinstance(prefixes, str) else prefixes
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def test_every_module_is_read():
+    assert {"acrmagic.runner", "acrmagic.targets.base", "acrmagic.targets.local.task_run",
+            "acrmagic.taskfile.execute", "acrmagic.runs.recorder", "acrmagic.views.history"} <= set(GRAPH)
+    # the walk sees imports inside functions too
+    assert "acrmagic.targets.local.quick_build" in GRAPH["acrmagic.targets.local"]
+
+
+def test_no_cycles():
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+    counter = [0]
+
+    def visit(v):  # Tarjan's strongly connected components
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(GRAPH[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(GRAPH):
+        if v not in index:
+            visit(v)
+    assert cycles == []
+
+
+RULES = [
+    # (who, what it must not import, why)
+    (tuple(VOCABULARY), lambda m: m not in VOCABULARY, "the vocabulary imports only itself"),
+    ("acrmagic.taskfile", lambda m: not _under(m, ("acrmagic.taskfile",)) and m not in VOCABULARY,
+     "the task-file engine sits below the engines"),
+    ("acrmagic.runs", lambda m: _under(m, FRONT + ("acrmagic.targets", "acrmagic.emulator")),
+     "the record, store and recorder know no display and no target"),
+    ("acrmagic.targets", lambda m: _under(m, FRONT + ("acrmagic.emulator", "acrmagic.runs.store",
+                                                      "acrmagic.runs.recorder")),
+     "a target reports events; recording and display are the runner's"),
+    ("acrmagic.runner", lambda m: _under(m, DISPLAY + ("acrmagic.api", "acrmagic.cli")),
+     "the runner is handed its observer; it chooses no view"),
+    ("acrmagic.views", lambda m: _under(m, ("acrmagic.runs.store", "acrmagic.runs.recorder", "acrmagic.targets",
+                                            "acrmagic.runner", "acrmagic.taskfile")),
+     "views use the public API"),
+]
+
+
+@pytest.mark.parametrize("who, forbidden, why", RULES, ids=[r[2] for r in RULES])
+def test_layering(who, forbidden, why):
+    bad = sorted(f"{m} imports {t}" for m, ts in GRAPH.items() if _under(m, who) for t in ts if forbidden(t))
+    assert bad == [], why
+
+
+def test_the_dev_stack_is_reached_only_from_the_command_line():
+    assert sorted(m for m, ts in GRAPH.items() if "acrmagic.devstack" in ts) == ["acrmagic.cli"]
+
+
+def test_every_exception_class_lives_in_errors():
+    stray = []
+    for name, path in MODULES.items():
+        if name == "acrmagic.errors":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                    getattr(b, "id", getattr(b, "attr", "")).endswith(("Error", "Exception", "Exit"))
+                    for b in node.bases):
+                stray.append(f"{name}.{node.name}")
+    assert stray == []
