@@ -1,0 +1,25 @@
+"""acrmagic's offline ACR emulator: `acrmagic emulator` / `python -m acrmagic.emulator`.
+
+A real HTTPS service (Starlette on uvicorn, a local trustme CA) that answers the ARM calls the Azure
+SDKs and the Azure CLI make for ACR quick builds and runs, with tokens from its own managed-identity
+endpoint, sources and logs in Azurite, and runs executed on the local Docker engine (so a build
+pushes a real image to the local registry).
+
+    app.py          the management routes        identity.py   token endpoint, JWT issue/verify
+    arm.py          error bodies, api-versions   state.py      registries, uploads, runs
+    run_requests.py scheduleRun body -> job      scheduler.py  a run's life, log blob, timeout
+    execute.py      RunExecutor (the work)       filters.py    OData $filter for runs
+    blobs.py        Azurite blob I/O, SAS        azurite.py    the Azurite process
+    tls.py          the local CA                 server.py     assembly, start-up line, shut-down
+"""
+
+from __future__ import annotations
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .cli import main as _main
+
+    return _main(argv)
+
+
+__all__ = ["main"]
