@@ -61,7 +61,23 @@ class StoreError(AcrMagicError):
 
 
 class RunNotFound(AcrMagicError):
-    """No run with that ID in the store."""
+    """No run with that ID in the store (or in the registry's run history)."""
+
+
+class AuthenticationFailed(AcrMagicError):
+    """No Azure credential could get a token: the message names what was tried and what to do."""
+
+
+class CloudUnavailable(AcrMagicError):
+    """Azure (or the emulator) does not answer."""
+
+
+class CloudError(AcrMagicError):
+    """The ACR service refused a request (unknown registry, a SKU without tasks, an upload that failed)."""
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code, self.status = code, status
 
 
 class RunError(AcrMagicError):
@@ -126,6 +142,38 @@ class StepFailed(AcrMagicError):
     def __init__(self, message: str, exit_code: int | None = None):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class TemplateError(AcrMagicError):
+    """A task file's Go template failed; `phase` is "parse" or "exec"; the message reads like Go's."""
+
+    def __init__(self, phase: str, message: str, line: int | None = None):
+        super().__init__(message)
+        self.phase, self.line = phase, line
+
+
+class TemplateBreak(AcrMagicError):
+    """`{{break}}` inside a template's range (control flow, never shown)."""
+
+    def __init__(self):
+        super().__init__("break")
+
+
+class TemplateContinue(AcrMagicError):
+    """`{{continue}}` inside a template's range (control flow, never shown)."""
+
+    def __init__(self):
+        super().__init__("continue")
+
+
+class ArmError(AcrMagicError):
+    """An ARM error answer of the emulator: ``{"error": {"code", "message"[, "target"]}}`` with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, *, target: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.target = status, code, target
+        self.headers = headers or {}
 
 
 class StepStopped(AcrMagicError):
