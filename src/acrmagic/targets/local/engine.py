@@ -5,6 +5,9 @@ Two transports behind one small class:
   default because it costs nothing to import: `acrmagic build` starts in a fresh process every time,
   and importing the docker SDK (with requests) alone takes longer than a cached build.
 - `SdkEngine`, the docker SDK, for everything else the SDK reaches (ssh://, tcp with TLS).
+
+A request body is bytes, a binary file (streamed from where it stands, with its length: a packed
+build context is a temporary file, never whole in memory), or an iterable of byte chunks (sent chunked).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import http.client
 import json
 import os
 import socket
-from typing import Iterator
+import stat
+from typing import BinaryIO, Iterable, Iterator, Union
 from urllib.parse import urlencode
 
 from ...errors import EngineError, EngineUnavailable
@@ -22,6 +26,8 @@ from ...errors import EngineError, EngineUnavailable
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 START_HINT = "start the local stack with `./dev stack up` (or `acrmagic stack up`), or point DOCKER_HOST at an engine"
 NO_AUTH = base64.urlsafe_b64encode(b"{}").decode()  # push: no registry credentials (loopback registries)
+
+Body = Union[bytes, BinaryIO, Iterable[bytes], None]
 
 
 class Engine:
@@ -31,7 +37,7 @@ class Engine:
         """One request; the decoded JSON answer (None for an empty body)."""
         raise NotImplementedError
 
-    def stream(self, method: str, path: str, params: dict | None = None, body: bytes | None = None,
+    def stream(self, method: str, path: str, params: dict | None = None, body: Body = None,
                headers: dict | None = None) -> Iterator[dict]:
         """One request whose answer is a stream of JSON messages, yielded as they arrive."""
         raise NotImplementedError
@@ -62,7 +68,10 @@ class SocketEngine(Engine):
         url = path + ("?" + urlencode(params, doseq=True) if params else "")
         conn = self._connection(timeout)
         try:
-            conn.request(method, url, body=body, headers=headers or {})
+            if body is None or isinstance(body, (bytes, bytearray, memoryview)):
+                conn.request(method, url, body=body, headers=headers or {})
+            else:
+                _send_streamed(conn, method, url, body, headers or {})
             resp = conn.getresponse()
         except OSError as e:
             conn.close()
@@ -94,6 +103,45 @@ class SocketEngine(Engine):
                     yield json.loads(line)
         finally:
             conn.close()
+
+
+def _send_streamed(conn: http.client.HTTPConnection, method: str, url: str, body, headers: dict) -> None:
+    """Send a file body with its length (zero-copy with sendfile where the socket allows), or an
+    iterable chunked. An engine that answers before taking the whole body (an error) closes its end:
+    its answer is still read by the caller."""
+    conn.putrequest(method, url, skip_accept_encoding=True)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    fileno = _fileno(body)
+    if fileno is not None:
+        offset = body.tell()
+        conn.putheader("Content-Length", str(os.fstat(fileno).st_size - offset))
+        conn.endheaders()
+        try:
+            conn.sock.sendfile(body, offset)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the engine stopped reading: its answer says why
+        return
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    try:
+        for chunk in (iter(lambda: body.read(1 << 20), b"") if hasattr(body, "read") else body):
+            if chunk:
+                conn.send(b"%x\r\n" % len(chunk) + bytes(chunk) + b"\r\n")
+        conn.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def _fileno(body) -> int | None:
+    """The descriptor of a regular-file body (flushed), for its length and sendfile; else None."""
+    try:
+        fileno = body.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
+    if hasattr(body, "flush"):
+        body.flush()
+    return fileno if stat.S_ISREG(os.fstat(fileno).st_mode) else None
 
 
 class SdkEngine(Engine):
