@@ -19,10 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .arm import (PROVIDER, REGISTRY_TYPE, TASKS_API_VERSIONS, ArmError, CanonicalPathMiddleware, bad_request,
-                  check_api_version, utc_now)
+from .arm import (PROVIDER, REGISTRY_TYPE, TASKS_API_VERSIONS, CanonicalPathMiddleware, bad_request,
+                  check_api_version, error_response, utc_now)
+from .errors import ArmError
 from .blobs import Storage, container_name, log_blob_name
-from .filters import FilterError, compile_filter
+from .filters import compile_filter
 from .identity import Issuer
 from .run_requests import parse_run_request
 from .scheduler import Scheduler
@@ -68,7 +69,7 @@ class ArmApp:
                             raise bad_request("The request content was invalid and could not be deserialized.")
                 result = await run_in_threadpool(handler, Call(request, claims, body))
             except ArmError as e:
-                response = e.response()
+                response = error_response(e)
                 response.headers.update(headers)
                 return response
             if result is None:
@@ -190,10 +191,7 @@ class ArmApp:
     def runs_list(self, call: Call) -> dict:
         reg = self.registry(call)
         q = call.request.query_params
-        try:
-            keep = compile_filter(q.get("$filter"))
-        except FilterError as e:
-            raise bad_request(f"The $filter '{q.get('$filter')}' is not valid: {e}.", "InvalidFilter")
+        keep = compile_filter(q.get("$filter"))
         runs = [r for r in self.store.runs(reg) if keep(r.filter_fields())]
         if q.get("$top") is not None:
             top = q["$top"]
@@ -257,14 +255,14 @@ class ArmApp:
     def app(self) -> Starlette:
         async def http_error(request: Request, exc: HTTPException) -> Response:
             if exc.status_code == 405:
-                return ArmError(405, "MethodNotAllowed",
-                                f"The method '{request.method}' is not allowed on '{request.url.path}'.").response()
-            return ArmError(exc.status_code, "NotFound" if exc.status_code == 404 else "BadRequest",
-                            f"The path '{request.url.path}' is not served by the acrmagic emulator "
-                            f"(provider {PROVIDER}).").response()
+                return error_response(ArmError(405, "MethodNotAllowed",
+                                f"The method '{request.method}' is not allowed on '{request.url.path}'."))
+            return error_response(ArmError(exc.status_code, "NotFound" if exc.status_code == 404 else "BadRequest",
+                                           f"The path '{request.url.path}' is not served by the acrmagic emulator "
+                                           f"(provider {PROVIDER})."))
 
         async def crash(request: Request, exc: Exception) -> Response:
-            return ArmError(500, "InternalServerError", f"The emulator failed: {type(exc).__name__}: {exc}").response()
+            return error_response(ArmError(500, "InternalServerError", f"The emulator failed: {type(exc).__name__}: {exc}"))
 
         return Starlette(routes=self.routes(), middleware=[Middleware(CanonicalPathMiddleware)],
                          exception_handlers={HTTPException: http_error, Exception: crash})

@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 
 from starlette.responses import JSONResponse
 
+from .errors import ArmError
+
 PROVIDER = "Microsoft.ContainerRegistry"
 REGISTRY_TYPE = f"{PROVIDER}/registries"
 RUN_TYPE = f"{REGISTRY_TYPE}/runs"
@@ -19,20 +21,12 @@ OLDEST_REGISTRY_API = "2017-10-01"
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 
 
-class ArmError(Exception):
-    """An ARM error answer: ``{"error": {"code": ..., "message": ...}}`` with an HTTP status."""
-
-    def __init__(self, status: int, code: str, message: str, *, target: str | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.target = status, code, message, target
-        self.headers = headers or {}
-
-    def response(self) -> JSONResponse:
-        error = {"code": self.code, "message": self.message}
-        if self.target:
-            error["target"] = self.target
-        return JSONResponse({"error": error}, status_code=self.status, headers=self.headers)
+def error_response(error: ArmError) -> JSONResponse:
+    """ARM's error body: ``{"error": {"code": ..., "message": ..., "target"?}}``."""
+    body = {"code": error.code, "message": error.message}
+    if error.target:
+        body["target"] = error.target
+    return JSONResponse({"error": body}, status_code=error.status, headers=error.headers)
 
 
 def not_found(kind: str, name: str, where: str = "") -> ArmError:

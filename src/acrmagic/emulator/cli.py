@@ -50,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--user-identity", action="append", default=[], metavar="CLIENT_ID",
                    help="a user-assigned identity the token endpoint issues tokens for (repeatable)")
     p.add_argument("--token-lifetime", type=int, default=3600, metavar="SECONDS")
+    p.add_argument("--max-running", type=int, default=2, metavar="N",
+                   help="runs executed at once; later ones wait Queued (default: 2)")
     p.add_argument("--run-id-prefix", default="ca", help="two lowercase letters before the run counter (default: ca)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="server log level on stderr (info shows every request)")
@@ -111,10 +113,13 @@ def main(argv: list[str] | None = None) -> int:
             raise EmulatorError("--run-id-prefix: two lowercase letters, e.g. ca")
         if args.token_lifetime < 1:
             raise EmulatorError("--token-lifetime: a positive number of seconds")
+        if args.max_running < 1:
+            raise EmulatorError("--max-running: at least 1")
         settings = Settings(registries=registries_from(args), tenant_id=args.tenant, state_dir=args.state_dir,
                             config_file=args.config_file, port=args.port, identity_port=args.identity_port,
                             run_id_prefix=args.run_id_prefix, user_identities=args.user_identity,
-                            token_lifetime=args.token_lifetime, log_level=args.log_level)
+                            token_lifetime=args.token_lifetime, max_running=args.max_running,
+                            log_level=args.log_level)
         return serve(settings)
     except EmulatorError as e:
         print(f"acrmagic emulator: {e.message}", file=sys.stderr)

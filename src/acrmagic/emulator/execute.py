@@ -77,21 +77,18 @@ class DockerExecutor:
 
     # -- the work ---------------------------------------------------------------------------------
     def _run(self, job: BuildJob | TaskJob, ctx: RunContext, build: _Build) -> None:
+        if isinstance(job, TaskJob):
+            ctx.on_status("Error", {"error": "multi-step task runs are not executed by this emulator build yet"})
+            return
         try:
-            if isinstance(job, TaskJob):
-                ctx.on_status("Error", {"error": "multi-step task runs are not executed by this emulator build yet"})
-                return
-            images = self._build_and_push(job, ctx, build)
-        except _Canceled:
-            ctx.on_status("Canceled", {})
-        except _Failed as e:
-            ctx.on_status("Canceled" if build.canceled.is_set() else "Failed", {"error": str(e)})
+            status, details = self._build_and_push(job, ctx, build)
         except Exception as e:  # the engine went away, an unexpected answer: the run errs, the server lives
-            ctx.on_status("Canceled" if build.canceled.is_set() else "Error", {"error": f"{type(e).__name__}: {e}"})
-        else:
-            ctx.on_status("Succeeded", {"outputImages": images})
+            status, details = "Error", {"error": f"{type(e).__name__}: {e}"}
+        if build.canceled.is_set() and status != "Succeeded":
+            status, details = "Canceled", {}  # a canceled build ends in a broken stream: that is not a failure
+        ctx.on_status(status, details)
 
-    def _build_and_push(self, job: BuildJob, ctx: RunContext, build: _Build) -> list[dict]:
+    def _build_and_push(self, job: BuildJob, ctx: RunContext, build: _Build) -> tuple[str, dict]:
         api = self._factory()
         api.hooks["response"].append(lambda response, *a, **kw: setattr(build, "response", response))
         refs = job.images(ctx.run_id, ctx.login_server, ctx.started)
@@ -102,30 +99,21 @@ class DockerExecutor:
             stream = api.build(fileobj=archive, custom_context=True, encoding="gzip", dockerfile=job.dockerfile,
                                tag=refs[0] if refs else None, buildargs=job.build_args or None, target=job.target,
                                nocache=job.no_cache, network_mode=network, rm=True, forcerm=True, decode=True)
-            try:
-                for event in stream:
-                    if build.canceled.is_set():
-                        raise _Canceled()
-                    if "stream" in event:
-                        for line in event["stream"].splitlines():
-                            if line.strip():
-                                ctx.log(line)
-                    if "aux" in event and "ID" in event["aux"]:
-                        image_id = event["aux"]["ID"]
-                    if "error" in event or "errorDetail" in event:
-                        message = (event.get("errorDetail") or {}).get("message") or event.get("error")
-                        ctx.log(message)
-                        raise _Failed(f"failed during run, err: {message}")
-            except _Failed:
-                raise
-            except Exception:
+            for event in stream:
                 if build.canceled.is_set():
-                    raise _Canceled() from None
-                raise
+                    return "Canceled", {}
+                for line in event.get("stream", "").splitlines():
+                    if line.strip():
+                        ctx.log(line)
+                image_id = (event.get("aux") or {}).get("ID") or image_id
+                message = _error(event)
+                if message:
+                    ctx.log(message)
+                    return "Failed", {"error": f"failed during run, err: {message}"}
         if build.canceled.is_set():
-            raise _Canceled()
+            return "Canceled", {}
         if image_id is None:
-            raise _Failed("failed during run, err: the engine finished the build without an image")
+            return "Failed", {"error": "failed during run, err: the engine finished the build without an image"}
         ctx.log(f"{log_time()} Successfully executed container: build")
         outputs = []
         for ref in refs:
@@ -137,27 +125,25 @@ class DockerExecutor:
             digest = None
             for event in api.push(repo, tag=tag, stream=True, decode=True):
                 if build.canceled.is_set():
-                    raise _Canceled()
-                if "error" in event or "errorDetail" in event:
-                    message = (event.get("errorDetail") or {}).get("message") or event.get("error")
-                    raise _Failed(f"failed to push image {ref}: {message}")
+                    return "Canceled", {}
+                message = _error(event)
+                if message:
+                    return "Failed", {"error": f"failed to push image {ref}: {message}"}
                 if event.get("status") in ("Pushed", "Layer already exists"):
                     ctx.log(f"{event.get('id', '')}: {event['status']}")
                 digest = (event.get("aux") or {}).get("Digest") or digest
             if not digest:
-                raise _Failed(f"failed to push image {ref}: the registry returned no digest")
+                return "Failed", {"error": f"failed to push image {ref}: the registry returned no digest"}
             ctx.log(f"{log_time()} Successfully pushed image: {ref}")
             registry, _, repository = repo.partition("/")
             outputs.append({"registry": registry, "repository": repository, "tag": tag, "digest": digest})
-        return outputs
+        return "Succeeded", {"outputImages": outputs}
 
 
-class _Canceled(Exception):
-    pass
-
-
-class _Failed(Exception):
-    pass
+def _error(event: dict) -> str | None:
+    if "error" in event or "errorDetail" in event:
+        return (event.get("errorDetail") or {}).get("message") or event.get("error") or "unknown engine error"
+    return None
 
 
 def _split(ref: str) -> tuple[str, str]:

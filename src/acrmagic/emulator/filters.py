@@ -8,6 +8,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from .arm import bad_request
+from .errors import ArmError
+
 FIELDS = ("runid", "runtype", "status", "createtime", "finishtime", "outputimagemanifests", "isarchiveenabled",
           "taskname", "agentpoolname")
 _OPS = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
@@ -24,8 +27,8 @@ _TOKEN = re.compile(r"""\s*(?:
 Predicate = Callable[[dict[str, Any]], bool]
 
 
-class FilterError(ValueError):
-    pass
+def _invalid(reason: str) -> ArmError:
+    return bad_request(f"The $filter is not valid: {reason}.", "InvalidFilter", target="$filter")
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -34,7 +37,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise FilterError(f"unexpected text at position {pos}: {text[pos:pos + 20]!r}")
+            raise _invalid(f"unexpected text at position {pos}: {text[pos:pos + 20]!r}")
         kind = m.lastgroup
         out.append((kind, m.group(kind)))
         pos = m.end()
@@ -47,7 +50,7 @@ def _datetime(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise FilterError(f"not a date and time: {text!r}") from None
+        raise _invalid(f"not a date and time: {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -64,14 +67,14 @@ class _Parser:
     def take(self, value: str | None = None) -> tuple[str, str]:
         if not self.peek(value):
             got = self.toks[self.i][1] if self.i < len(self.toks) else "the end"
-            raise FilterError(f"expected {value or 'more'} but found {got!r}")
+            raise _invalid(f"expected {value or 'more'} but found {got!r}")
         self.i += 1
         return self.toks[self.i - 1]
 
     def parse(self) -> Predicate:
         pred = self.expr()
         if self.i != len(self.toks):
-            raise FilterError(f"unexpected {self.toks[self.i][1]!r}")
+            raise _invalid(f"unexpected {self.toks[self.i][1]!r}")
         return pred
 
     def expr(self) -> Predicate:
@@ -91,7 +94,7 @@ class _Parser:
     def field(self) -> str:
         kind, name = self.take()
         if kind != "word" or name.lower() not in FIELDS:
-            raise FilterError(f"unknown field {name!r} (known: {', '.join(FIELDS)})")
+            raise _invalid(f"unknown field {name!r} (known: {', '.join(FIELDS)})")
         return name.lower()
 
     def literal(self, field: str) -> Any:
@@ -100,7 +103,7 @@ class _Parser:
             if kind in ("str", "dtq"):
                 text = text[1:-1]
             elif kind != "dt":
-                raise FilterError(f"{field} needs a date and time, not {text!r}")
+                raise _invalid(f"{field} needs a date and time, not {text!r}")
             return _datetime(text)
         if kind == "str":
             return text[1:-1].replace("''", "'").lower()
@@ -110,7 +113,7 @@ class _Parser:
             return None
         if kind in ("num", "dt"):
             return text.lower()
-        raise FilterError(f"expected a value, found {text!r}")
+        raise _invalid(f"expected a value, found {text!r}")
 
     def term(self) -> Predicate:
         if self.peek("("):
@@ -126,12 +129,12 @@ class _Parser:
             needle = self.literal(field)
             self.take(")")
             if not isinstance(needle, str):
-                raise FilterError("contains() needs a string")
+                raise _invalid("contains() needs a string")
             return lambda run: needle in str(run.get(field) or "").lower()
         field = self.field()
         kind, op = self.take()
         if op.lower() not in _OPS:
-            raise FilterError(f"unsupported operator {op!r} (use eq, ne, gt, ge, lt, le or contains())")
+            raise _invalid(f"unsupported operator {op!r} (use eq, ne, gt, ge, lt, le or contains())")
         compare, value = _OPS[op.lower()], self.literal(field)
 
         def test(run: dict[str, Any]) -> bool:
@@ -148,7 +151,7 @@ class _Parser:
 
 
 def compile_filter(text: str | None) -> Predicate:
-    """A predicate over RunRecord.filter_fields(); FilterError for text outside the subset."""
+    """A predicate over RunRecord.filter_fields(); ArmError(400 InvalidFilter) for text outside the subset."""
     if not text or not text.strip():
         return lambda run: True
     return _Parser(text).parse()

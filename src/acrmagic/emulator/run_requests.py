@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .arm import ArmError, bad_request
+from .arm import bad_request
 
 OSES = ("linux", "windows")
 ARCHITECTURES = ("amd64", "x86", "386", "arm", "arm64")
@@ -222,5 +222,3 @@ def _named_list(body: dict, key: str) -> list[dict]:
         out.append({"name": item["name"], "value": item["value"], "isSecret": item.get("isSecret") is True})
     return out
 
-
-__all__ = ["BuildJob", "TaskJob", "Platform", "parse_run_request", "ArmError"]

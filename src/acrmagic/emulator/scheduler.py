@@ -40,9 +40,11 @@ class _Live:
 
 
 class Scheduler:
-    def __init__(self, store: Store, storage: Storage, executor: RunExecutor, work_dir: Path):
+    def __init__(self, store: Store, storage: Storage, executor: RunExecutor, work_dir: Path, max_running: int = 2):
         self.store, self.storage, self.executor = store, storage, executor
         self.work_dir = work_dir
+        # the agents: a run waits Queued (no log blob yet) until one is free
+        self._agents = threading.BoundedSemaphore(max_running)
         self._live: dict[str, _Live] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -86,15 +88,24 @@ class Scheduler:
 
     # -- one run ----------------------------------------------------------------------------------
     def _drive(self, run: RunRecord, live: _Live) -> None:
+        while not self._agents.acquire(timeout=0.1):
+            if live.cancel_requested.is_set():
+                break
+        else:
+            try:
+                self._work(run, live)
+            finally:
+                self._agents.release()
+            return
+        self._work(run, live)  # canceled while queued: no agent needed to say so
+
+    def _work(self, run: RunRecord, live: _Live) -> None:
         job, registry = live.job, run.registry
         redact = Redactor(job.secrets)
         log = self.storage.log(container_name(registry.id), run.run_id)
         started = time.monotonic()
         try:
-            log.create()
-            run.start_time = utc_now()
-            run.status = "Running"
-            run.touch()
+            log.create()  # also for a run canceled while queued, so log readers see it end
 
             def line(text: str) -> None:
                 log.write(redact(text))
@@ -102,6 +113,9 @@ class Scheduler:
             if live.cancel_requested.is_set():
                 live.result = ("Canceled", {})
             else:
+                run.start_time = utc_now()
+                run.status = "Running"
+                run.touch()
                 source = self._download(run, job, line)
                 ctx = RunContext(run.run_id, registry.login_server, run.start_time, source, line,
                                  lambda status, details: self._reported(live, status, details))

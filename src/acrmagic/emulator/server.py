@@ -42,6 +42,7 @@ class Settings:
     run_id_prefix: str = "ca"
     user_identities: list[str] = field(default_factory=list)
     token_lifetime: int = 3600
+    max_running: int = 2
     log_level: str = "warning"
 
 
@@ -49,6 +50,15 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self):
         yield  # the emulator handles SIGTERM/SIGINT once for both servers
+
+    async def shutdown(self, sockets=None):
+        # An idle TLS keep-alive connection would hold shut-down for the whole grace period (closing
+        # it waits for the client's close_notify); it carries no request, so drop it at once.
+        for conn in list(self.server_state.connections):
+            cycle, transport = getattr(conn, "cycle", None), getattr(conn, "transport", None)
+            if transport is not None and (cycle is None or cycle.response_complete):
+                transport.abort()
+        await super().shutdown(sockets)
 
 
 def _listen(port: int) -> socket.socket:
@@ -79,7 +89,8 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
                         extra_audiences=(base_url + "/", base_url))
         storage = Storage(azurite.endpoint, tls.ca_bundle)
         store = Store(settings.registries, settings.tenant_id, settings.run_id_prefix)
-        scheduler = Scheduler(store, storage, executor or DockerExecutor(), state_dir / "work")
+        scheduler = Scheduler(store, storage, executor or DockerExecutor(), state_dir / "work",
+                              settings.max_running)
         arm_app = ArmApp(store, storage, scheduler, issuer, base_url).app()
         identity_app = Starlette(routes=[Route(TOKEN_PATH, issuer.token_endpoint)])
         first = settings.registries[0]
