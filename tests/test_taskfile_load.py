@@ -49,9 +49,9 @@ def test_errors_name_the_original_line_after_comment_lines_and_alias_block():
             "    retries: -1\n")
     with pytest.raises(TaskFileError) as info:
         load(text, RUN, file="task.yaml")
-    err = info.value
-    assert (err.line, err.step, err.kind) == (8, "acb_step_0", "negative_retries")
-    assert str(err) == "task.yaml:8: step acb_step_0: step must specify retries >= 0"
+    err = info.value  # the line and column of the value at fault
+    assert (err.line, err.column, err.step, err.kind) == (9, 14, "acb_step_0", "negative_retries")
+    assert str(err) == "task.yaml:9:14: step acb_step_0: step must specify retries >= 0"
 
 
 def test_empty_file_and_only_comments_are_not_errors():

@@ -7,11 +7,11 @@ Nothing here runs anything: execution is `acrmagic.taskfile.execute`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from .. import textfiles
 from ..errors import TaskFileError
 from . import graph, load as loading, model
 from .values import RunContext, merge_values, parse_set, parse_values_file, template_data
@@ -57,22 +57,57 @@ class Plan:
 
 
 def _alias_src_reader(base: Path | None):
-    def read(location: str):
+    def read(location: str) -> str:
         if location.startswith(("http://", "https://")):
             raise TaskFileError(f"alias src {location}: fetching alias files over the network is not supported "
                                 "locally; give a file path", kind="alias_src_error")
         path = Path(location) if base is None or Path(location).is_absolute() else base / location
         try:
-            return yaml.safe_load(path.read_text()) or {}
-        except OSError as e:
-            raise TaskFileError(f"alias src {location}: {e.strerror}", kind="alias_src_error") from None
+            data = path.read_bytes()
+        except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+            raise TaskFileError(f"alias src {location}: {getattr(e, 'strerror', None) or e}",
+                                kind="alias_src_error") from None
+        found = textfiles.problem(data)
+        if found:
+            line, column, what = found
+            raise TaskFileError(what, kind="alias_src_error", file=location, line=line, column=column)
+        return textfiles.decode(data, location)
     return read
+
+
+_MESSAGE_LIMIT = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _one_line(text: str | None, limit: int) -> str | None:
+    """User text inside a message, escaped to one line and cut to `limit` characters."""
+    if text is None:
+        return None
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _tidy(e: TaskFileError) -> TaskFileError:
+    """Every message leaving `load` is one line of reasonable length, whatever user text it quotes."""
+    parts = (_one_line(e.reason, _MESSAGE_LIMIT), _one_line(e.file, 120), _one_line(e.step, 80))
+    if parts == (e.reason, e.file, e.step):
+        return e
+    reason, file, step = parts
+    return TaskFileError(reason, kind=e.kind, file=file, line=e.line, column=e.column, step=step)
 
 
 def load(text: str, run: RunContext, *, values: dict | None = None, values_file: str | None = None,
          set_raw: list[str] | None = None, file: str = "<task>", base_dir: Path | None = None,
          cli_env: list[str] | None = None) -> Plan:
-    """Load and validate a task file. Raises TaskFileError (with file, line, column and step id)."""
+    """Load and validate a task file. Raises TaskFileError (with file, line, column and step id), its
+    message one line. `text` and `values_file` are text: read files with acrmagic.textfiles."""
+    try:
+        return _load(text, run, values, values_file, set_raw, file, base_dir, cli_env)
+    except TaskFileError as e:
+        raise _tidy(e) from None
+
+
+def _load(text, run, values, values_file, set_raw, file, base_dir, cli_env) -> Plan:
     merged = merge_values(parse_values_file(values_file), {**(values or {}), **parse_set(set_raw)})
     data = template_data(run, merged)
     src = loading.strip_comment_lines(text, file)
@@ -81,7 +116,7 @@ def load(text: str, run: RunContext, *, values: dict | None = None, values_file:
     aliases = None
     if aliases_on:
         block, src = loading.cut_alias_block(src)
-        aliases = loading.load_aliases(block, data, src, _alias_src_reader(base_dir), run.environ)
+        aliases = loading.load_aliases(block, data, _alias_src_reader(base_dir), run.environ)
         src = loading.Source(loading.substitute_aliases(src.text, aliases), src.origin, src.file)
     rendered = loading.render(src.text, data, src, environ=run.environ)
     if src.text.strip() and not rendered.strip():

@@ -17,19 +17,19 @@ def build_graph(steps: list[Step], src: Source) -> dict[str, list[str]]:
     for step in steps:
         validate_step(step, src)
         if step.id == ROOT_ID:
-            raise _err(f"{ROOT_ID} is a reserved ID, it can't be used", "reserved_id", src, step.line, step.id)
+            raise _err(f"{ROOT_ID} is a reserved ID, it can't be used", "reserved_id", src, *step.at("id"), step=step.id)
         if step.id in parents:
-            raise _err(f"{step.id} already exists as a vertex", "duplicate_step_id", src, step.line, step.id)
+            raise _err(f"{step.id} already exists as a vertex", "duplicate_step_id", src, *step.at("id"), step=step.id)
         if step.when == [IMMEDIATE] or step.when == [ROOT_ID]:
             edges = []
         elif not step.when:
             edges = [previous] if previous else []
         else:
             edges = []
-            for dep in step.when:
+            for i, dep in enumerate(step.when):
                 if dep not in parents and dep != ROOT_ID:
                     raise _err(f"{dep} does not exist as a vertex [from: {dep}, to: {step.id}]",
-                               "unknown_when_reference", src, step.line, step.id)
+                               "unknown_when_reference", src, *step.at("when", i), step=step.id)
                 if dep != ROOT_ID and dep not in edges:
                     edges.append(dep)
         parents[step.id] = edges

@@ -10,10 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
 from ..errors import TaskFileError
-from . import template
+from . import template, yamlv2
 
 VALID_VERSIONS = ("1.0-preview-1", "v1.0.0", "v1.1.0")
 DEFAULT_VERSION = "v1.0.0"
@@ -31,9 +29,13 @@ IMAGE_ALIASES = {
 RUN_ALIASES = {name: "{{.Run.%s}}" % name for name in
                ("ID", "SharedVolume", "Registry", "RegistryName", "Date", "OS", "Architecture", "Commit", "Branch")}
 
-_ALIAS_START = re.compile(r"^alias\s*:")
-_TOP_KEY = re.compile(r"^[^\s:]+[^:]*:")
-_ALIAS_KEY = re.compile(r"^[a-zA-Z0-9]+$")
+_ALIAS_START = re.compile(r"alias\s*:")
+_TOP_KEY = re.compile(r"[^\s:]+[^:]*:")
+_ALIAS_KEY = re.compile(r"[a-zA-Z0-9]+")  # acr-builder's aliasFormat, \A...\z: whole keys, ASCII only
+
+#: the alias block as acr-builder decodes it (graph/preprocessor.go Alias), and an alias src file
+ALIAS_SCHEMAS = {"block": {"alias": "alias"}, "alias": {"src": "[str]", "values": "{str}", "directive": "str"}}
+ALIAS_GO_NAMES = {"str": "string", "block": "graph.preTask", "alias": "graph.Alias"}
 
 
 @dataclass
@@ -73,23 +75,22 @@ def find_version(text: str) -> str:
     return ""
 
 
-def cut_alias_block(src: Source) -> tuple[str, Source]:
-    """(the alias block's text, the rest): the block runs from `alias:` at column 0 to the next column-0 key."""
+def cut_alias_block(src: Source) -> tuple[Source, Source]:
+    """(the alias block, the rest): the block runs from `alias:` at column 0 to the next column-0 key."""
     lines = src.text.split("\n")
-    block, rest, origin, inside = [], [], [], False
+    block, block_origin, rest, origin, inside = [], [], [], [], False
     for line, number in zip(lines, src.origin):
         if _ALIAS_START.match(line):
             inside = True
-            block.append(line)
-            continue
-        if inside and _TOP_KEY.match(line):
+        elif inside and _TOP_KEY.match(line):
             inside = False
         if inside:
             block.append(line)
+            block_origin.append(number)
         else:
             rest.append(line)
             origin.append(number)
-    return "\n".join(block), Source("\n".join(rest), origin, src.file)
+    return Source("\n".join(block), block_origin, src.file), Source("\n".join(rest), origin, src.file)
 
 
 @dataclass
@@ -98,44 +99,37 @@ class Aliases:
     directive: str = "$"
 
 
-def load_aliases(block: str, data: dict, src: Source, read_src, environ: dict[str, str] | None = None) -> Aliases:
-    """Render and decode the alias block; merge inline values > later src > earlier src > built-ins."""
+def load_aliases(block: Source, data: dict, read_src, environ: dict[str, str] | None = None) -> Aliases:
+    """Render and decode the alias block; merge inline values > later src > earlier src > built-ins.
+    `read_src(location)` gives the text of an alias src file (or raises TaskFileError)."""
     merged = {**IMAGE_ALIASES, **RUN_ALIASES}
     directive = "$"
-    if block.strip():
-        rendered = render(block, data, src, wrapper="unable to render alias data", environ=environ)
-        try:
-            decoded = yaml.safe_load(rendered) or {}
-        except yaml.YAMLError as e:
-            raise TaskFileError(f"unable to render alias data: {e}", kind="alias_parse_error", file=src.file) from None
-        alias = (decoded or {}).get("alias") or {}
-        if not isinstance(alias, dict):
-            raise TaskFileError("unable to render alias data: alias must be a map of values, src and directive",
-                                kind="alias_parse_error", file=src.file)
+    if block.text.strip():
+        rendered = render(block.text, data, block, wrapper="unable to render alias data", environ=environ)
+        line_of = block.original_line if rendered.count("\n") == block.text.count("\n") else None
+        root = yamlv2.compose(rendered, block.file, "alias_parse_error", "unable to render alias data: ", line_of)
+        decoded = yamlv2.typed(root, "block", ALIAS_SCHEMAS, ALIAS_GO_NAMES, block.file, "alias_parse_error",
+                               "unable to render alias data: ", line_of) or {}
+        alias = decoded.get("alias") or {}
         for location in alias.get("src") or []:
-            loaded = read_src(str(location))
-            if not isinstance(loaded, dict):
-                raise TaskFileError(f"alias src {location} is not a map of key: value", kind="alias_src_error",
-                                    file=src.file)
-            merged.update({str(k): _text(v) for k, v in loaded.items()})
-        merged.update({str(k): _text(v) for k, v in (alias.get("values") or {}).items()})
-        if "directive" in alias and alias["directive"] is not None:
-            directive = str(alias["directive"])
-            if len(directive) != 1:
-                raise TaskFileError("$ directive can only be overwritten by a single character",
-                                    kind="invalid_directive_length", file=src.file)
-            if directive.isalnum():
-                raise TaskFileError("overwritten directives may not be alphanumeric characters",
-                                    kind="alphanumeric_directive", file=src.file)
+            text = read_src(location)
+            root = yamlv2.compose(text, location, "alias_src_error")
+            merged.update(yamlv2.typed(root, "{str}", ALIAS_SCHEMAS, ALIAS_GO_NAMES, location, "alias_src_error")
+                          or {})
+        merged.update(alias.get("values") or {})
+        directive = alias.get("directive") or "$"  # an empty directive leaves `$`, as in acr-builder
+        where = {"file": block.file, "line": alias.get("_marks", {}).get("directive", (None,))[0]}
+        if len(directive) != 1:
+            raise TaskFileError("$ directive can only be overwritten by a single character",
+                                kind="invalid_directive_length", **where)
+        if _ALIAS_KEY.fullmatch(directive):
+            raise TaskFileError("overwritten directives may not be alphanumeric characters",
+                                kind="alphanumeric_directive", **where)
     for key in merged:
-        if not _ALIAS_KEY.match(key):
+        if not _ALIAS_KEY.fullmatch(key):
             raise TaskFileError(f"alias key names only support alphanumeric characters: {key!r}",
-                                kind="invalid_alias_key", file=src.file)
+                                kind="invalid_alias_key", file=block.file)
     return Aliases(merged, directive)
-
-
-def _text(v) -> str:
-    return template.go_str(v) if v is not None else ""
 
 
 def substitute_aliases(text: str, aliases: Aliases) -> str:

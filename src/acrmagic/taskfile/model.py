@@ -1,8 +1,11 @@
 """The task model: the rendered YAML decoded as acr-builder's yaml.v2 would, validated, defaults stamped.
 
-Decoding is non-strict (unknown keys are ignored) but typed like yaml.v2: a quoted number for an int
-field, a scalar for a list, a map for a string are errors that name the line; floats are truncated
-into ints; any scalar fits a string field. Validation messages are acr-builder's, word for word.
+Decoding (yamlv2) is non-strict (unknown keys are ignored) but typed like yaml.v2: a quoted number for
+an int field, a scalar for a list, a map for a string, an integer past int64 are errors that name the
+line and column; floats are truncated into ints; any scalar fits a string field. Validation messages
+are acr-builder's, word for word; after them come the checks of what ACR would refuse only when it
+runs the step (Docker's syntax for ports, expose and networks: dockersyntax), so a file is not valid
+here and invalid there.
 """
 
 from __future__ import annotations
@@ -12,9 +15,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-import yaml
-
 from ..errors import TaskFileError
+from . import buildspec, dockersyntax, yamlv2
 from .load import VALID_VERSIONS, DEFAULT_VERSION, Source
 
 DEFAULT_STEP_TIMEOUT = 600
@@ -24,16 +26,19 @@ WORKSPACE = "/workspace"
 ROOT_ID = "acb_root"
 IMMEDIATE = "-"
 
-_VOLUME_NAME = re.compile(r"^[a-zA-Z0-9-_]+$")
-_FILE_NAME = re.compile(r"^[a-zA-Z0-9-_.]+$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_VOLUME_NAME = re.compile(r"[a-zA-Z0-9-_]+")
+_FILE_NAME = re.compile(r"[a-zA-Z0-9-_.]+")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
-# field -> type: str, int, bool, [str], [int], {str} (map of strings), or a nested schema name
+# field -> kind (yamlv2.Decoder): str, int, bool, [kind], {str} (map of strings), or a schema below.
+# yaml.v2 also fills exported Go fields that have no yaml tag from their lower-cased names: step `tags`
+# (overrides the tags parsed from `build`), `buildargs` (typed, then overwritten by the parse), and
+# the task's `registry`, `registryname`, `taskname` (overwritten by defaults) and `isbuildtask`.
 STEP_SCHEMA = {
     "id": "str", "cmd": "str", "build": "str", "push": "[str]", "workingDirectory": "str", "entryPoint": "str",
     "user": "str", "network": "str", "isolation": "str", "cpus": "str", "cache": "str",
     "env": "[str]", "expose": "[str]", "ports": "[str]", "when": "[str]", "retryOnErrors": "[str]",
-    "tags": "[str]", "buildArgs": "[str]", "exitedWith": "[int]", "exitedWithout": "[int]",
+    "tags": "[str]", "buildargs": "[str]", "exitedWith": "[int]", "exitedWithout": "[int]",
     "timeout": "int", "startDelay": "int", "retryDelay": "int", "retries": "int", "repeat": "int",
     "keep": "bool", "detach": "bool", "privileged": "bool", "ignoreErrors": "bool", "pull": "bool",
     "disableWorkingDirectoryOverride": "bool", "volumeMounts": "[mount]",
@@ -41,106 +46,24 @@ STEP_SCHEMA = {
 SCHEMAS = {
     "task": {"version": "str", "stepTimeout": "int", "workingDirectory": "str", "env": "[str]",
              "secrets": "[secret]", "networks": "[network]", "volumes": "[volume]", "steps": "[step]",
-             "isbuildtask": "bool", "registry": "str", "taskname": "str", "alias": "any"},
+             "isbuildtask": "bool", "registry": "str", "registryname": "str", "taskname": "str",
+             "initbuildkitcontainer": "bool"},
     "step": STEP_SCHEMA,
     "secret": {"id": "str", "keyvault": "str", "clientID": "str", "aadresourceid": "str"},
     "network": {"name": "str", "driver": "str", "ipv6": "bool", "skipCreation": "bool", "isDefault": "bool"},
     "volume": {"name": "str", "secret": "{str}"},
     "mount": {"name": "str", "mountPath": "str"},
 }
-
-_SCALARS = yaml.constructor.SafeConstructor()  # YAML 1.1 scalar rules (yaml.v2's): 007 octal, yes/no booleans
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: same nodes, much faster
-
-_SHORT_TAGS = {"str": "!!str", "int": "!!int", "float": "!!float", "bool": "!!bool", "null": "!!null",
-               "timestamp": "!!timestamp", "binary": "!!binary"}
-
-
-def _short(tag: str) -> str:
-    return _SHORT_TAGS.get(tag.rsplit(":", 1)[-1], tag)
-
-
-class _Decoder:
-    """Turns composed YAML nodes into plain dicts by schema, collecting yaml.v2-style unmarshal errors."""
-
-    def __init__(self):
-        self.errors: list[tuple[int, int, str]] = []
-
-    def fail(self, node, into: str):
-        if isinstance(node, yaml.ScalarNode):
-            value = node.value if len(node.value) <= 10 else node.value[:7] + "..."
-            what = f"{_short(node.tag)} `{value}`"
-        else:
-            what = "!!map" if isinstance(node, yaml.MappingNode) else "!!seq"
-        self.errors.append((node.start_mark.line + 1, node.start_mark.column + 1, f"cannot unmarshal {what} into {into}"))
-        return None
-
-    def decode(self, node, kind: str):
-        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
-            return None
-        if kind == "any":
-            return yaml.safe_load(yaml.serialize(node)) if not isinstance(node, yaml.ScalarNode) else node.value
-        if kind == "str":
-            return node.value if isinstance(node, yaml.ScalarNode) else self.fail(node, "string")
-        if kind == "int":
-            if isinstance(node, yaml.ScalarNode):
-                if node.tag.endswith(":int"):
-                    return _SCALARS.construct_yaml_int(node)
-                if node.tag.endswith(":float"):
-                    value = _SCALARS.construct_yaml_float(node)
-                    if value == value and abs(value) < 2 ** 63:
-                        return int(value)
-            return self.fail(node, "int")
-        if kind == "bool":
-            if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":bool"):
-                return _SCALARS.construct_yaml_bool(node)
-            return self.fail(node, "bool")
-        if kind.startswith("["):
-            inner = kind[1:-1]
-            if not isinstance(node, yaml.SequenceNode):
-                return self.fail(node, f"[]{_GO_NAMES.get(inner, 'graph.' + inner.capitalize())}")
-            return [self.decode(item, inner) for item in node.value]
-        if kind == "{str}":
-            if not isinstance(node, yaml.MappingNode):
-                return self.fail(node, "map[string]string")
-            return {k.value: self.decode(v, "str") or "" for k, v in node.value}
-        if not isinstance(node, yaml.MappingNode):
-            return self.fail(node, _GO_NAMES.get(kind, "graph." + kind.capitalize()))
-        schema = SCHEMAS[kind]
-        out = {"_line": node.start_mark.line + 1}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if key in schema:  # unknown keys are ignored, as yaml.v2 does
-                out[key] = self.decode(value_node, schema[key])
-        return out
-
-
-_GO_NAMES = {"str": "string", "int": "int", "bool": "bool", "step": "graph.Step", "secret": "secretmgmt.Secret",
-             "network": "graph.Network", "volume": "volume.Volume", "mount": "volume.Mount"}
-
+GO_NAMES = {"str": "string", "int": "int", "bool": "bool", "task": "graph.Task", "step": "graph.Step",
+            "secret": "secretmgmt.Secret", "network": "graph.Network", "volume": "volume.Volume",
+            "mount": "volume.Mount"}
 
 def decode(rendered: str, src: Source) -> dict:
-    """Rendered YAML -> the task as a dict (missing keys absent)."""
-    line_map = src if rendered.count("\n") == src.text.count("\n") else None
-    try:
-        root = yaml.compose(rendered, Loader=_LOADER)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise TaskFileError(f"yaml: {problem}", kind="yaml_syntax_error", file=src.file,
-                            line=line_map.original_line(line) if line_map else line,
-                            column=mark.column + 1 if mark else None) from None
-    if root is None:
-        return {}
-    dec = _Decoder()
-    task = dec.decode(root, "task")
-    if dec.errors:
-        line, column, first = dec.errors[0]
-        more = "".join(f"; line {ln}: {msg}" for ln, _, msg in dec.errors[1:])
-        raise TaskFileError(f"yaml: unmarshal errors: {first}{more}", kind="yaml_type_error", file=src.file,
-                            line=line_map.original_line(line) if line_map else line, column=column)
-    return task or {}
+    """Rendered YAML -> the task as a dict (missing keys absent), its lines those of the user's file."""
+    # rendering kept the line count: each line maps back through the stages before it
+    line_of = src.original_line if rendered.count("\n") == src.text.count("\n") else None
+    root = yamlv2.compose(rendered, src.file, "yaml_syntax_error", line_of=line_of)
+    return yamlv2.typed(root, "task", SCHEMAS, GO_NAMES, src.file, "yaml_type_error", line_of=line_of) or {}
 
 
 # -- the model -------------------------------------------------------------------------------------------
@@ -181,10 +104,20 @@ class Step:
     context: str = ""
     target: str | None = None
     uses_buildx: bool = False
+    user_build: str = ""  # `build` as the file gives it (`build` gains the cache flags with `cache: enabled`)
+    cache_ref: str | None = None  # the registry cache of `cache: enabled` (buildx --cache-to/--cache-from)
 
     def get(self, key, default=None):
         value = self.raw.get(key)
         return default if value is None else value
+
+    def at(self, key: str, index: int | None = None) -> tuple[int | None, int | None]:
+        """(line, column) of a property's value (or of item `index` of a list), else the step's line."""
+        return self.raw.get("_marks", {}).get(key if index is None else (key, index), (self.line, None))
+
+    def build_spec(self) -> buildspec.BuildSpec:
+        """What a build step asks of `docker build`, read as the docker CLI reads it (see buildspec)."""
+        return buildspec.parse(self.user_build, env=self.env, cache_ref=self.cache_ref)
 
     def to_dict(self) -> dict:
         d = {
@@ -205,7 +138,7 @@ class Step:
         }
         if self.type == "build":
             d.update(tags=self.tags, buildArgs=self.build_args, dockerfile=self.dockerfile, context=self.context,
-                     target=self.target, buildx=self.uses_buildx)
+                     target=self.target, buildx=self.uses_buildx, cacheRef=self.cache_ref)
         return d
 
 
@@ -221,8 +154,10 @@ class Task:
     working_directory: str
 
 
-def _err(message: str, kind: str, src: Source, line: int | None = None, step: str | None = None):
-    return TaskFileError(message, kind=kind, file=src.file, line=src.original_line(line) if line else None, step=step)
+def _err(message: str, kind: str, src: Source, line: int | None = None, column: int | None = None, *,
+         step: str | None = None):
+    """Lines and columns are the user's file's already (decode maps them)."""
+    return TaskFileError(message, kind=kind, file=src.file, line=line, column=column if line else None, step=step)
 
 
 def _validate_secrets(secrets: list[dict], src: Source) -> None:
@@ -237,7 +172,7 @@ def _validate_secrets(secrets: list[dict], src: Source) -> None:
         if not s.get("keyvault") and not s.get("aadresourceid") and not s.get("clientID"):
             raise _err(prefix + "secret should contain either keyvault property for vault secret, or msi "
                        "clientID/aadResourceId for msi authentication", "secret_missing_source", src, line)
-        if s.get("clientID") and not _GUID.match(s["clientID"]):
+        if s.get("clientID") and not _GUID.fullmatch(s["clientID"]):
             raise _err(prefix + "msi client ID is not a valid guid", "secret_bad_client_id", src, line)
         if sid in seen:
             raise _err(f"duplicate secret found with ID: {sid}", "duplicate_secret_id", src, line)
@@ -250,14 +185,14 @@ def _validate_volumes(volumes: list[dict], src: Source) -> dict[str, dict[str, s
         name, line = v.get("name") or "", v.get("_line")
         if not name:
             raise _err("volume name is empty", "volume_name_empty", src, line)
-        if not _VOLUME_NAME.match(name):
+        if not _VOLUME_NAME.fullmatch(name):
             raise _err("volume name is not well formed. Only use alphanumeric and - _", "volume_name_invalid", src, line)
         if v.get("secret") is None:
             raise _err("currently only support for source type secret", "volume_not_secret", src, line)
         if not v["secret"]:
             raise _err("secret is empty", "volume_secret_empty", src, line)
         for fname in v["secret"]:
-            if not _FILE_NAME.match(fname):
+            if not _FILE_NAME.fullmatch(fname):
                 raise _err(f"file name, {fname}, is not well formed. Only use alphanumeric and - _ .",
                            "invalid_secret_file_name", src, line)
         if name in out:
@@ -277,13 +212,13 @@ def _merge_env(step_env: list[str], task_env: list[str], src: Source, step) -> l
     for entry in step_env:
         if "=" not in entry:
             raise _err(f"failed to merge task and step environment variables: cannot parse step environment "
-                       f"variable {entry} correctly", "env_parse_error", src, step.line, step.id)
+                       f"variable {entry} correctly", "env_parse_error", src, *step.at("env"), step=step.id)
         keys.add(entry.split("=", 1)[0])
     merged = list(step_env)
     for entry in task_env:
         if "=" not in entry:
             raise _err(f"failed to merge task and step environment variables: cannot parse task environment "
-                       f"variable {entry} correctly", "env_parse_error", src, step.line, step.id)
+                       f"variable {entry} correctly", "env_parse_error", src, step.line, step=step.id)
         if entry.split("=", 1)[0] not in keys:
             merged.append(entry)
     return merged
@@ -330,7 +265,9 @@ def _has_registry(ref: str) -> bool:
     return bool(sep) and ("." in first or ":" in first or first == "localhost")
 
 
-def cache_flags(step: Step, task_name: str, registry: str) -> str:
+def cache_ref(step: Step, task_name: str, registry: str) -> str:
+    """The registry cache image of `cache: enabled` (graph/step.go GetCmdWithCacheFlags): in the repository
+    of the first tag that names a registry, else the run registry plus the first tag's path."""
     tagged = next((t for t in step.tags if _has_registry(t)), None)
     if tagged:
         repo = tagged.split("@")[0]
@@ -339,7 +276,10 @@ def cache_flags(step: Step, task_name: str, registry: str) -> str:
     name, _, tag = repo.rpartition(":")
     if name and "/" not in tag:
         repo = name
-    ref = f"{repo}:cache_{task_name or 'quickrun'}_{step.id}"
+    return f"{repo}:cache_{task_name or 'quickrun'}_{step.id}"
+
+
+def cache_flags(ref: str) -> str:
     return f"--load --cache-to=type=registry,ref={ref},mode=max --cache-from=type=registry,ref={ref}"
 
 
@@ -353,18 +293,41 @@ def normalize_push(images: list[str]) -> list[str]:
     return out
 
 
+def _validate_networks(declared: list[dict], src: Source) -> None:
+    """What `docker network create` would refuse in ACR (locally networks are never created)."""
+    created: set[str] = set()
+    for n in declared:
+        name, line, marks = n.get("name") or "", n.get("_line"), n.get("_marks", {})
+        at = marks.get("name", (line, None))
+        problem = dockersyntax.network_name_problem(name)
+        if problem:
+            raise _err(f"network {name!r}: {problem}", "invalid_network_name", src, *at)
+        if not n.get("skipCreation"):
+            if name in dockersyntax.PREDEFINED_NETWORKS:
+                raise _err(f"network {name}: {name} is a pre-defined network and cannot be created; "
+                           "add skipCreation: true to use it", "predefined_network", src, *at)
+            if name in created:
+                raise _err(f"network {name} is declared twice: its second `docker network create` fails",
+                           "duplicate_network", src, *at)
+            created.add(name)
+        problem = dockersyntax.driver_problem(n.get("driver") or "")
+        if problem:
+            raise _err(f"network {name}: {problem}", "invalid_network_driver", src,
+                       *marks.get("driver", (line, None)))
+
+
 def build_task(doc: dict, src: Source, *, registry: str, task_name: str = "", cli_env: list[str] | None = None,
                os_name: str = "linux") -> Task:
     """Validate and stamp defaults in acr-builder's order (graph/task.go)."""
     secrets = doc.get("secrets") or []
     _validate_secrets(secrets, src)
     volumes = _validate_volumes(doc.get("volumes") or [], src)
-    raw_steps = [s or {"_line": None} for s in (doc.get("steps") or [])]
+    raw_steps = doc.get("steps") or []
     for s in raw_steps:
         for m in s.get("volumeMounts") or []:
-            if (m or {}).get("name") and m["name"] not in volumes:
+            if m.get("name") and m["name"] not in volumes:
                 raise _err(f"mount name, {m['name']}, does not correspond to a volume", "mount_unknown_volume", src,
-                           s.get("_line"), s.get("id"))
+                           *m.get("_marks", {}).get("name", (m.get("_line"), None)), step=s.get("id"))
     task_env = _split_env(doc.get("env") or [])
     if cli_env:
         task_keys = {e.split("=", 1)[0] for e in task_env if "=" in e}
@@ -375,9 +338,11 @@ def build_task(doc: dict, src: Source, *, registry: str, task_name: str = "", cl
     version = doc.get("version") or DEFAULT_VERSION
     if version.lower() not in [v.lower() for v in VALID_VERSIONS]:
         raise _err(f'invalid version specified: "{version}", the current version is "{DEFAULT_VERSION}"',
-                   "invalid_version", src, doc.get("_line"))
+                   "invalid_version", src, *doc.get("_marks", {}).get("version", (doc.get("_line"), None)))
+    declared = doc.get("networks") or []
+    _validate_networks(declared, src)
     networks = [Network(n.get("name") or "", n.get("driver") or "", bool(n.get("ipv6")), bool(n.get("skipCreation")),
-                        bool(n.get("isDefault"))) for n in (doc.get("networks") or [])]
+                        bool(n.get("isDefault"))) for n in declared]
     default_network = ""
     if not networks and not doc.get("isbuildtask"):
         networks = [Network(DEFAULT_NETWORK, "nat" if os_name == "windows" else "bridge", is_default=True)]
@@ -391,13 +356,14 @@ def build_task(doc: dict, src: Source, *, registry: str, task_name: str = "", cl
     steps = []
     for i, raw in enumerate(raw_steps):
         step = Step(index=i, raw=raw, line=raw.get("_line"))
-        step.id = raw.get("id") if raw.get("id") is not None else f"acb_step_{i}"
+        step.id = raw.get("id") or f"acb_step_{i}"  # an empty id is generated too, as acr-builder does
         step.cmd, step.build = raw.get("cmd") or "", raw.get("build") or ""
+        step.user_build = step.build
         step.push = list(raw.get("push") or [])
         step.type = "cmd" if step.cmd else "build" if step.build else "push" if step.push else ""
         step.when = list(raw.get("when") or [])
         timeout = raw.get("timeout") or 0
-        step.timeout = timeout if timeout > 0 else step_timeout
+        step.timeout = timeout if timeout > 0 else step_timeout  # <= 0 inherits, as in acr-builder
         delay = raw.get("retryDelay") or 0
         step.retry_delay = delay if delay > 0 else DEFAULT_RETRY_DELAY
         step.env = _merge_env(list(raw.get("env") or []), task_env, src, step)
@@ -408,7 +374,7 @@ def build_task(doc: dict, src: Source, *, registry: str, task_name: str = "", cl
         if step.type == "build":
             parsed = parse_build(step.build)
             step.tags = list(raw.get("tags") or parsed["tags"])  # a step-level `tags` key overrides (yaml.v2 quirk)
-            step.build_args = list(raw.get("buildArgs") or parsed["buildArgs"])
+            step.build_args = parsed["buildArgs"]  # always the parse: acr-builder overwrites a `buildargs` key
             step.dockerfile, step.context, step.target = parsed["dockerfile"], parsed["context"], parsed["target"]
         if step.type == "push":
             step.push = normalize_push(step.push)
@@ -417,45 +383,61 @@ def build_task(doc: dict, src: Source, *, registry: str, task_name: str = "", cl
     for step in steps:
         cache = str(step.raw.get("cache") or "")
         if step.type == "build" and cache.lower() == "enabled" and os_name != "windows":
-            step.build = f"{cache_flags(step, task_name, registry)} {step.build}"
+            step.cache_ref = cache_ref(step, task_name, registry)
+            step.build = f"{cache_flags(step.cache_ref)} {step.build}"
             step.uses_buildx = True
     return Task(version=version, steps=steps, networks=networks, volumes=volumes, secrets=secrets, env=task_env,
                 step_timeout=step_timeout, working_directory=task_wd)
 
 
 def validate_step(step: Step, src: Source) -> None:
-    """Step.Validate, in acr-builder's order."""
+    """Step.Validate, in acr-builder's order, then what `docker run` would refuse in ACR."""
     raw = step.raw
 
-    def fail(message, kind):
-        raise _err(message, kind, src, step.line, step.id)
+    def fail(message, kind, at: tuple[int | None, int | None] | None = None):
+        raise _err(message, kind, src, *(at or (step.line, None)), step=step.id)
 
     if (raw.get("retries") or 0) < 0:
-        fail("step must specify retries >= 0", "negative_retries")
+        fail("step must specify retries >= 0", "negative_retries", step.at("retries"))
     if (raw.get("repeat") or 0) < 0:
-        fail("step must specify repeat >= 0", "negative_repeat")
+        fail("step must specify repeat >= 0", "negative_repeat", step.at("repeat"))
     if sum(bool(x) for x in (step.cmd, step.build, step.push)) > 1:
         fail("step must only contain a single build, cmd, or push property", "multiple_step_types")
     if re.search(r"\s", step.id):
-        fail("step ID cannot contain spaces", "id_contains_space")
+        fail("step ID cannot contain spaces", "id_contains_space", step.at("id"))
     if not step.type:
         fail("step is missing a cmd, build, or push property", "missing_step_type")
-    mounts = [m or {} for m in raw.get("volumeMounts") or []]
+    mounts = raw.get("volumeMounts") or []
     if mounts and step.type == "push":
         fail("invalid use of Mounts. Mounts must have unique container paths and only used for cmd or build steps",
-             "mounts_on_push")
+             "mounts_on_push", step.at("volumeMounts"))
     paths = set()
-    for m in mounts:
+    for i, m in enumerate(mounts):
         if not m.get("name") or not m.get("mountPath"):
-            fail("mount name or mount path is empty", "mount_empty")
+            fail("mount name or mount path is empty", "mount_empty", step.at("volumeMounts", i))
         if m["mountPath"] in paths:
-            fail("mount with duplicate container file path found", "duplicate_mount_path")
+            fail("mount with duplicate container file path found", "duplicate_mount_path", step.at("volumeMounts", i))
         paths.add(m["mountPath"])
     if IMMEDIATE in step.when and len(step.when) > 1:
         fail("step cannot contain other IDs in when if the immediate execution token is specified",
-             "immediate_token_with_ids")
+             "immediate_token_with_ids", step.at("when"))
     if step.id in step.when:
-        fail(f"Step ID: {step.id} is self-referenced", "self_reference")
+        fail(f"Step ID: {step.id} is self-referenced", "self_reference", step.at("when"))
     cache = raw.get("cache")
     if cache and str(cache).lower() not in ("enabled", "disabled"):
-        fail("invalid value for cache property. Valid values are 'enabled', 'disabled'", "invalid_cache_value")
+        fail("invalid value for cache property. Valid values are 'enabled', 'disabled'", "invalid_cache_value",
+             step.at("cache"))
+    if step.type == "push":
+        return  # acr-builder pushes with none of the container options
+    for key, check, flag in (("ports", dockersyntax.port_problem, "-p"), ("expose", dockersyntax.expose_problem,
+                                                                        "--expose")):
+        for i, value in enumerate(raw.get(key) or []):
+            problem = check(value)
+            if problem:
+                fail(f"{key}: {value!r} is not a `docker run {flag}` value: {problem}", f"invalid_{key}",
+                     step.at(key, i))
+    if raw.get("network"):
+        problem = dockersyntax.step_network_problem(raw["network"])
+        if problem:
+            fail(f"network: {raw['network']!r} is not a `docker run --network` value: {problem}", "invalid_network",
+                 step.at("network"))
