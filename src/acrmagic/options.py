@@ -4,6 +4,8 @@ so `%%acrbuild -t x` and `acrmagic build -t x` mean the same (and follow `az acr
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from dataclasses import dataclass, field
 
 from .errors import UsageError
@@ -12,38 +14,143 @@ DEFAULT_TIMEOUT = 3600  # az acr build's default, seconds
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that raises a one-line UsageError naming the command instead of exiting."""
+    """argparse that raises a one-line UsageError naming the command instead of exiting.
+
+    Arguments added with ``secret=True`` never appear in a message: argparse quotes the text it
+    could not use (an ambiguous ``--se=K=V``, leftovers), so every error is scrubbed of them."""
+
+    def add_argument(self, *args, secret: bool = False, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        action.secret = secret  # kept on the action: parsers built with `parents=` share it
+        return action
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)  # the text error() must scrub
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):
-        raise UsageError(f"{self.prog}: {message}")
+        message = _ARGUMENT.sub(r"\1: ", message)  # "argument --timeout: x" -> "--timeout: x"
+        for text in sorted(self._secret_texts(), key=len, reverse=True):
+            for form in {text, repr(text)[1:-1], one_line(text)}:  # as given, as %r quotes it, as escaped
+                # whole words only (as argparse quotes or lists them): a short value leaves others' words alone
+                message = re.sub(rf"(?<![^\s'\"=]){re.escape(form)}(?![^\s'\",)])", "***", message)
+        raise UsageError(one_line(f"{self.prog}: {message}"))
+
+    def _secret_texts(self) -> set[str]:
+        """The values given to secret options in this parser's argv (KEY=VALUE, all of it)."""
+        flags = [o for a in _all_actions(self) if getattr(a, "secret", False) for o in a.option_strings]
+        argv, out = getattr(self, "_argv", []), set()
+        for i, token in enumerate(argv):
+            name, eq, value = token.partition("=")
+            # argparse takes any unambiguous prefix of a long option (--secret-b for --secret-build-arg),
+            # and a mistyped secret flag (--set-secrets) still carries a secret
+            prefix = name.startswith("--") and len(name) > 2 and any(f.startswith(name) for f in flags)
+            if not (name in flags or prefix or (name.startswith("-") and "secret" in name.lower())):
+                continue
+            given = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+            out.update(t for t in (given, token if eq else "", given.partition("=")[2]) if t)
+        return out
 
     def exit(self, status=0, message=None):  # -h prints help, then stop without killing the kernel
         if message:
-            raise UsageError(message.strip())
+            raise UsageError(one_line(message.strip()))
         raise HelpShown()
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """A parser's actions and those of its sub-commands (whose text the parent may quote)."""
+    out = []
+    for action in parser._actions:
+        out.append(action)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                out.extend(_all_actions(sub))
+    return out
 
 
 class HelpShown(Exception):
     pass
 
 
-def key_value(flag: str):
+_ARGUMENT = re.compile(r"^argument (\S+): ")
+#: what str.splitlines() breaks at: a message shown as one line has none of them
+_LINE_BREAKS = {c: repr(chr(c))[1:-1] for c in (0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)}
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks written as escapes (a value with a newline cannot split a message)."""
+    return text.translate(_LINE_BREAKS)
+
+
+def key_value(flag: str, secret: bool = False):
+    """KEY=VALUE -> (KEY, VALUE). For a secret flag the message never repeats the text: a user who
+    forgot the `=` (or the key) typed the secret itself."""
     def parse(text: str) -> tuple[str, str]:
         key, eq, value = text.partition("=")
         if not key or not eq:
-            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+            shown = "the value is not shown" if secret else f"got {text!r}"
+            missing = "the '='" if not eq else "the KEY before '='"
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, {missing} is missing ({shown})")
         return key, value
     parse.__name__ = flag
     return parse
 
 
+def key_value_text(flag: str, secret: bool = False):
+    """As `key_value`, keeping the text (``--set-secret`` is handed on as KEY=VALUE strings)."""
+    pair = key_value(flag, secret)
+
+    def parse(text: str) -> str:
+        pair(text)
+        return text
+    parse.__name__ = flag
+    return parse
+
+
+#: the longest --timeout taken: a year (sleeps and deadlines far beyond overflow the clock's types)
+MAX_TIMEOUT = 365 * 24 * 3600
+
+
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}") from None
+    """Seconds: a positive whole number (ASCII digits, as az reads it)."""
+    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}")
+    value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    if value > MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TIMEOUT} seconds (a year), got {text!r}")
+    return value
+
+
+# -- --platform: the values Docker knows (containerd's platforms package), plus az's x86 --------------------------
+OPERATING_SYSTEMS = ("linux", "windows", "aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js",
+                     "netbsd", "openbsd", "plan9", "solaris", "zos")
+ARCHITECTURES = ("amd64", "arm64", "386", "arm", "ppc64le", "s390x", "riscv64", "mips64le", "mips64", "mips",
+                 "mipsle", "ppc64", "loong64", "wasm", "x86")
+ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386", "armhf": "arm",
+                "armel": "arm"}
+VARIANTS = {"arm": ("v5", "v6", "v7", "v8"), "arm64": ("v8",)}
+
+
+def parse_platform(text: str) -> str:
+    """`os[/arch[/variant]]` (lower-cased, as az and Docker read it), checked against known values."""
+    value = text.strip().lower()
+    parts = value.split("/")
+    if not value or len(parts) > 3 or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected os[/architecture[/variant]] such as linux/amd64, got {text!r}")
+    os_name, arch, variant = (parts + [None, None])[:3]
+    if os_name not in OPERATING_SYSTEMS:
+        raise argparse.ArgumentTypeError(f"unknown operating system {os_name!r} in {text!r} (expected one of "
+                                         f"{', '.join(OPERATING_SYSTEMS)})")
+    if arch is not None and ARCH_ALIASES.get(arch, arch) not in ARCHITECTURES:
+        raise argparse.ArgumentTypeError(f"unknown architecture {arch!r} in {text!r} (expected one of "
+                                         f"{', '.join(ARCHITECTURES)})")
+    if variant is not None:
+        known = VARIANTS.get(ARCH_ALIASES.get(arch, arch), ())
+        if variant not in known:
+            expected = f"expected one of {', '.join(known)}" if known else f"{arch} has no variants"
+            raise argparse.ArgumentTypeError(f"unknown variant {variant!r} in {text!r} ({expected})")
     return value
 
 
@@ -67,10 +174,10 @@ def build_parser(prog: str = "acrbuild") -> Parser:
     p.add_argument("source", nargs="?", metavar="SOURCE_LOCATION", help="the build context, as a positional")
     p.add_argument("-f", "--file", help="Dockerfile path relative to the context (instead of the cell body)")
     p.add_argument("--build-arg", action="append", default=[], type=key_value("--build-arg"), metavar="KEY=VALUE")
-    p.add_argument("--secret-build-arg", action="append", default=[], type=key_value("--secret-build-arg"),
-                   metavar="KEY=VALUE", help="a build argument whose value never appears in logs or records")
+    p.add_argument("--secret-build-arg", action="append", default=[], type=key_value("--secret-build-arg", secret=True),
+                   metavar="KEY=VALUE", secret=True, help="a build argument whose value never appears in logs or records")
     p.add_argument("--target", help="the build stage to build")
-    p.add_argument("--platform", help="platform of the image, e.g. linux/amd64")
+    p.add_argument("--platform", type=parse_platform, help="platform of the image: os[/architecture[/variant]], e.g. linux/amd64")
     p.add_argument("--no-push", action="store_true", help="build only; do not push")
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help="seconds (default 3600)")
@@ -119,7 +226,8 @@ def task_parser(prog: str = "acrtask") -> Parser:
                    help="source context, mounted at /workspace (default: the current folder)")
     p.add_argument("source", nargs="?", metavar="SOURCE_LOCATION", help="the source context, as a positional")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a value for {{.Values.KEY}}")
-    p.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE", secret=True,
+                   type=key_value_text("--set-secret", secret=True),
                    help="a secret value for {{.Values.KEY}}: never shown in logs, records or outputs")
     p.add_argument("--values", metavar="FILE", help="YAML values file, relative to the context")
     p.add_argument("-r", "--registry", help="the run registry ($Registry; default localhost:5000)")
