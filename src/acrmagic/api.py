@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from . import runner, targets
+from . import config, runner, targets
 from .errors import UsageError
 from .options import DEFAULT_TIMEOUT, BuildOptions, TaskOptions
 from .runrequest import QuickBuild, TaskRun
@@ -116,6 +116,36 @@ def show(run_id: str) -> model.Run:
 def logs(run_id: str) -> str:
     """The full recorded log of a run."""
     return RunStore().get(run_id).log()
+
+
+# -- where runs go ------------------------------------------------------------------------------------------
+def use(registry: str | None = None, *, resource_group: str | None = None, subscription: str | None = None,
+        identity: str | None = None, emulator: str | None = None) -> str:
+    """Choose where new runs go, like `az acr` picks a registry: `use("myregistry", resource_group=...)`,
+    `use("local")`, `use(emulator="emulator.json")`; `use()` only says where they go now. The choice is
+    saved under ACRMAGIC_HOME (names and paths, no secrets); `-r` on one command overrides it."""
+    from pathlib import Path
+
+    if registry is None and emulator is None:
+        if resource_group or subscription or identity:
+            raise UsageError("use: -g/--subscription/--identity go with a registry name: use REGISTRY -g GROUP")
+        return targets.describe(config.chosen_target())
+    if emulator is not None:
+        path = Path(emulator).expanduser()
+        if not path.is_file():
+            raise UsageError(f"use --emulator: no emulator config file at {emulator} (the JSON `acrmagic emulator` "
+                             "writes with --config-file)")
+        chosen = {"kind": "acr", "emulatorConfig": str(path.resolve()), "registry": registry, "identity": identity}
+    elif registry == "local":
+        chosen = {"kind": "local"}
+    elif not targets.is_acr_registry(registry):
+        chosen = {"kind": "local", "registry": registry}
+    else:
+        chosen = {"kind": "acr", "registry": registry.split(".")[0], "resourceGroup": resource_group,
+                  "subscription": subscription, "identity": identity}
+    chosen = {k: v for k, v in chosen.items() if v is not None}
+    config.save_target(chosen)
+    return targets.describe(chosen)
 
 
 #: how long `cancel` lets the process that owns a run stop it cleanly before the target is told directly

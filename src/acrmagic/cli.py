@@ -1,4 +1,4 @@
-"""The command-line twin of the magics: `acrmagic build|runs|show|logs|cancel|stack`.
+"""The command-line twin of the magics: `acrmagic build|run|runs|show|logs|cancel|use|emulator|stack`.
 
 Exit codes: 0 success, 1 a run that did not succeed (or any acrmagic error), 2 a usage error.
 """
@@ -11,12 +11,13 @@ import sys
 
 from . import api
 from .errors import AcrMagicError, RunError, UsageError
+from .commands import add_history_commands
 from .options import BuildOptions, HelpShown, Parser, TaskOptions, build_parser, task_parser
 
 
 def _parser() -> Parser:
     p = Parser(prog="acrmagic", add_help=False,
-               description="Container builds like `az acr build`, on the local engine (or ACR later).")
+               description="Container builds like `az acr build` and `az acr run`, on the local engine or in ACR.")
     p.add_argument("-h", "--help", action="help")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
@@ -24,16 +25,8 @@ def _parser() -> Parser:
                    help="build (and push) an image from a context")
     sub.add_parser("run", parents=[task_parser("acrmagic run")], add_help=False,
                    help="run a multi-step task file (-f FILE) on a context")
-    runs = sub.add_parser("runs", add_help=False, help="list runs, newest first")
-    runs.add_argument("--status")
-    runs.add_argument("--task")
-    runs.add_argument("--top", type=int)
-    runs.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    for verb, text in (("show", "one run's record"), ("logs", "one run's full log"), ("cancel", "cancel a run")):
-        sp = sub.add_parser(verb, add_help=False, help=text)
-        sp.add_argument("run_id", metavar="RUN_ID")
-        if verb == "show":
-            sp.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    add_history_commands(sub)
+    sub.add_parser("emulator", add_help=False, help="the offline ACR emulator (`acrmagic emulator -h`)")
     stack = sub.add_parser("stack", add_help=False, help="the local engine, registry and offline mirror")
     stack.add_argument("action", choices=["up", "down", "status"])
     stack.add_argument("--browser", action="store_true", help="with up: also install Chromium (browser tests)")
@@ -91,8 +84,15 @@ def _run(argv: list[str]) -> int:
         else:
             print(json.dumps(result.to_dict(), indent=2) if output == "json" else result.summary())
         return 0
+    if argv[:1] == ["emulator"]:
+        from .emulator import main as emulator_main  # Starlette, uvicorn, Azurite: only for the emulator
+
+        return emulator_main(argv[1:])
     ns = _parser().parse_args(argv)
-    if ns.command == "runs":
+    if ns.command == "use":
+        print(api.use(ns.registry, resource_group=ns.resource_group, subscription=ns.subscription,
+                      identity=ns.identity, emulator=ns.emulator))
+    elif ns.command == "runs":
         found = api.runs(status=ns.status, task=ns.task, top=ns.top)
         print(json.dumps([r.to_dict() for r in found], indent=2) if ns.output == "json" else repr(found))
     elif ns.command == "show":

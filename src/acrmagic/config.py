@@ -1,7 +1,8 @@
-"""Where acrmagic keeps things and which registry a run targets by default."""
+"""Where acrmagic keeps things, and where runs go by default (the local engine, or the target `acrmagic use` chose)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -26,3 +27,38 @@ def default_registry() -> str:
 def progress_mode() -> str | None:
     """ACRMAGIC_PROGRESS: plain | live | none; unset means choose by the frontend."""
     return os.environ.get("ACRMAGIC_PROGRESS") or None
+
+
+# -- where new runs go -----------------------------------------------------------------------------------------
+TARGET_FILE = "target.json"  # under ACRMAGIC_HOME; what `acrmagic use` chose (no secrets: names and paths only)
+
+
+def chosen_target() -> dict:
+    """The target of new runs: ACRMAGIC_TARGET (`local`, an ACR registry name, or `emulator:CONFIG_FILE`),
+    else what `acrmagic use` saved, else the local engine. With an ACR registry, ACRMAGIC_RESOURCE_GROUP,
+    AZURE_SUBSCRIPTION_ID and ACRMAGIC_IDENTITY (`system` or a client id) fill what the choice leaves open."""
+    env = os.environ.get("ACRMAGIC_TARGET")
+    if env:
+        chosen = {"kind": "local"} if env == "local" else (
+            {"kind": "acr", "emulatorConfig": env.split(":", 1)[1]} if env.startswith("emulator:")
+            else {"kind": "acr", "registry": env})
+    else:
+        path = home() / TARGET_FILE
+        try:
+            chosen = json.loads(path.read_text()) if path.exists() else {"kind": "local"}
+        except (OSError, ValueError):
+            chosen = {"kind": "local"}
+    if chosen.get("kind") == "acr":
+        for key, var in (("resourceGroup", "ACRMAGIC_RESOURCE_GROUP"), ("subscription", "AZURE_SUBSCRIPTION_ID"),
+                         ("identity", "ACRMAGIC_IDENTITY")):
+            if not chosen.get(key) and os.environ.get(var):
+                chosen[key] = os.environ[var]
+    return chosen
+
+
+def save_target(chosen: dict) -> Path:
+    path = home() / TARGET_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(chosen, indent=2) + "\n")
+    tmp.replace(path)  # a reader never sees half a file
+    return path

@@ -228,6 +228,20 @@ def seed_python(mirror: str) -> None:
         _docker("push", ref, stdout=subprocess.DEVNULL)
 
 
+AZURITE = "azurite@3.35.0"  # the newest that runs on Node 20 (decisions.md)
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def ensure_azurite() -> None:
+    """Azurite for the ACR emulator's blobs, from npm into the checkout's .cache (where the emulator looks)."""
+    prefix = CHECKOUT / ".cache" / "azurite"
+    if os.access(prefix / "node_modules" / ".bin" / "azurite-blob", os.X_OK):
+        return
+    say(f"installing {AZURITE} (npm) into {prefix}")
+    subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error",
+                    AZURITE], check=True, stdout=subprocess.DEVNULL)
+
+
 # -- the verbs -------------------------------------------------------------------------------------
 
 def up(browser: bool = False) -> None:
@@ -239,6 +253,7 @@ def up(browser: bool = False) -> None:
     mirror = "localhost:" + REGISTRIES["mirror"].split(":")[1]
     seed_busybox(mirror)
     seed_python(mirror)
+    ensure_azurite()
     say(f"ready in {time.monotonic() - t0:.1f}s: engine {engine_url()}, registry {config.LOCAL_REGISTRY}, "
         f"mirror {config.MIRROR_REGISTRY}")
 

@@ -1,4 +1,4 @@
-"""IPython magics: `%%acrbuild` and `%acr`. Each parses its line and calls the public API."""
+"""IPython magics: `%%acrbuild`, `%%acrtask` and `%acr`. Each parses its line and calls the public API."""
 
 from __future__ import annotations
 
@@ -51,11 +51,17 @@ class AcrMagics(Magics):
         except HelpShown:
             return None
         if ns.verb == "runs":
-            return api.runs(status=ns.status, task=ns.task, top=ns.top)
+            found = api.runs(status=ns.status, task=ns.task, top=ns.top)
+            return found if ns.output == "table" else [r.to_dict() for r in found]
         if ns.verb == "show":
-            return api.show(ns.run_id)
+            run = api.show(ns.run_id)
+            return run if ns.output == "table" else run.to_dict()
         if ns.verb == "logs":
             print(api.logs(ns.run_id), end="")
+            return None
+        if ns.verb == "use":
+            print(api.use(ns.registry, resource_group=ns.resource_group, subscription=ns.subscription,
+                          identity=ns.identity, emulator=ns.emulator))
             return None
         return api.cancel(ns.run_id)
 

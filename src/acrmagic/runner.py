@@ -20,7 +20,7 @@ from .runrequest import QuickBuild, TaskRun
 from .runs.model import Run
 from .runs.recorder import RunRecorder, RunObserver
 from .runs.store import RunStore
-from .states import SUCCEEDED
+from .states import MANUAL, SUCCEEDED
 from .supervise import Execution, cancel_check
 from .targets.base import Outcome, Target
 
@@ -28,13 +28,18 @@ from .targets.base import Outcome, Target
 def start(request: QuickBuild | TaskRun, *, target: Target, observer: RunObserver, store: RunStore | None = None,
           trigger: dict | None = None) -> Execution:
     """Submit `request` to `target` and record the run; the returned Execution runs it to the end
-    (`.run()`, or `await .run_async()` in a notebook cell). Bad input raises before anything is recorded."""
+    (`.run()`, or `await .run_async()` in a notebook cell). Bad input raises before anything is recorded.
+
+    `trigger`, for runs a task's trigger started: {"runType": "AutoBuild"|"AutoRun", "type": "Commit"|
+    "Image Update"|"Timer", "task": NAME, "details": {ACR's sourceTrigger / imageUpdateTrigger /
+    timerTrigger payload}}."""
     store = store or RunStore()
     redact = Redactor(request.secrets)
     handle = target.submit(request, reserve_id=store.reserve_id)
     run = store.create(Run(
         run_id=handle.run_id, run_type=(trigger or {}).get("runType", request.run_type),
-        trigger=(trigger or {}).get("type", "Manual"), task=(trigger or {}).get("task"),
+        trigger=(trigger or {}).get("type", MANUAL), trigger_details=(trigger or {}).get("details", {}),
+        task=(trigger or {}).get("task"),
         who=target.who(), backend=target.kind, target=target.describe(), registry=target.registry,
         source=handle.source, dockerfile=redact(handle.dockerfile) if handle.dockerfile else None,
         request=json.loads(redact(json.dumps(request.recorded))), platform=handle.platform, steps=handle.steps,

@@ -11,6 +11,10 @@ from ..events import StepRecord
 from ..states import MANUAL, QUEUED, QUICK_BUILD, RUNNING, SUCCEEDED, TERMINAL
 
 
+#: where ACR's Run resource puts each trigger's payload
+TRIGGER_KEYS = {"Commit": "sourceTrigger", "Image Update": "imageUpdateTrigger", "Timer": "timerTrigger"}
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -39,7 +43,8 @@ class Run:
     create_time: str = field(default_factory=now)
     start_time: str | None = None
     finish_time: str | None = None
-    trigger: str = MANUAL
+    trigger: str = MANUAL  # Manual, Commit, Image Update, Timer (what started the run)
+    trigger_details: dict = field(default_factory=dict)  # the trigger's payload (commit, digests, timer), ACR-shaped
     who: str = ""
     backend: str = "local"  # the kind of target: local | acr
     target: dict = field(default_factory=dict)  # how to find the target again (targets.from_record); no secrets
@@ -107,6 +112,7 @@ class Run:
             "backend": self.backend,
             "target": self.target,
             "trigger": self.trigger,
+            **({TRIGGER_KEYS.get(self.trigger, "triggerDetails"): self.trigger_details} if self.trigger_details else {}),
             "who": self.who,
             "registry": self.registry,
             "source": self.source,

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from .. import config
+from ..owner import process_start
 from ..errors import RunNotFound, StoreError
 from ..states import ERROR, QUEUED, RUNNING, STEP_CANCELED, STEP_QUEUED, STEP_RUNNING, STEP_SKIPPED
 from .model import Run, now
@@ -47,14 +48,6 @@ def base36(n: int) -> str:
         out = _DIGITS[r] + out
         if n == 0:
             return out
-
-
-def process_start(pid: int) -> str | None:
-    """The kernel's start time of a process (guards against PID reuse)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
 
 
 class RunStore:

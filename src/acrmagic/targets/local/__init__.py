@@ -16,6 +16,7 @@ from ... import config, refs
 from ...errors import UsageError
 from ...runrequest import QuickBuild, TaskRun
 from ..base import RunHandle, Target
+from . import leftovers
 from .builds import EngineBuilder
 
 
@@ -48,13 +49,16 @@ class LocalTarget(Target):
             from .quick_build import submit
         else:
             from .task_run import submit
-        return submit(self.builder, request, self.registry, reserve_id)
+        handle = submit(self.builder, request, self.registry, reserve_id)
+        removed = leftovers.remove_orphans(self.builder().engine)
+        if removed:  # a killed run's containers and volumes: gone now, and the new run's log says so
+            handle.notes.append(f"removed what runs of processes that no longer exist left on the engine: "
+                                f"{', '.join(removed)}")
+        return handle
 
     def cancel(self, cancel_ref: str) -> None:
         kind, _, ref = cancel_ref.partition(":")
         if kind == "build":
             self.builder().cancel(ref)
         elif kind == "task":
-            from .task_steps import remove_instance
-
-            remove_instance(ref)
+            leftovers.remove_instance(self.builder().engine, ref)

@@ -38,6 +38,7 @@ from ...events import LogEvent
 from ...taskfile.execute import DEADLINE_EXCEEDED, Attempt
 from ...taskfile.model import Step, parse_build
 from ...context import is_git_url, pack_folder, pack_git
+from . import leftovers
 from .builds import BuildRequest, EngineBuilder, new_build_id
 
 HELPER_IMAGE = "busybox"  # only to hold volumes for archive copies; never started
@@ -48,7 +49,7 @@ SUPPORTED_BUILD_FLAGS = {"-t": 1, "--tag": 1, "-f": 1, "--file": 1, "--build-arg
                          # `cache: enabled` plans buildx's registry cache flags; the engine's own BuildKit
                          # cache serves here, so they are accepted and said so in the log
                          "--load": 0, "--cache-to": 1, "--cache-from": 1}
-LABEL_RUN, LABEL_INSTANCE = "org.acrmagic.run-id", "org.acrmagic.instance"
+
 
 
 def _container_name(instance: str, step_id: str) -> str:
@@ -87,7 +88,7 @@ class LocalTaskExecutor:
             self.helper.put_archive(f"/secrets/{name}", _secret_tar(files))
 
     def _labels(self) -> dict:
-        return {LABEL_RUN: self.run_id, LABEL_INSTANCE: self.instance}
+        return leftovers.labels(self.run_id, self.instance)
 
     def _ensure_image(self, image: str, log, force: bool = False) -> None:
         if not force:
@@ -298,21 +299,6 @@ class LocalTaskExecutor:
     def _socket_path(self) -> str | None:
         host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         return host[len("unix://"):] if host.startswith("unix://") else None
-
-
-def remove_instance(instance: str) -> list[str]:
-    """Remove every container and volume of a task run's instance (found by label), from any process:
-    the fallback of `acrmagic cancel` when the run's own process is gone. Returns what was removed."""
-    client = docker.from_env(timeout=30)
-    removed = []
-    label = f"{LABEL_INSTANCE}={instance}"
-    for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
-        removed.append(container.name)
-    for volume in client.volumes.list(filters={"label": label}):
-        volume.remove(force=True)
-        removed.append(volume.name)
-    return removed
 
 
 def _secret_tar(files: dict[str, str]) -> bytes:

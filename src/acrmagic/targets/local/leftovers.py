@@ -1,0 +1,60 @@
+"""What runs leave on the engine, found by label and removed: the containers and volumes of a task run
+whose process was killed (SIGKILL, a dead kernel), or of a run canceled from another process.
+
+Every container and volume a task run makes is labelled with its instance and its owner process
+(`acrmagic.owner`); a label whose owner is gone marks a leftover. Engine API calls only (no docker SDK),
+so looking costs a quick build a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ... import owner
+from ...errors import EngineError, EngineUnavailable
+from .engine import Engine
+
+LABEL_RUN, LABEL_INSTANCE, LABEL_OWNER = "org.acrmagic.run-id", "org.acrmagic.instance", "org.acrmagic.owner"
+
+
+def labels(run_id: str, instance: str) -> dict[str, str]:
+    return {LABEL_RUN: run_id, LABEL_INSTANCE: instance, LABEL_OWNER: owner.this_process()}
+
+
+def _find(engine: Engine, label: str) -> tuple[list[dict], list[dict]]:
+    filters = json.dumps({"label": [label]})
+    containers = engine.call("GET", "/containers/json", {"all": "1", "filters": filters}) or []
+    volumes = (engine.call("GET", "/volumes", {"filters": filters}) or {}).get("Volumes") or []
+    return containers, volumes
+
+
+def _remove(engine: Engine, containers: list[dict], volumes: list[dict]) -> list[str]:
+    removed = []
+    for c in containers:  # containers first: a volume in use cannot go
+        try:
+            engine.call("DELETE", f"/containers/{c['Id']}", {"force": "1", "v": "1"}, timeout=30)
+            removed.append((c.get("Names") or [c["Id"][:12]])[0].lstrip("/"))
+        except EngineError:
+            pass  # gone already
+    for v in volumes:
+        try:
+            engine.call("DELETE", f"/volumes/{v['Name']}", {"force": "1"}, timeout=30)
+            removed.append(v["Name"])
+        except EngineError:
+            pass
+    return removed
+
+
+def remove_instance(engine: Engine, instance: str) -> list[str]:
+    """Remove every container and volume of one task run's instance; the names removed."""
+    return _remove(engine, *_find(engine, f"{LABEL_INSTANCE}={instance}"))
+
+
+def remove_orphans(engine: Engine) -> list[str]:
+    """Remove the containers and volumes whose owner process is gone; the names removed."""
+    try:
+        containers, volumes = _find(engine, LABEL_OWNER)
+    except (EngineError, EngineUnavailable):
+        return []
+    dead = lambda obj: not owner.alive((obj.get("Labels") or {}).get(LABEL_OWNER, ""))  # noqa: E731
+    return _remove(engine, [c for c in containers if dead(c)], [v for v in volumes if dead(v)])
