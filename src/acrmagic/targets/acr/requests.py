@@ -1,0 +1,78 @@
+"""A QuickBuild or TaskRun -> the SDK's run request model, field by field as `az acr build` and
+`az acr run` fill them (acr-cloud-api.md §1.1, §1.2). Nothing is rendered here: `{{.Run.ID}}` in
+image names is ACR's to fill in."""
+
+from __future__ import annotations
+
+import base64
+
+from ...errors import UsageError
+from ...runrequest import QuickBuild, TaskRun
+
+OSES = ("windows", "linux")
+ARCHITECTURES = ("amd64", "x86", "386", "arm", "arm64")
+VARIANTS = ("v6", "v7", "v8")
+MIN_TIMEOUT, MAX_TIMEOUT = 300, 28800  # what the service accepts
+
+
+def platform(text: str | None):
+    """`--platform os[/arch[/variant]]`, lower-cased; default linux/amd64 as az."""
+    from azure.mgmt.containerregistrytasks.models import PlatformProperties
+
+    if not text:
+        return PlatformProperties(os="linux", architecture="amd64")
+    parts = text.lower().split("/")
+    os_, arch, variant = (parts + [None, None])[:3]
+    if len(parts) > 3 or os_ not in OSES or (arch and arch not in ARCHITECTURES) or (variant and variant not in VARIANTS):
+        raise UsageError(f"--platform: {text!r} is not one ACR builds for: os {'|'.join(OSES)}, architecture "
+                         f"{'|'.join(ARCHITECTURES)}, variant {'|'.join(VARIANTS)} (e.g. linux/arm64)")
+    return PlatformProperties(os=os_, architecture=arch or "amd64", variant=variant)
+
+
+def platform_record(p) -> dict:
+    return {k: v for k, v in (("os", p.os), ("architecture", p.architecture), ("variant", p.variant)) if v}
+
+
+def check_timeout(timeout: int) -> int:
+    if not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
+        raise UsageError(f"--timeout: ACR runs take {MIN_TIMEOUT} to {MAX_TIMEOUT} seconds, not {timeout}")
+    return timeout
+
+
+def docker_build(req: QuickBuild, source_location: str, dockerfile_path: str):
+    from azure.mgmt.containerregistrytasks.models import Argument, DockerBuildRequest
+
+    arguments = ([Argument(name=k, value=v, is_secret=False) for k, v in req.build_args.items()]
+                 + [Argument(name=k, value=v, is_secret=True) for k, v in req.secret_build_args.items()])
+    return DockerBuildRequest(
+        image_names=list(req.images), is_push_enabled=req.pushes, source_location=source_location,
+        docker_file_path=dockerfile_path, platform=platform(req.platform), arguments=arguments,
+        timeout=check_timeout(req.timeout), target=req.target or None, no_cache=True if req.no_cache else None,
+        agent_pool_name=req.agent_pool or None)
+
+
+def _values(req: TaskRun) -> list:
+    from azure.mgmt.containerregistrytasks.models import SetValue
+
+    return ([SetValue(name=k, value=v, is_secret=False) for k, v in req.set_values.items()]
+            + [SetValue(name=k, value=v, is_secret=True) for k, v in req.set_secrets.items()])
+
+
+def file_task(req: TaskRun, source_location: str, task_file: str, values_file: str | None):
+    from azure.mgmt.containerregistrytasks.models import FileTaskRunRequest
+
+    return FileTaskRunRequest(
+        task_file_path=task_file, values_file_path=values_file, values_property=_values(req),
+        source_location=source_location, timeout=check_timeout(req.timeout), platform=platform(None),
+        agent_pool_name=req.agent_pool or None)
+
+
+def encoded_task(req: TaskRun, source_location: str | None):
+    """A task sent inline (no uploaded folder: no context, or a git URL ACR fetches itself)."""
+    from azure.mgmt.containerregistrytasks.models import EncodedTaskRunRequest
+
+    values = base64.b64encode(req.values_text.encode("utf-8")).decode() if req.values_text else None
+    return EncodedTaskRunRequest(
+        encoded_task_content=base64.b64encode(req.task_text.encode("utf-8")).decode(),
+        encoded_values_content=values, values_property=_values(req), source_location=source_location,
+        timeout=check_timeout(req.timeout), platform=platform(None), agent_pool_name=req.agent_pool or None)
