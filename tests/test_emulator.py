@@ -69,7 +69,9 @@ class Emulator:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
+            self.rest_of_stdout = self.proc.stdout.read()
+            return code
         finally:
             self.stderr.close()
 
@@ -259,7 +261,7 @@ def test_management_calls_need_a_valid_token(emulator):
 
 
 def test_expired_tokens_are_refused_and_sigterm_stops_emulator_and_azurite(tmp_path, monkeypatch):
-    emu = Emulator(tmp_path, "--token-lifetime", "1")
+    emu = Emulator(tmp_path, "--token-lifetime", "1", "--log-level", "info")
     try:
         state_dir, azurite_pid = Path(emu.info["state_dir"]), emu.info["azurite_pid"]
         os.kill(azurite_pid, 0)  # running
@@ -277,6 +279,7 @@ def test_expired_tokens_are_refused_and_sigterm_stops_emulator_and_azurite(tmp_p
         code = emu.stop(timeout=20)
     assert code == 0, emu.stderr_path.read_text()
     assert time.monotonic() - started < 10
+    assert emu.rest_of_stdout == ""  # stdout carries the start-up line only (access logs go to stderr)
     for pid in (emu.info["pid"], azurite_pid):
         deadline = time.monotonic() + 5
         while _alive(pid) and time.monotonic() < deadline:
@@ -601,3 +604,48 @@ def test_filters():
     for bad in ("status", "colour eq 'red'", "status xx 'a'", "contains(status)"):
         with pytest.raises(ArmError):
             compile_filter(bad)
+
+
+def test_a_run_past_its_timeout_is_stopped_and_marked_timeout(tmp_path):
+    """The scheduler with real Azurite and an executor that never finishes on its own."""
+    from acrmagic.emulator.azurite import Azurite
+    from acrmagic.emulator.blobs import Storage, container_name, log_blob_name
+    from acrmagic.emulator.scheduler import Scheduler
+    from acrmagic.emulator.state import Registry, Store
+    from acrmagic.emulator.tls import make_tls
+
+    class Sleeper:
+        canceled = []
+
+        def start(self, job, ctx):
+            ctx.log("working")
+            return ctx
+
+        def cancel(self, ctx):
+            self.canceled.append(ctx.run_id)
+            ctx.on_status("Canceled", {})
+
+    tls = make_tls(tmp_path / "tls")
+    azurite = Azurite(tmp_path / "azurite", tls.cert, tls.key)
+    azurite.start()
+    try:
+        reg = Registry("acrmagic", "rg", "sub")
+        storage = Storage(azurite.endpoint, tls.ca_bundle)
+        scheduler = Scheduler(Store([reg], "tenant"), storage, Sleeper(), tmp_path / "work")
+        job = parse_run_request({"type": "EncodedTaskRunRequest", "platform": {"os": "linux"},
+                                 "encodedTaskContent": base64.b64encode(b"steps: []").decode()})
+        job.timeout = 1
+        run_id = scheduler.submit(reg, job, {})["properties"]["runId"]
+        run = scheduler.store.run(reg, run_id)
+        deadline = time.monotonic() + 10
+        while not run.terminal:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert run.status == "Timeout" and Sleeper.canceled == [run_id]
+        blob = storage.service.get_blob_client(container_name(reg.id), log_blob_name(run_id))
+        assert blob.get_blob_properties().metadata == {"Complete": "TimedOut"}
+        assert f"Run ID: {run_id} timed out after" in blob.download_blob().readall().decode()
+        scheduler.stop()
+    finally:
+        azurite.stop()
+    assert azurite.process.poll() is not None

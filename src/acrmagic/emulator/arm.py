@@ -82,15 +82,17 @@ _CANONICAL = {s.lower(): s for s in (
 
 
 class CanonicalPathMiddleware:
-    """ASGI middleware: literal ARM path segments in their canonical casing before routing."""
+    """ASGI middleware before routing: literal ARM path segments in their canonical casing, and runs
+    of slashes folded (`az cloud register --endpoint-resource-manager https://host/` asks for
+    `//metadata/endpoints`)."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            parts = scope["path"].split("/")
-            fixed = "/".join(_CANONICAL.get(p.lower(), p) for p in parts)
+            parts = [p for p in scope["path"].split("/") if p]
+            fixed = "/" + "/".join(_CANONICAL.get(p.lower(), p) for p in parts)
             if fixed != scope["path"]:
                 scope = dict(scope, path=fixed, raw_path=fixed.encode())
         await self.app(scope, receive, send)

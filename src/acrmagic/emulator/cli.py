@@ -107,7 +107,10 @@ def registries_from(args: argparse.Namespace) -> list[Registry]:
 def main(argv: list[str] | None = None) -> int:
     from .server import Settings, serve  # the heavy imports only once the flags are good
 
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as e:  # --help, or a usage error argparse has printed
+        return e.code if isinstance(e.code, int) else 2
     try:
         if not re.fullmatch(r"[a-z]{2}", args.run_id_prefix):
             raise EmulatorError("--run-id-prefix: two lowercase letters, e.g. ca")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import shutil
@@ -61,6 +62,13 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _log_config() -> dict:
+    """uvicorn's logging, with the access log on stderr too: stdout carries only the start-up line."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    return config
+
+
 def _listen(port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -74,6 +82,8 @@ def _listen(port: int) -> socket.socket:
 
 
 def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
+    if settings.config_file is not None:
+        settings.config_file.unlink(missing_ok=True)  # whoever waits for it must not read the last run's
     temporary = settings.state_dir is None
     state_dir = Path(tempfile.mkdtemp(prefix="acrmagic-emulator-")) if temporary else settings.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -107,9 +117,10 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
         }
         servers = [
             (_Server(uvicorn.Config(arm_app, ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key), lifespan="off",
-                                    log_level=settings.log_level, timeout_graceful_shutdown=5)), arm_sock),
+                                    log_level=settings.log_level, log_config=_log_config(),
+                                    timeout_graceful_shutdown=5)), arm_sock),
             (_Server(uvicorn.Config(identity_app, lifespan="off", log_level=settings.log_level,
-                                    timeout_graceful_shutdown=5)), id_sock),
+                                    log_config=_log_config(), timeout_graceful_shutdown=5)), id_sock),
         ]
         asyncio.run(_run(servers, lambda: _announce(info, settings.config_file)))
         return 0
