@@ -288,6 +288,43 @@ def test_expired_tokens_are_refused_and_sigterm_stops_emulator_and_azurite(tmp_p
     assert not state_dir.exists()  # the default state folder is temporary
 
 
+@pytest.mark.engine
+def test_sigterm_cancels_a_running_build(tmp_path, monkeypatch, engine):
+    emu = Emulator(tmp_path, "--state-dir", str(tmp_path / "state"))
+    marker = uuid.uuid4().hex[:10]
+    try:
+        tasks = ContainerRegistryTasksMgmtClient(emu.credential(monkeypatch), emu.info["subscription_id"],
+                                                 **emu.client_kwargs())
+        source = _upload(emu, tasks, {"Dockerfile": f"FROM busybox\nRUN echo {marker} && sleep 60\n"})
+        run = tasks.registries.schedule_run(emu.info["resource_group"], emu.info["registry"],
+                                            _build_request(source, ["localhost:5000/emu-test:sigterm"]))
+        log = _log_blob(emu, tasks, run.run_id)
+        deadline = time.monotonic() + 30
+        while not any(marker in " ".join(c.attrs["Config"]["Cmd"] or []) for c in engine.containers.list()):
+            assert time.monotonic() < deadline, "the build's RUN container never started"
+            time.sleep(0.2)
+        tasks.close()
+    finally:
+        started = time.monotonic()
+        code = emu.stop(timeout=30)
+    assert code == 0 and time.monotonic() - started < 15
+    assert not any(marker in " ".join(c.attrs["Config"]["Cmd"] or []) for c in engine.containers.list(all=True))
+    # the run was closed before Azurite stopped: a new Azurite on the kept --state-dir shows its log
+    from acrmagic.emulator.azurite import Azurite
+    from acrmagic.emulator.blobs import Storage
+
+    state = tmp_path / "state"
+    azurite = Azurite(state / "azurite", state / "tls" / "server.pem", state / "tls" / "server.key")
+    azurite.start()
+    try:
+        container, blob = log.container_name, log.blob_name
+        client = Storage(azurite.endpoint, state / "tls" / "ca.pem").service.get_blob_client(container, blob)
+        assert client.get_blob_properties().metadata == {"Complete": "Canceled"}
+        assert f"Run ID: {run.run_id} was canceled" in client.download_blob().readall().decode()
+    finally:
+        azurite.stop()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

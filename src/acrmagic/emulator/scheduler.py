@@ -59,7 +59,7 @@ class Scheduler:
         thread = threading.Thread(target=self._drive, args=(run, live), name=f"drive-{run.run_id}", daemon=True)
         with self._lock:
             self._live[run.id.lower()] = live
-            self._threads.append(thread)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         queued = run.to_json()
         thread.start()
         return queued
@@ -153,6 +153,8 @@ class Scheduler:
         run.status = status
         run.touch()
         live.closed.set()
+        with self._lock:
+            self._live.pop(run.id.lower(), None)
         self._cleanup(run)
 
     def _reported(self, live: _Live, status: str, details: dict) -> None:
