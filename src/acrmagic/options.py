@@ -8,7 +8,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from .errors import UsageError
+from .errors import HelpShown, UsageError  # noqa: F401 (HelpShown: the parsers' -h, caught by callers)
 
 DEFAULT_TIMEOUT = 3600  # az acr build's default, seconds
 
@@ -27,6 +27,13 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         self._argv = list(sys.argv[1:] if args is None else args)  # the text error() must scrub
         return super().parse_known_args(args, namespace)
+
+    def _get_values(self, action, arg_strings):
+        # `--flag=--`: argparse (3.11) drops the "--" as if it ended the options and stores [] instead
+        # of a value; take "--" as the value it is (the type check then judges it)
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            return self._get_value(action, "--")
+        return super()._get_values(action, arg_strings)
 
     def error(self, message: str):
         message = _ARGUMENT.sub(r"\1: ", message)  # "argument --timeout: x" -> "--timeout: x"
@@ -66,10 +73,6 @@ def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
             for sub in set(action.choices.values()):
                 out.extend(_all_actions(sub))
     return out
-
-
-class HelpShown(Exception):
-    pass
 
 
 _ARGUMENT = re.compile(r"^argument (\S+): ")
