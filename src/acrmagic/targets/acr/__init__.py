@@ -54,7 +54,8 @@ class AcrTarget(Target):
                  identity: str | None = None, management_url: str | None = None, ca_bundle: str | None = None,
                  emulator_config: str | None = None, *, device_code: bool | None = None,
                  pacing: Pacing | None = None, credential=None):
-        name = (registry or "").strip()
+        self.emulator = _read_emulator(emulator_config) if emulator_config else None
+        name = (registry or (self.emulator or {}).get("registry") or "").strip()  # the emulator's first registry
         if name.lower().endswith(".azurecr.io"):
             name = name.split(".")[0]
         if not _NAME.match(name):
@@ -64,7 +65,6 @@ class AcrTarget(Target):
                        "managementUrl": management_url or None, "caBundle": ca_bundle or None,
                        "emulatorConfig": str(emulator_config) if emulator_config else None}
         self.name = name
-        self.emulator = _read_emulator(emulator_config) if emulator_config else None
         self.management_url = management_url or (self.emulator or {}).get("management_url")
         self.ca_bundle = ca_bundle or (self.emulator or {}).get("ca_bundle")
         self.device_code = device_code
@@ -75,11 +75,10 @@ class AcrTarget(Target):
 
     @classmethod
     def from_config(cls, d: dict, **kwargs) -> "AcrTarget":
+        """From `describe()`'s dict (what `acrmagic use` saved, a run record's `target`); keys this
+        version does not know are ignored, so records of a newer acrmagic still find their target."""
         if d.get("kind", "acr") != "acr":
             raise UsageError(f"not an ACR target configuration (kind {d.get('kind')!r})")
-        unknown = sorted(set(d) - set(CONFIG_KEYS))
-        if unknown:
-            raise UsageError(f"ACR target configuration: unknown keys {', '.join(unknown)}")
         return cls(d.get("registry") or "", d.get("resourceGroup"), d.get("subscription"), d.get("identity"),
                    d.get("managementUrl"), d.get("caBundle"), d.get("emulatorConfig"), **kwargs)
 

@@ -87,6 +87,11 @@ class _AppServiceIdentity:
 
 def make_credential(identity: str | None, emulator: dict | None, device_code: bool | None):
     """(credential, what it tries: for error messages, e.g. "managed identity (system-assigned)")."""
+    import logging
+
+    # azure-identity logs each failed credential as a warning; with no logging configured Python would
+    # print those on stderr beside acrmagic's own one line. A configured root logger still gets them.
+    logging.getLogger("azure.identity").addHandler(logging.NullHandler())
     client_id = None if identity in (None, "", "system") else identity
     which = f"user-assigned identity {client_id}" if client_id else "system-assigned identity"
     if emulator is not None:
@@ -123,7 +128,7 @@ def login_hint(tried: str, emulator: bool) -> str:
 
 
 def auth_failed(tried: str, emulator: bool, reason: str) -> AuthenticationFailed:
-    reason = " ".join(reason.split())
+    reason = " ".join(reason.split("Token request error:")[-1].split())  # MSAL's answer, not its preamble
     if len(reason) > 300:
         reason = reason[:300] + "..."
     return AuthenticationFailed(f"no Azure token from {tried}: {reason}; {login_hint(tried, emulator)}")

@@ -13,6 +13,7 @@ with its CA bundle; nothing else differs from Azure.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 
 from ...errors import AuthenticationFailed, CloudError, CloudUnavailable, RunNotFound, UsageError
@@ -89,6 +90,10 @@ class Service:
         from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ResourceNotFoundError,
                                            ServiceRequestError, ServiceResponseError)
 
+        if self.ca_bundle and not os.path.exists(self.ca_bundle):
+            raise CloudUnavailable(f"{what}: the CA bundle {self.ca_bundle} is gone: "
+                                   + ("is the emulator still running? start it again and `acrmagic use` its config"
+                                      if self.emulator else "give caBundle again")) from None
         try:
             yield
         except ClientAuthenticationError as e:
@@ -111,6 +116,8 @@ class Service:
         except HttpResponseError as e:
             code, message = _arm_error(e)
             raise CloudError(f"{what}: {code}: {message}", code=code, status=e.status_code) from None
+        except OSError as e:  # below azure-core: a CA bundle unreadable, a socket refused outside its retries
+            raise CloudUnavailable(f"{what}: {self.endpoint} cannot be reached ({e.strerror or e})") from None
 
     # -- ARM plumbing -----------------------------------------------------------------------------
     def arm_get(self, path: str, api_version: str, params: dict | None = None) -> dict:
@@ -146,8 +153,6 @@ class Service:
 
     def locate(self, registry: str, resource_group: str | None, subscription: str | None) -> Where:
         """Subscription and resource group (as given, or found as az finds them), then registries.get."""
-        import os
-
         subs = [subscription] if subscription else (
             [os.environ["AZURE_SUBSCRIPTION_ID"]] if os.environ.get("AZURE_SUBSCRIPTION_ID") else self.subscriptions())
         if not subs:

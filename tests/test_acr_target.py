@@ -1,0 +1,529 @@
+"""The ACR target against the product's offline ACR emulator: real azure-identity, real SDK clients,
+real HTTPS, real Azurite, runs built on the local engine and pushed to localhost:5000.
+
+The emulator runs as a subprocess for the whole module (stopped with SIGTERM at the end). While the
+emulator still executes runs with its stop-gap DockerExecutor (classic builds, no task runs), the
+fixture starts it through a small launcher that swaps that executor for the local target (what the
+emulator is to use): see LAUNCHER.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from acrmagic import runner
+from acrmagic.errors import (AuthenticationFailed, CloudError, CloudUnavailable, RunCanceled, RunErrored,
+                             RunNotFound, TaskFileError, UsageError)
+from acrmagic.events import LogEvent, StepEvent
+from acrmagic.logformat import read_log
+from acrmagic.runrequest import QuickBuild, TaskRun
+from acrmagic.runs.store import RunStore
+from acrmagic.states import CANCELED, STEP_SUCCEEDED, STOP_CANCEL, SUCCEEDED
+from acrmagic.targets.acr import AcrTarget, Pacing
+from acrmagic.targets.acr.logblob import LogFollower
+
+from conftest import registry_digest
+
+pytestmark = pytest.mark.engine
+
+PYTHON = sys.executable
+FAST = Pacing(base=0.05, cap=0.2, jitter=lambda: 0.0, status_every=0.5, end_grace=5, cancel_grace=20)
+SECRET_ARG = "s3cret-build-arg-7f1e"
+SECRET_VALUE = "s3cret-set-value-92ab"
+REGISTRIES = [
+    {"name": "acrmagic", "resourceGroup": "acrmagic-rg", "sku": "Standard"},
+    {"name": "classicreg", "resourceGroup": "other-rg", "sku": "Classic"},
+    {"name": "notasksreg", "resourceGroup": "other-rg", "sku": "Basic", "tasks": False},
+]
+
+# Runs go to the local target inside the emulator (until the emulator does so itself).
+LAUNCHER = textwrap.dedent('''
+    import shutil, sys, tarfile, tempfile, threading
+    from pathlib import Path
+    from acrmagic.emulator import cli, server
+    from acrmagic.emulator.run_requests import TaskJob
+    from acrmagic.events import StepEvent
+    from acrmagic.runrequest import QuickBuild, TaskRun
+    from acrmagic.states import STOP_CANCEL
+    from acrmagic.targets.local import LocalTarget
+
+    class LocalExecutor:
+        def start(self, job, ctx):
+            state = {"handle": None, "canceled": threading.Event()}
+            threading.Thread(target=self._run, args=(job, ctx, state), daemon=True).start()
+            return state
+
+        def cancel(self, state):
+            state["canceled"].set()
+            if state["handle"] is not None:
+                state["handle"].stop(STOP_CANCEL)
+
+        def _run(self, job, ctx, state):
+            work = Path(tempfile.mkdtemp(prefix="emulator-run-"))
+            try:
+                if ctx.source is not None:
+                    with tarfile.open(ctx.source, "r:gz") as tar:
+                        tar.extractall(work, filter="tar")
+                if isinstance(job, TaskJob):
+                    text = job.task_content if job.task_content is not None else (work / job.task_file).read_text()
+                    values = job.values_content or ((work / job.values_file).read_text() if job.values_file else None)
+                    request = TaskRun(task_text=text, task_name=job.task_file or "<encoded>", context=str(work),
+                                      context_path=work, values_text=values, values_file=job.values_file,
+                                      set_values=dict(job.values), timeout=job.timeout)
+                else:
+                    request = QuickBuild(context=str(work), images=list(job.image_names), dockerfile=job.dockerfile,
+                                         build_args=dict(job.build_args), target=job.target, push=job.push,
+                                         no_cache=job.no_cache, timeout=job.timeout)
+                handle = LocalTarget(ctx.login_server).submit(request, lambda: ctx.run_id)
+                state["handle"] = handle
+                if state["canceled"].is_set():
+                    handle.stop(STOP_CANCEL)
+                def emit(ev):
+                    if not (isinstance(ev, StepEvent) and not ev.logged):
+                        ctx.log(ev.line())
+                outcome = handle.execute(emit)
+                ctx.on_status(outcome.status, {"outputImages": [vars(o) for o in outcome.output_images],
+                                               "error": outcome.error})
+            except Exception as e:
+                ctx.on_status("Error", {"error": f"{type(e).__name__}: {e}"})
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+
+    server.DockerExecutor = LocalExecutor
+    sys.exit(cli.main(sys.argv[1:]))
+''')
+
+
+def _emulator_command(tmp: Path) -> list[str]:
+    from acrmagic.emulator import execute
+
+    if hasattr(execute, "DockerExecutor"):  # the stop-gap executor is still there: run through the local target
+        launcher = tmp / "launch_emulator.py"
+        launcher.write_text(LAUNCHER)
+        return [PYTHON, str(launcher)]
+    return [PYTHON, "-m", "acrmagic.emulator"]
+
+
+class Emulator:
+    def __init__(self, tmp: Path, registries: list[dict] | None = None):
+        self.tmp = tmp
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.config_file = tmp / "emulator.json"
+        args = ["--config-file", str(self.config_file)]
+        if registries:
+            (tmp / "registries.json").write_text(json.dumps(registries))
+            args += ["--registries", str(tmp / "registries.json")]
+        env = {**os.environ, "ACRMAGIC_HOME": str(tmp / "emulator-home")}
+        self.stderr = open(tmp / "emulator.stderr", "w")
+        self.proc = subprocess.Popen(_emulator_command(tmp) + args, stdout=subprocess.PIPE, stderr=self.stderr,
+                                     text=True, env=env)
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(10)
+            raise RuntimeError(f"the emulator did not start: {(tmp / 'emulator.stderr').read_text()[-2000:]}")
+        self.info = json.loads(line)
+
+    def target(self, **kwargs) -> AcrTarget:
+        kwargs.setdefault("pacing", FAST)
+        return AcrTarget(kwargs.pop("registry", "acrmagic"), emulator_config=str(self.config_file), **kwargs)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.stderr.close()
+        azurite = self.info.get("azurite_pid")
+        assert azurite is None or not _alive(azurite), "the emulator left Azurite running"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    emu = Emulator(tmp_path_factory.mktemp("acr-emulator"), REGISTRIES)
+    yield emu
+    emu.stop()
+    assert emu.proc.returncode == 0, (emu.tmp / "emulator.stderr").read_text()[-2000:]
+
+
+class Observer:
+    def __init__(self, cancel_when: str | None = None):
+        self.events, self.lines, self.runs = [], [], []
+        self.cancel_when, self.cancel_requested = cancel_when, False
+
+    def start(self, run):
+        self.runs.append(run)
+
+    def event(self, ev, line):
+        self.events.append(ev)
+        self.lines.append(line)
+        if self.cancel_when and self.cancel_when in line:
+            self.cancel_requested = True  # the view's Cancel button
+
+    def finish(self, run):
+        self.runs.append(run)
+
+
+def _run(request, target, observer=None):
+    observer = observer or Observer()
+    return runner.start(request, target=target, observer=observer).run(), observer
+
+
+def _in_thread(fn):
+    box = {}
+
+    def work():
+        try:
+            box["result"] = fn()
+        except BaseException as e:
+            box["error"] = e
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def _wait(predicate, timeout=60, what="a condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# -- quick builds --------------------------------------------------------------------------------------------
+
+def test_quick_build_pushes_the_digest_acr_reports(emulator, make_context, capsys):
+    target = emulator.target()
+    ctx = make_context({"app.txt": "hello", "skip.log": "x", ".dockerignore": "*.log\n"})
+    dockerfile = ("FROM busybox\nARG GREETING\nARG TOKEN\nCOPY . /app\n"
+                  "RUN test ! -e /app/skip.log && echo \"greeting=$GREETING token=$TOKEN\"\n")
+    req = QuickBuild(context=str(ctx), images=["acr-target-test:{{.Run.ID}}"], dockerfile_text=dockerfile,
+                     build_args={"GREETING": "hi"}, secret_build_args={"TOKEN": SECRET_ARG})
+    run, obs = _run(req, target)
+
+    assert run.status == SUCCEEDED and run.backend == "acr" and run.target == target.describe()
+    image, = run.output_images
+    assert image.registry == "localhost:5000" and image.tag == run.run_id
+    assert registry_digest(image.repository, image.tag) == image.digest  # read back from the registry itself
+    assert run.source["type"] == "upload" and run.source["relativePath"].startswith("source/")
+    assert run.source["digest"].startswith("sha256:")
+    assert run.who == emulator.info["system_identity_client_id"] == target.who()
+    assert "IDENTITY_HEADER" not in os.environ and "IDENTITY_ENDPOINT" not in os.environ
+    # BuildKit's steps, parsed from the streamed blob, as a local build reports them
+    steps = [ev for ev in obs.events if isinstance(ev, StepEvent)]
+    assert any(ev.state == STEP_SUCCEEDED for ev in steps), obs.lines
+    assert any("greeting=hi" in line for line in obs.lines)
+    assert f"Queued a build with ID: {run.run_id}" in obs.lines
+    # the secret build arg: in no log, record or output
+    stored = RunStore().get(run.run_id)
+    for text in (stored.log(), json.dumps(stored.to_record()), "\n".join(obs.lines), target.run_log(run.run_id),
+                 capsys.readouterr().out):
+        assert SECRET_ARG not in text
+    assert "token=***" in stored.log() or "token=" in stored.log()
+
+
+def test_a_dockerfile_the_dockerignore_excludes_still_builds_as_with_az(emulator, make_context):
+    ctx = make_context({"build/app.Dockerfile": "FROM busybox\nCOPY . /src\nRUN ls /src\n", "keep.txt": "k",
+                        ".dockerignore": "build\n"})
+    run, obs = _run(QuickBuild(context=str(ctx), dockerfile="build/app.Dockerfile"), emulator.target())
+    assert run.status == SUCCEEDED and run.output_images == []  # no tag: built, not pushed (as az)
+    assert any(line.endswith("keep.txt") for line in obs.lines)
+    assert not any(line.endswith(" build") or line.endswith("\tbuild") for line in obs.lines)
+
+
+def test_replay_and_history(emulator, make_context):
+    target = emulator.target()
+    ctx = make_context({"a.txt": "a"})
+    run, obs = _run(QuickBuild(context=str(ctx), images=["acr-history:{{.Run.ID}}"],
+                               dockerfile_text="FROM busybox\nCOPY a.txt /a.txt\n"), target)
+    log = target.run_log(run.run_id)
+    assert f"Run ID: {run.run_id} was successful" in log
+    # replay: the ACR log read back gives the step states the live follow gave
+    live = [(e.step, e.state) for e in obs.events if isinstance(e, StepEvent)]
+    replayed = [(e.step, e.state) for e in read_log(log.splitlines()) if isinstance(e, StepEvent)]
+    assert live and replayed == live
+    got = target.get_run(run.run_id)
+    assert got.status == SUCCEEDED and got.output_images == run.output_images and got.backend == "acr"
+    recent = target.list_runs(status="succeeded", top=2)
+    assert 1 <= len(recent) <= 2 and recent[0].run_id == run.run_id
+    assert all(r.status == SUCCEEDED for r in recent)
+    with pytest.raises(RunNotFound):
+        target.get_run("zz999")
+
+
+def test_git_context_is_passed_to_acr_as_is(emulator):
+    target = emulator.target()
+    req = QuickBuild(context="https://github.com/Azure-Samples/acr-build-helloworld-node.git", images=["x:1"])
+    with pytest.raises(CloudError, match="SourceLocationNotFound") as e:  # the emulator is offline: it says so
+        runner.start(req, target=target, observer=Observer())
+    assert "\n" not in e.value.message
+
+
+# -- task runs ----------------------------------------------------------------------------------------------
+
+TASK = """\
+version: v1.1.0
+steps:
+  - id: build
+    build: -t $Registry/acr-task-test:$ID .
+  - id: greet
+    cmd: $Registry/acr-task-test:$ID sh -c 'echo greeting={{.Values.greeting}} {{.Values.name}} token={{.Values.token}}'
+  - id: push
+    push: ["$Registry/acr-task-test:$ID"]
+"""
+
+
+def test_task_file_run_with_a_context(emulator, make_context):
+    target = emulator.target()
+    ctx = make_context({"Dockerfile": "FROM busybox\nCOPY msg.txt /msg.txt\n", "msg.txt": "m", "acb.yaml": TASK,
+                        "values.yaml": "name: world\n"})
+    req = TaskRun(task_text=TASK, task_name=str(ctx / "acb.yaml"), context=str(ctx), context_path=ctx,
+                  values_file="values.yaml", values_text="name: world\n",
+                  set_values={"greeting": "hello"}, set_secrets={"token": SECRET_VALUE})
+    run, obs = _run(req, target)
+    assert run.status == SUCCEEDED, run.error
+    assert [s.name for s in run.steps] == ["build", "greet", "push"]
+    assert all(s.status == STEP_SUCCEEDED for s in run.steps), [s.to_dict() for s in run.steps]
+    assert any("greeting=hello world" in line for line in obs.lines)
+    image, = run.output_images
+    assert registry_digest(image.repository, image.tag) == image.digest
+    stored = RunStore().get(run.run_id)
+    for text in (stored.log(), json.dumps(stored.to_record()), "\n".join(obs.lines), target.run_log(run.run_id)):
+        assert SECRET_VALUE not in text
+
+
+def test_task_from_a_cell_goes_into_the_archive(emulator, make_context):
+    target = emulator.target()
+    ctx = make_context({"data.txt": "payload-123"})
+    task = "version: v1.1.0\nsteps:\n  - cmd: busybox cat /workspace/data.txt\n"
+    run, obs = _run(TaskRun(task_text=task, task_name="<cell>", context=str(ctx), context_path=ctx), target)
+    assert run.status == SUCCEEDED, run.error
+    assert any("payload-123" in line for line in obs.lines)
+
+
+def test_encoded_task_run_without_a_context(emulator):
+    target = emulator.target()
+    task = "version: v1.1.0\nsteps:\n  - id: hello\n    cmd: busybox echo hello-{{.Values.who}}\n"
+    run, obs = _run(TaskRun(task_text=task, task_name="<cell>", context=None, set_values={"who": "acr"}), target)
+    assert run.status == SUCCEEDED, run.error
+    assert run.source == {"type": "none"}
+    assert any("hello-acr" in line for line in obs.lines)
+    assert [(s.name, s.status) for s in run.steps] == [("hello", STEP_SUCCEEDED)]
+
+
+def test_a_bad_task_file_fails_with_its_line_before_any_upload(emulator, make_context):
+    target = emulator.target()
+    before = len(target.list_runs(top=100))
+    ctx = make_context({"x": "1"})
+    with pytest.raises(TaskFileError, match=r"acb\.yaml:\d+"):
+        runner.start(TaskRun(task_text="version: v1.1.0\nsteps:\n  - cmd: [unclosed\n", task_name="acb.yaml",
+                             context=str(ctx), context_path=ctx), target=target, observer=Observer())
+    assert len(target.list_runs(top=100)) == before
+
+
+# -- stopping -----------------------------------------------------------------------------------------------
+
+def test_cancel_from_the_view_stops_the_run_in_acr(emulator, make_context):
+    target = emulator.target()
+    ctx = make_context({"a": "a"})
+    req = QuickBuild(context=str(ctx), images=["acr-cancel:{{.Run.ID}}"],
+                     dockerfile_text="FROM busybox\nRUN echo sleeping-now && sleep 120\n")
+    obs = Observer(cancel_when="sleeping-now")
+    started = time.monotonic()
+    with pytest.raises(RunCanceled) as e:
+        _run(req, target, obs)
+    assert time.monotonic() - started < 60
+    run_id = e.value.run.run_id
+    assert RunStore().get(run_id).status == CANCELED
+    assert _wait(lambda: target.get_run(run_id).status == CANCELED, 30, "ACR to report Canceled")
+
+
+def test_cancel_from_another_target_instance(emulator, make_context):
+    target = emulator.target()
+    ctx = make_context({"a": "a"})
+    req = QuickBuild(context=str(ctx), images=[], dockerfile_text="FROM busybox\nRUN echo waiting-now && sleep 120\n")
+    obs = Observer()
+    thread, box = _in_thread(lambda: _run(req, target, obs))
+    _wait(lambda: any("waiting-now" in line for line in obs.lines), 60, "the build to start")
+    run_id = obs.runs[0].run_id
+    other = AcrTarget.from_config(target.describe(), pacing=FAST)  # as `acrmagic cancel` in another process
+    assert other.owner_cancels is False
+    other.cancel(run_id)
+    thread.join(60)
+    assert isinstance(box.get("error"), RunCanceled), box
+    assert other.get_run(run_id).status == CANCELED
+
+
+def test_idle_cutoff_ends_a_silent_follow(emulator, make_context):
+    target = emulator.target(pacing=Pacing(base=0.05, cap=0.2, jitter=lambda: 0.0, status_every=0.5, idle_cutoff=3))
+    ctx = make_context({"a": "a"})
+    req = QuickBuild(context=str(ctx), images=[], dockerfile_text="FROM busybox\nRUN echo quiet-now && sleep 60\n")
+    with pytest.raises(RunErrored, match=r"no new log lines for 3 s: .*acrmagic logs") as e:
+        _run(req, target)
+    run_id = e.value.run.run_id
+    target.cancel(run_id)  # it was still going in ACR
+    assert _wait(lambda: target.get_run(run_id).status == CANCELED, 30, "ACR to cancel the silent run")
+
+
+# -- bad inputs ---------------------------------------------------------------------------------------------
+
+def _one_line(e: pytest.ExceptionInfo) -> str:
+    assert "\n" not in str(e.value), str(e.value)
+    return str(e.value)
+
+
+def test_unknown_registry_and_resource_group(emulator):
+    with pytest.raises(CloudError) as e:
+        emulator.target(registry="nosuchregistry").registry
+    assert "nosuchregistry not found" in _one_line(e)
+    with pytest.raises(CloudError) as e:
+        emulator.target(resource_group="no-such-rg").registry
+    assert "resource group no-such-rg not found" in _one_line(e)
+    with pytest.raises(UsageError):
+        AcrTarget("a/b", emulator_config=str(emulator.config_file))
+
+
+def test_a_registry_without_tasks(emulator, make_context):
+    ctx = make_context({"a": "a"})
+    req = QuickBuild(context=str(ctx), dockerfile_text="FROM busybox\n")
+    with pytest.raises(CloudError, match="Builds are only supported for managed registries") as e:
+        runner.start(req, target=emulator.target(registry="classicreg"), observer=Observer())
+    _one_line(e)
+    with pytest.raises(CloudError, match="TasksOperationsNotAllowed") as e:
+        runner.start(req, target=emulator.target(registry="notasksreg"), observer=Observer())
+    _one_line(e)
+
+
+def test_a_wrong_identity_header(emulator, tmp_path):
+    garbled = dict(emulator.info, identity_header="not-the-header")
+    path = tmp_path / "garbled.json"
+    path.write_text(json.dumps(garbled))
+    target = AcrTarget("acrmagic", emulator_config=str(path), pacing=FAST)
+    with pytest.raises(AuthenticationFailed) as e:
+        target.who()
+    line = _one_line(e)
+    assert "emulator's managed identity" in line and "not-the-header" not in line
+    with pytest.raises(AuthenticationFailed):
+        target.registry
+
+
+def test_no_credentials_at_all(emulator, monkeypatch):
+    for var in [v for v in os.environ if v.startswith(("AZURE_", "IDENTITY_", "MSI_"))]:
+        monkeypatch.delenv(var)
+    # managed identity's IMDS leg goes to a closed loopback port, never to 169.254.169.254
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(emulator.tmp / "no-az-config"))
+    target = AcrTarget("acrmagic", management_url=emulator.info["management_url"],
+                       ca_bundle=emulator.info["ca_bundle"], device_code=False, pacing=FAST)
+    with pytest.raises(AuthenticationFailed) as e:
+        target.registry
+    line = _one_line(e)
+    assert "DefaultAzureCredential" in line and "az login" in line
+
+
+def test_the_emulator_gone(tmp_path_factory, make_context):
+    emu = Emulator(tmp_path_factory.mktemp("acr-emulator-gone"))
+    target = emu.target()
+    assert target.registry == "localhost:5000"
+    ca_copy = emu.tmp / "ca-copy.pem"
+    ca_copy.write_bytes(Path(emu.info["ca_bundle"]).read_bytes())
+    same_ca = emu.target(ca_bundle=str(ca_copy))
+    assert same_ca.registry == "localhost:5000"
+    emu.stop()  # its state folder (and CA) go with it
+    req = QuickBuild(context=str(make_context({"a": "a"})), dockerfile_text="FROM busybox\n")
+    with pytest.raises(CloudUnavailable) as e:
+        runner.start(req, target=target, observer=Observer())
+    assert "is the emulator still running?" in _one_line(e)
+    with pytest.raises(CloudUnavailable) as e:
+        runner.start(req, target=same_ca, observer=Observer())
+    assert "does not answer" in _one_line(e) and "is the emulator still running?" in str(e.value)
+
+
+# -- the follower on its own --------------------------------------------------------------------------------
+
+class FakeBlob:
+    def __init__(self, chunks: list[bytes], complete_after: int, key: str = "complete"):
+        self.chunks, self.complete_after, self.key = chunks, complete_after, key
+        self.data, self.polls = b"", 0
+
+    def exists(self):
+        return self.polls >= 1 or self._tick()
+
+    def _tick(self):
+        self.polls += 1
+        return False
+
+    def get_blob_properties(self):
+        self.polls += 1
+        if self.chunks:
+            self.data += self.chunks.pop(0)
+        meta = {self.key: "Succeeded"} if self.polls > self.complete_after else {}
+        return type("P", (), {"size": len(self.data), "metadata": meta})()
+
+    def download_blob(self, offset, length, max_concurrency=1):
+        part = self.data[offset:offset + length]
+        return type("D", (), {"readall": lambda s: part})()
+
+
+class RecordingWake:
+    def __init__(self):
+        self.delays = []
+
+    def wait(self, delay):
+        self.delays.append(delay)
+        return False
+
+    def clear(self):
+        pass
+
+
+def test_the_follower_reads_whole_lines_and_backs_off_as_az():
+    blob = FakeBlob([b"one\r\ntw", b"", b"", b"", b"o\r\nthr" + "é".encode()[:1], "é".encode()[1:] + b"e\r\n",
+                     b"", b"", b"", b"", b"", b"", b"", b"tail"], complete_after=15, key="COMPLETE")
+    wake = RecordingWake()
+    follower = LogFollower(blob, status=lambda: "Running", wake=wake,
+                           pacing=Pacing(base=1, cap=4, jitter=lambda: 0.5, status_every=1e9))
+    texts = []
+    result = follower.follow(texts.append)
+    assert "".join(texts) == "one\r\ntwo\r\nthrée\r\ntail"
+    assert all(t.endswith("\r\n") for t in texts[:-1])
+    assert result.complete == "Succeeded"
+    # base 1 s, doubled on every third idle poll in a row (new data resets it), capped, plus the jitter:
+    # the blob missing once; then data; then three idle polls
+    assert wake.delays[:4] == [1.5, 1.5, 1.5, 2.5]
+    assert max(wake.delays) <= 4.5
+
+
+def test_the_follower_ends_when_arm_says_the_run_ended_without_complete():
+    blob = FakeBlob([b"line\r\n"], complete_after=10 ** 9)
+    result = LogFollower(blob, status=lambda: "Failed", wake=RecordingWake(),
+                         pacing=Pacing(base=0.001, cap=0.001, jitter=lambda: 0, status_every=0, end_grace=0.05)
+                         ).follow(lambda t: None)
+    assert result.complete is None and result.status == "Failed"
+
+
+def test_no_azure_import_until_used():
+    code = "import sys, acrmagic.targets.acr; print([m for m in sys.modules if m.startswith('azure')])"
+    assert subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
