@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from urllib.parse import urlencode
 from dataclasses import dataclass
 from typing import Callable
 
@@ -198,11 +199,11 @@ class ArmApp:
             if not top.isdigit() or int(top) < 1:
                 raise bad_request(f"$top must be a positive whole number, not '{top}'.", "InvalidParameter")
             return {"value": [r.to_json() for r in runs[:int(top)]]}  # no nextLink: `--top` must not page on
-        skip = int(q.get("$skipToken", "0") or 0) if q.get("$skipToken", "0").isdigit() else 0
+        token = q.get("$skipToken", "0")
+        skip = int(token) if token.isdigit() else 0
         page = {"value": [r.to_json() for r in runs[skip:skip + PAGE]]}
         if skip + PAGE < len(runs):
-            params = {k: v for k, v in q.items() if k != "$skipToken"}
-            query = "&".join(f"{k}={v}" for k, v in params.items()) + f"&$skipToken={skip + PAGE}"
+            query = urlencode({**{k: v for k, v in q.items() if k != "$skipToken"}, "$skipToken": skip + PAGE})
             page["nextLink"] = f"{self.base_url}{call.request.url.path}?{query}"
         return page
 
