@@ -23,12 +23,12 @@ import pytest
 
 from acrmagic import runner
 from acrmagic.errors import (AuthenticationFailed, CloudError, CloudUnavailable, RunCanceled, RunErrored,
-                             RunNotFound, TaskFileError, UsageError)
-from acrmagic.events import LogEvent, StepEvent
+                             RunNotFound, RunTimedOut, TaskFileError, UsageError)
+from acrmagic.events import StepEvent
 from acrmagic.logformat import read_log
 from acrmagic.runrequest import QuickBuild, TaskRun
 from acrmagic.runs.store import RunStore
-from acrmagic.states import CANCELED, STEP_SUCCEEDED, STOP_CANCEL, SUCCEEDED
+from acrmagic.states import CANCELED, STEP_SUCCEEDED, STOP_TIMEOUT, SUCCEEDED
 from acrmagic.targets.acr import AcrTarget, Pacing
 from acrmagic.targets.acr.logblob import LogFollower
 
@@ -358,6 +358,21 @@ def test_cancel_from_the_view_stops_the_run_in_acr(emulator, make_context):
     run_id = e.value.run.run_id
     assert RunStore().get(run_id).status == CANCELED
     assert _wait(lambda: target.get_run(run_id).status == CANCELED, 30, "ACR to report Canceled")
+
+
+def test_a_run_past_its_deadline_is_canceled_in_acr_and_recorded_timeout(emulator, make_context):
+    target = emulator.target()
+    req = QuickBuild(context=str(make_context({"a": "a"})), images=[],
+                     dockerfile_text="FROM busybox\nRUN echo slow-now && sleep 120\n")
+    obs = Observer()
+    execution = runner.start(req, target=target, observer=obs)
+    thread, box = _in_thread(execution.run)
+    _wait(lambda: any("slow-now" in line for line in obs.lines), 60, "the build to start")
+    execution.stop(STOP_TIMEOUT)  # what the supervisor does at the run's deadline (ACR takes 300 s at least)
+    thread.join(60)
+    assert isinstance(box.get("error"), RunTimedOut), box
+    assert "did not finish within --timeout 3600s" in box["error"].message
+    assert target.get_run(box["error"].run.run_id).status == CANCELED
 
 
 def test_cancel_from_another_target_instance(emulator, make_context):

@@ -72,7 +72,8 @@ class LogFollower:
         result = Followed()
         exists = False
         base, idle_polls = p.base, 0
-        last_news = last_status = time.monotonic()
+        last_news = time.monotonic()
+        last_status = last_news - p.status_every  # one status read at once: a run that ended long ago
         ended_at: float | None = None
         while True:
             got = False
