@@ -200,3 +200,33 @@ def test_inline_dockerfile_context_is_what_docker_build_f_minus_sends(tmp_path, 
     repo = f"ctxcmp-{uuid.uuid4().hex[:8]}"
     docker = _docker_listing(engine, root, f"{repo}:docker", stdin_dockerfile=LIST_FILES)
     assert _acrmagic_listing(engine, root, repo, LIST_FILES) == sorted(docker + [f"/ctx/{INLINE_DOCKERFILE}"])
+
+
+# -- the rest of a build's path in these modules: base image digests (registry.py), imports ------------------------
+
+@pytest.mark.engine
+def test_manifest_digest_reads_the_registry_as_it_answers():
+    from acrmagic.registry import RegistryError, manifest_digest
+    from conftest import registry_digest
+
+    assert manifest_digest("localhost:5001", "library/busybox", "latest") == registry_digest(
+        "library/busybox", "latest", "localhost:5001")
+    assert manifest_digest("localhost:5001", "library/no-such-image", "latest") is None
+    with pytest.raises(OSError):  # callers skip a registry that does not answer
+        manifest_digest("localhost:1", "library/busybox", "latest", timeout=2)
+    assert issubclass(RegistryError, OSError)
+
+
+@pytest.mark.engine
+def test_a_build_from_the_command_line_imports_neither_requests_nor_the_docker_sdk(make_context):
+    """`acrmagic build` starts a fresh process each time: what it imports, every build pays."""
+    import json
+    import sys
+
+    ctx = make_context({"Dockerfile": "FROM busybox\nRUN echo imports\n"})
+    code = ("import json, sys\nfrom acrmagic import cli\n"
+            f"code = cli.main(['build', '--no-push', '--no-logs', {str(ctx)!r}])\n"
+            "print(json.dumps([code, sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('requests', 'urllib3', 'docker'))]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.splitlines()[-1]) == [0, []]

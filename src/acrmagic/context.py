@@ -22,11 +22,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import stat
-import subprocess
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,7 +246,7 @@ def _write_tar(out, root: Path, files: list[str], extra: dict[str, bytes]) -> tu
 
 def _spool(root: Path, files: list[str], extra: dict[str, bytes]) -> tuple[BinaryIO, str, int]:
     """The tar in an unnamed temporary file (on disk, in the page cache: not in this process's memory)."""
-    out = tempfile.TemporaryFile(prefix="acrmagic-context-")
+    out = _temporary_file()
     try:
         digest, size = _write_tar(out, root, files, extra)
         out.flush()
@@ -258,6 +255,19 @@ def _spool(root: Path, files: list[str], extra: dict[str, bytes]) -> tuple[Binar
         raise
     out.seek(0)
     return out, digest, size
+
+
+def _temporary_file() -> BinaryIO:
+    """An unnamed file on disk: Linux's O_TMPFILE where it works (no name ever exists, and the
+    command line does not pay for importing tempfile), else the tempfile module's."""
+    if hasattr(os, "O_TMPFILE"):
+        try:
+            return open(os.open(os.environ.get("TMPDIR") or "/tmp", os.O_TMPFILE | os.O_RDWR, 0o600), "w+b")
+        except OSError:
+            pass  # a file system without O_TMPFILE
+    import tempfile
+
+    return tempfile.TemporaryFile(prefix="acrmagic-context-")
 
 
 # -- the context of a build ---------------------------------------------------------------------------------------
@@ -402,6 +412,8 @@ def _incompressible(block: bytes, sample: int = 8 << 10) -> bool:
 
 
 def _git(*args: str, cwd: str | None = None) -> str:
+    import subprocess  # only git contexts run a program
+
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
     if proc.returncode != 0:
@@ -412,6 +424,9 @@ def _git(*args: str, cwd: str | None = None) -> str:
 
 def pack_git(url: str, dockerfile_text: str | None = None, dockerfile: str | None = None) -> BuildContext:
     """Fetch `url` (``repo#ref:subdir`` as Docker reads it) at depth 1 and pack it."""
+    import shutil
+    import tempfile
+
     repo, _, fragment = url.partition("#")
     ref, _, subdir = fragment.partition(":")
     with tempfile.TemporaryDirectory(prefix="acrmagic-git-") as tmp:
