@@ -1,0 +1,492 @@
+"""The local scheduler: checks every enabled task's triggers at the poll interval and starts the runs
+they fire through the one runner.
+
+    tick = check (commit heads, base-image digests, timers -> fires in the outbox, see store.py)
+         + dispatch (outbox -> runs, each in a worker thread)
+
+- One active scheduler per store: an exclusive `flock` on ACRMAGIC_HOME/scheduler.lock. A second one
+  (another kernel, another terminal) stands by: its ticks do nothing until the lock is free.
+- A restart neither loses nor doubles runs: fires are written with the state that produced them, and a
+  fire is linked to a run already recorded for it instead of being run again (store.py).
+- A broken trigger on one task (an unreachable repository, a registry that does not answer, a token
+  that is not there) is recorded on that task (`state.errors`) and the others go on.
+- Runs of one task never overlap: a task's next fire waits until its run ends; fires of different
+  tasks run side by side, up to `max_parallel`.
+- Network waits (git ls-remote, manifest HEADs) happen once per repository/image per tick, in parallel,
+  before the per-task pass; the pass itself only compares what it read.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from ..errors import AcrMagicError, RunError, UsageError
+from ..runs.model import now as now_iso
+from ..runs.store import RunStore
+from ..states import QUEUED, RUNNING, SUCCEEDED
+from . import base_image, commit, launch, timer
+from . import definition as d
+from .store import DONE, PENDING, STARTED, Fire, TaskStore, new_fire_id
+
+DEFAULT_POLL_INTERVAL = 10.0  # seconds: a commit is picked up within this, on average half of it
+STOP_GRACE = 30.0  # seconds a stopping scheduler lets its runs finish before it cancels them
+
+
+class SchedulerLock:
+    """An exclusive flock on <home>/scheduler.lock: held by the active scheduler, freed when its process dies."""
+
+    def __init__(self, home: Path):
+        self.path = Path(home) / "scheduler.lock"
+        self._file = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def acquire(self) -> bool:
+        if self._file is not None:
+            return True
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            return False
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._file = f
+        return True
+
+    def holder(self) -> str | None:
+        try:
+            return self.path.read_text().strip() or None
+        except OSError:
+            return None
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+@dataclass
+class Tick:
+    """What one tick did."""
+
+    standby: bool = False  # another scheduler holds the lock: nothing was checked
+    fired: list[Fire] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)  # fire ids whose runs started
+    errors: dict[str, dict] = field(default_factory=dict)  # task -> {trigger: message}
+
+
+class _FireObserver:
+    """Links the fire to its run the moment the run is recorded; shows nothing."""
+
+    def __init__(self, store: TaskStore, fire: Fire, log: Callable[[str], None]):
+        self.store, self.fire, self.log = store, fire, log
+        self.run_id: str | None = None
+
+    def start(self, run) -> None:
+        self.run_id = run.run_id
+        self.store.mark(self.fire.id, STARTED, run_id=run.run_id)
+        self.log(f"run {run.run_id} of task {self.fire.task} started ({self.fire.kind})")
+
+    def event(self, ev, line) -> None: ...
+
+    def finish(self, run) -> None: ...
+
+
+def after_run(store: TaskStore, task: str, run) -> None:
+    """What a finished run of a task teaches its base-image trigger: the images it now stands on and
+    the tags it pushed (other tasks may be built on them)."""
+    if run is None or run.status != SUCCEEDED:
+        return
+    try:
+        resource = store.get(task)
+    except UsageError:
+        return
+    kind = (resource["properties"].get("trigger", {}).get("baseImageTrigger") or {}).get("baseImageTriggerType", d.RUNTIME)
+
+    def change(state: dict) -> None:
+        base = state.setdefault("base", {})
+        base["watch"] = base_image.watch_list(run, kind)
+        base["outputs"] = base_image.outputs(run)
+        base["fired"] = {k: v for k, v in base.get("fired", {}).items() if base["watch"].get(k) not in (None, v)}
+    store.change_state(task, change)
+
+
+class Scheduler:
+    def __init__(self, store: TaskStore | None = None, clock: Callable[[], datetime] = timer.utcnow,
+                 poll_interval: float = DEFAULT_POLL_INTERVAL, *, run_store: RunStore | None = None,
+                 heads: Callable[[str, str, str | None], str] | None = None,
+                 digests: base_image.DigestChecker | None = None, target=None, max_parallel: int = 2,
+                 log: Callable[[str], None] | None = None):
+        self.store = store or TaskStore()
+        self.home = str(self.store.home)
+        self.run_store = run_store or RunStore(self.store.home)
+        self.clock, self.poll_interval = clock, poll_interval
+        self.heads = heads or commit.head
+        self.digests = digests or base_image.DigestChecker()
+        self.target, self.max_parallel = target, max_parallel
+        self.log = log or (lambda line: None)
+        self.lock = SchedulerLock(self.store.home)
+        self._active: dict[str, threading.Thread] = {}  # task -> the worker running its run
+        self._active_runs: dict[str, str] = {}  # task -> run id
+        self._mutex = threading.Lock()
+        self._wake = threading.Event()
+
+    # -- one tick ------------------------------------------------------------------------------------------
+    def tick(self) -> Tick:
+        if not self.lock.acquire():
+            return Tick(standby=True)
+        result = self.check()
+        result.started = self.dispatch()
+        return result
+
+    def check(self) -> Tick:
+        """Check every enabled task's triggers; fires go to the outbox (no run starts here)."""
+        result = Tick()
+        now = self.clock()
+        rows = [(r, s) for r, s in self.store.all() if d.enabled(r)]
+        busy = {f.task for f in self.store.open_fires()} | set(self._active)
+        heads = self._fetch_heads(rows)
+        self.digests.clear()
+        self.digests.prefetch({image for r, s in rows if d.base_image_trigger(r)
+                               for image in s.get("base", {}).get("watch", {})})
+        order, upstream = base_image.dependency_order(
+            {r["name"]: set(s.get("base", {}).get("watch", {})) for r, s in rows},
+            {r["name"]: set(s.get("base", {}).get("outputs", [])) for r, s in rows})
+        by_name = {r["name"]: (r, s) for r, s in rows}
+        for name in order:
+            resource, state = by_name[name]
+            # a run that could not start stays on record until a run of the task starts
+            errors = {k: v for k, v in state.get("errors", {}).items() if k == "run"}
+            fired = self._check_commit(resource, state, heads, errors)
+            fired += self._check_timers(resource, state, now, errors)
+            if any(u in busy for u in upstream.get(name, ())):
+                pass  # built on a task that is rebuilding: wait for its new image, then rebuild once
+            else:
+                fired += self._check_base_images(resource, state, now, errors)
+            if fired:
+                busy.add(name)
+                result.fired += fired
+            if errors != state.get("errors", {}):
+                self.store.change_state(name, lambda s, e=errors: s.__setitem__("errors", e))
+                for trig, message in errors.items():
+                    self.log(f"task {name}: {trig} trigger: {message}")
+            if errors:
+                result.errors[name] = errors
+        for fire in result.fired:
+            self.log(f"task {fire.task}: {fire.kind} trigger fired ({_describe(fire)})")
+        return result
+
+    def _fetch_heads(self, rows) -> dict:
+        """{task: head commit or the exception}, each (repository, branch, token) asked once, in parallel."""
+        wanted: dict[str, tuple] = {}
+        out: dict[str, object] = {}
+        for resource, _ in rows:
+            if d.commit_trigger(resource) and d.git_source(resource):
+                repo, branch, _ = d.git_source(resource)
+                try:
+                    wanted[resource["name"]] = (repo, branch, launch.git_token(resource, self.home))
+                except AcrMagicError as e:
+                    out[resource["name"]] = e
+        keys = sorted(set(wanted.values()), key=lambda k: (k[0], k[1], k[2] or ""))
+
+        def ask(key):
+            try:
+                return self.heads(*key)
+            except AcrMagicError as e:
+                return e
+        if keys:
+            with ThreadPoolExecutor(min(8, len(keys))) as pool:
+                answers = dict(zip(keys, pool.map(ask, keys)))
+            out.update({name: answers[key] for name, key in wanted.items()})
+        return out
+
+    def _check_commit(self, resource: dict, state: dict, heads: dict, errors: dict) -> list[Fire]:
+        name = resource["name"]
+        if name not in heads:
+            return []
+        head = heads[name]
+        if isinstance(head, Exception):
+            errors["commit"] = str(head)
+            return []
+        last = state.get("commit", {}).get("last")
+        if last == head:
+            return []
+        if last is None:  # no baseline yet (created offline, re-enabled): the head now is the baseline
+            self.store.change_state(name, lambda s: s.setdefault("commit", {}).__setitem__("last", head))
+            return []
+        repo, branch, _ = d.git_source(resource)
+        payload = {"id": new_fire_id(), "eventType": "commit", "commitId": head, "branchName": branch,
+                   "repositoryUrl": repo, "providerType": commit.provider(repo)}
+        return self._fire(name, "Commit", payload, lambda s: _advance(s, "commit", "last", last, head))
+
+    def _check_timers(self, resource: dict, state: dict, now: datetime, errors: dict) -> list[Fire]:
+        timers = d.timer_triggers(resource)
+        if not timers:
+            return []
+        name, timer_state = resource["name"], state.get("timers", {})
+        missing = [t for t in timers if t["name"] not in timer_state]
+        if missing:  # a timer added since: it starts counting now
+            fresh = timer.fresh_state(missing, now)
+            self.store.change_state(name, lambda s: s.setdefault("timers", {}).update(fresh))
+            timer_state = {**timer_state, **fresh}
+        fired = []
+        for t, occurrence in timer.due_timers(timers, timer_state, now):
+            seen = timer_state[t["name"]]["next"]
+            payload = {"timerTriggerName": t["name"], "scheduledOccurrence": occurrence.isoformat()}
+            new = {"next": timer.next_after(t["schedule"], now).isoformat(), "last": occurrence.isoformat()}
+
+            def change(s, timer_name=t["name"], seen=seen, new=new):
+                current = s.setdefault("timers", {}).get(timer_name, {})
+                if current.get("next") != seen:
+                    return False  # someone else fired it
+                s["timers"][timer_name] = new
+            fired += self._fire(name, "Timer", payload, change)
+        return fired
+
+    def _check_base_images(self, resource: dict, state: dict, now: datetime, errors: dict) -> list[Fire]:
+        trig = d.base_image_trigger(resource)
+        base = state.get("base", {})
+        if not trig or not base.get("watch"):
+            return []
+        try:
+            images = base_image.changed(base["watch"], base.get("fired", {}), self.digests)
+        except AcrMagicError as e:
+            errors["baseImage"] = str(e)
+            return []
+        if not images:
+            return []
+        payload = {"id": new_fire_id(), "timestamp": now.isoformat(), "images": images}
+
+        def change(s):
+            fired = s.setdefault("base", {}).setdefault("fired", {})
+            if all(fired.get(f"{i['registry']}/{i['repository']}:{i['tag']}") == i["newDigest"] for i in images):
+                return False
+            fired.update({f"{i['registry']}/{i['repository']}:{i['tag']}": i["newDigest"] for i in images})
+        return self._fire(resource["name"], "Image Update", payload, change)
+
+    def _fire(self, task: str, kind: str, payload: dict, change) -> list[Fire]:
+        fire = self.store.fire(task, kind, payload, change)
+        return [fire] if fire else []
+
+    # -- starting runs -----------------------------------------------------------------------------------------
+    def dispatch(self) -> list[str]:
+        """Start the runs of pending fires: oldest first, one run per task at a time."""
+        started = []
+        for fire in self.store.open_fires():
+            with self._mutex:
+                if fire.task in self._active or len(self._active) >= self.max_parallel:
+                    continue
+            if self._settle(fire):
+                continue
+            try:
+                resource = self.store.get(fire.task)
+            except UsageError:
+                self.store.mark(fire.id, DONE, error="the task was deleted")
+                continue
+            worker = threading.Thread(target=self._run_fire, args=(fire, resource), daemon=True,
+                                      name=f"acrmagic-task-{fire.task}")
+            with self._mutex:
+                self._active[fire.task] = worker
+            worker.start()
+            started.append(fire.id)
+        return started
+
+    def _settle(self, fire: Fire) -> bool:
+        """True when the fire needs no new run: its run exists already (recorded before a restart), or
+        another process is running this task right now (the fire waits)."""
+        run = None
+        if fire.run_id:
+            try:
+                run = self.run_store.get(fire.run_id)
+            except AcrMagicError:
+                run = None
+        if run is None:
+            needle = fire.payload.get("id") or fire.payload.get("scheduledOccurrence")
+            run = next((r for r in self.run_store.list(task=fire.task, text=needle, top=20)
+                        if r.trigger_details == fire.payload), None)
+        if run is not None:
+            if run.finished:
+                self.store.mark(fire.id, DONE, run_id=run.run_id, run_status=run.status)
+                after_run(self.store, fire.task, run)
+            elif fire.status == PENDING:
+                self.store.mark(fire.id, STARTED, run_id=run.run_id)
+            return True
+        for status in (RUNNING, QUEUED):
+            for r in self.run_store.list(task=fire.task, status=status, top=5):
+                if self.run_store.owner_alive(r.run_id):
+                    return True  # a manual run of the task in another process: no overlap
+        return False
+
+    def _run_fire(self, fire: Fire, resource: dict) -> None:
+        trigger = {"runType": d.run_type(resource), "type": fire.kind, "task": fire.task, "details": fire.payload}
+        observer = _FireObserver(self.store, fire, self.log)
+        run = None
+        try:
+            launched = launch.start(resource, home=self.home, observer=observer, run_store=self.run_store,
+                                    trigger=trigger, commit_id=fire.payload.get("commitId"), target=self.target)
+            with self._mutex:
+                self._active_runs[fire.task] = observer.run_id
+            self.store.change_state(fire.task, lambda s: s.get("errors", {}).pop("run", None))
+            try:
+                run = launched.execution.run()
+            except RunError as e:
+                run = e.run
+            finally:
+                launched.source.close()
+            self.store.mark(fire.id, DONE, run_status=run.status if run else None)
+            self.log(f"run {run.run_id} of task {fire.task}: {run.status}" if run else f"task {fire.task}: run ended")
+            after_run(self.store, fire.task, run)
+        except AcrMagicError as e:  # the run could not start (checkout, token, input): recorded on the task
+            self.store.mark(fire.id, DONE, error=str(e))
+            self.store.change_state(fire.task, lambda s: s.setdefault("errors", {}).__setitem__("run", str(e)))
+            self.log(f"task {fire.task}: {fire.kind} run could not start: {e}")
+        except Exception as e:  # never let one task's surprise stop the scheduler
+            self.store.mark(fire.id, DONE, error=f"{type(e).__name__}: {e}")
+            self.log(f"task {fire.task}: run failed unexpectedly: {type(e).__name__}: {e}")
+        finally:
+            with self._mutex:
+                self._active.pop(fire.task, None)
+                self._active_runs.pop(fire.task, None)
+            self._wake.set()  # the task's next fire may go now
+
+    # -- the service -------------------------------------------------------------------------------------------
+    @property
+    def active(self) -> dict[str, str | None]:
+        with self._mutex:
+            return {t: self._active_runs.get(t) for t in self._active}
+
+    def wake(self) -> None:
+        """Tick now (a webhook delivered a push, a run ended)."""
+        self._wake.set()
+
+    def wait_idle(self, timeout: float = 300) -> bool:
+        """Wait until no run is active and no fire is pending (tests, notebooks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._mutex:
+                workers = list(self._active.values())
+            for w in workers:
+                w.join(max(0.0, deadline - time.monotonic()))
+            if not self._active and not any(f.status == PENDING for f in self.store.open_fires()):
+                return True
+            self.dispatch()
+            time.sleep(0.05)
+        return False
+
+    def serve(self, stop: threading.Event) -> None:
+        """Tick every poll interval until `stop` is set, then stop cleanly (see `close`)."""
+        announced = False
+        try:
+            while not stop.is_set():
+                result = self.tick()
+                if result.standby and not announced:
+                    self.log(f"another scheduler (pid {self.lock.holder() or '?'}) is active on {self.home}; "
+                             "standing by")
+                    announced = True
+                elif not result.standby and announced:
+                    self.log("the other scheduler stopped; this one is active now")
+                    announced = False
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+        finally:
+            self.close()
+
+    def close(self, grace: float = STOP_GRACE) -> None:
+        """Let active runs finish for `grace` seconds, cancel the rest (recorded Canceled), free the lock."""
+        deadline = time.monotonic() + grace
+        with self._mutex:
+            workers = dict(self._active)
+        for task, worker in workers.items():
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for task, run_id in self.active.items():
+            if run_id:
+                self.log(f"canceling run {run_id} of task {task}")
+                self.run_store.request_cancel(run_id)
+        for worker in workers.values():
+            worker.join(30)
+        self.lock.release()
+
+
+def _advance(state: dict, section: str, key: str, seen, new) -> bool | None:
+    current = state.setdefault(section, {})
+    if current.get(key) != seen:
+        return False  # moved on meanwhile (a webhook, another scheduler)
+    current[key] = new
+    return None
+
+
+def _describe(fire: Fire) -> str:
+    p = fire.payload
+    if fire.kind == "Commit":
+        return f"commit {p['commitId'][:12]} on {p['branchName']}"
+    if fire.kind == "Timer":
+        return f"timer {p['timerTriggerName']} at {p['scheduledOccurrence']}"
+    return ", ".join(f"{i['repository']}:{i['tag']} {i['previousDigest'][:19]} -> {i['newDigest'][:19]}"
+                     for i in p["images"])
+
+
+# -- the scheduler inside a kernel (`%acr scheduler start|stop|status`) ------------------------------------------
+class BackgroundScheduler:
+    """One scheduler thread in this process."""
+
+    def __init__(self):
+        self.scheduler: Scheduler | None = None
+        self.thread: threading.Thread | None = None
+        self.stop_event = threading.Event()
+        self.lines: list[str] = []
+
+    def start(self, poll_interval: float = DEFAULT_POLL_INTERVAL, **kwargs) -> str:
+        if self.running:
+            return self.status()
+        self.lines = []
+        self.scheduler = Scheduler(poll_interval=poll_interval, log=self._log, **kwargs)
+        if not self.scheduler.lock.acquire():
+            holder = self.scheduler.lock.holder()
+            self.scheduler = None
+            raise UsageError(f"scheduler: another scheduler (pid {holder or '?'}) is active on this store; stop it "
+                             "first")
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.scheduler.serve, args=(self.stop_event,), daemon=True,
+                                       name="acrmagic-scheduler")
+        self.thread.start()
+        return f"scheduler started (polling every {poll_interval:g}s)"
+
+    def _log(self, line: str) -> None:
+        self.lines = (self.lines + [f"{now_iso()[:19]} {line}"])[-200:]
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def stop(self, grace: float = STOP_GRACE) -> str:
+        if not self.running:
+            return "scheduler: not running"
+        self.stop_event.set()
+        self.scheduler.wake()
+        self.thread.join(grace + 35)
+        return "scheduler stopped"
+
+    def status(self) -> str:
+        if not self.running:
+            return "scheduler: not running"
+        active = self.scheduler.active
+        runs = ", ".join(f"{t} ({r or 'starting'})" for t, r in sorted(active.items())) or "none"
+        return f"scheduler: running, polling every {self.scheduler.poll_interval:g}s; active runs: {runs}"
+
+
+background = BackgroundScheduler()

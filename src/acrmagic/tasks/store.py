@@ -1,0 +1,207 @@
+"""The task store: task definitions, their trigger state and the trigger outbox, in
+ACRMAGIC_HOME/tasks.sqlite (WAL), apart from the run store.
+
+    tasks   one row per task: the Task JSON (no secrets) and its trigger state (last commit seen,
+            base-image digests watched, each timer's next occurrence, the last trigger error)
+    fires   the outbox: a trigger that fired, waiting for (or linked to) the run it started
+
+A trigger fires in one transaction that both advances the trigger state and adds the fire, so a
+scheduler that dies at any point neither forgets a fire (it is in the outbox) nor fires twice (the
+state moved with it). Starting the run from the outbox is checked against the run store by the
+fire's payload, so a fire whose run was recorded just before a crash is linked, not run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .. import config
+from ..errors import StoreError, UsageError
+from ..runs.model import now
+
+PENDING, STARTED, DONE = "pending", "started", "done"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    name TEXT PRIMARY KEY COLLATE NOCASE,
+    resource TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS fires (
+    seq INTEGER PRIMARY KEY,
+    id TEXT UNIQUE NOT NULL,
+    task TEXT NOT NULL COLLATE NOCASE,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created TEXT NOT NULL,
+    status TEXT NOT NULL,
+    run_id TEXT,
+    run_status TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS fires_open ON fires(status);
+"""
+
+
+@dataclass
+class Fire:
+    """A trigger that fired: what kind (Commit, Image Update, Timer), its ACR-shaped payload, its run."""
+
+    id: str
+    task: str
+    kind: str
+    payload: dict
+    created: str
+    status: str = PENDING
+    run_id: str | None = None
+    run_status: str | None = None
+    error: str | None = None
+
+
+def new_fire_id() -> str:
+    return "trg-" + uuid.uuid4().hex[:16]
+
+
+class TaskStore:
+    def __init__(self, home: str | os.PathLike | None = None):
+        self.home = Path(home) if home else config.home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.path = self.home / "tasks.sqlite"
+        try:
+            db = sqlite3.connect(self.path, timeout=60)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            db.close()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the task store {self.path}: {e}") from None
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def _tx(self) -> "_Tx":
+        return _Tx(self._db())
+
+    # -- definitions --------------------------------------------------------------------------------------
+    def create(self, resource: dict, state: dict) -> None:
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM tasks WHERE name=?", (resource["name"],)).fetchone():
+                raise UsageError(f"task {resource['name']} already exists (update it, or delete it first)")
+            db.execute("INSERT INTO tasks(name, resource, state) VALUES(?, ?, ?)",
+                       (resource["name"], json.dumps(resource), json.dumps(state)))
+
+    def get(self, name: str) -> dict:
+        rows = self._db().execute("SELECT resource FROM tasks WHERE name=?", (name,)).fetchall()
+        if not rows:
+            raise UsageError(f"no task {name!r} (acrmagic task list shows the tasks)")
+        return json.loads(rows[0][0])
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self._db().execute("SELECT name FROM tasks ORDER BY name")]
+
+    def list(self) -> list[dict]:
+        return [json.loads(r[0]) for r in self._db().execute("SELECT resource FROM tasks ORDER BY name")]
+
+    def all(self) -> list[tuple[dict, dict]]:
+        """Every task with its trigger state, in one read (what a scheduler tick starts from)."""
+        return [(json.loads(r), json.loads(s)) for r, s in
+                self._db().execute("SELECT resource, state FROM tasks ORDER BY name")]
+
+    def replace(self, resource: dict, state_change: Callable[[dict], None] | None = None) -> None:
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM tasks WHERE name=?", (resource["name"],)).fetchone()
+            if row is None:
+                raise UsageError(f"no task {resource['name']!r}")
+            state = json.loads(row[0])
+            if state_change:
+                state_change(state)
+            db.execute("UPDATE tasks SET resource=?, state=? WHERE name=?",
+                       (json.dumps(resource), json.dumps(state), resource["name"]))
+
+    def delete(self, name: str) -> None:
+        with self._tx() as db:
+            if db.execute("DELETE FROM tasks WHERE name=?", (name,)).rowcount == 0:
+                raise UsageError(f"no task {name!r}")
+            db.execute("UPDATE fires SET status=?, error=? WHERE task=? AND status=?",
+                       (DONE, "the task was deleted", name, PENDING))
+
+    # -- trigger state ----------------------------------------------------------------------------------------
+    def state(self, name: str) -> dict:
+        rows = self._db().execute("SELECT state FROM tasks WHERE name=?", (name,)).fetchall()
+        if not rows:
+            raise UsageError(f"no task {name!r}")
+        return json.loads(rows[0][0])
+
+    def change_state(self, name: str, change: Callable[[dict], None]) -> dict | None:
+        """Apply `change` to the task's current state in one transaction (None: the task is gone)."""
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM tasks WHERE name=?", (name,)).fetchone()
+            if row is None:
+                return None
+            state = json.loads(row[0])
+            change(state)
+            db.execute("UPDATE tasks SET state=? WHERE name=?", (json.dumps(state), name))
+            return state
+
+    def fire(self, name: str, kind: str, payload: dict, change: Callable[[dict], bool | None]) -> Fire | None:
+        """Advance the trigger state with `change` and add the fire, atomically. `change` sees the state
+        as stored now and returns False when the trigger has already moved on (another writer fired it)."""
+        fire = Fire(payload.get("id") or new_fire_id(), name, kind, payload, now())
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM tasks WHERE name=?", (name,)).fetchone()
+            if row is None:
+                return None
+            state = json.loads(row[0])
+            if change(state) is False:
+                return None
+            db.execute("UPDATE tasks SET state=? WHERE name=?", (json.dumps(state), name))
+            db.execute("INSERT INTO fires(id, task, kind, payload, created, status) VALUES(?, ?, ?, ?, ?, ?)",
+                       (fire.id, name, kind, json.dumps(payload), fire.created, PENDING))
+        return fire
+
+    # -- the outbox ---------------------------------------------------------------------------------------------
+    def open_fires(self) -> list[Fire]:
+        """Fires not done yet, oldest first."""
+        rows = self._db().execute("SELECT id, task, kind, payload, created, status, run_id, run_status, error "
+                                  "FROM fires WHERE status != ? ORDER BY seq", (DONE,)).fetchall()
+        return [Fire(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
+
+    def fires(self, task: str | None = None, top: int = 50) -> list[Fire]:
+        where, args = ("WHERE task=?", [task]) if task else ("", [])
+        rows = self._db().execute(f"SELECT id, task, kind, payload, created, status, run_id, run_status, error "
+                                  f"FROM fires {where} ORDER BY seq DESC LIMIT ?", (*args, top)).fetchall()
+        return [Fire(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
+
+    def mark(self, fire_id: str, status: str, run_id: str | None = None, run_status: str | None = None,
+             error: str | None = None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE fires SET status=?, run_id=COALESCE(?, run_id), run_status=COALESCE(?, run_status), "
+                       "error=COALESCE(?, error) WHERE id=?", (status, run_id, run_status, error, fire_id))
+
+
+class _Tx:
+    """One IMMEDIATE transaction (the write lock taken up front: two writers never deadlock)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def execute(self, sql: str, args=()):
+        return self.db.execute(sql, args)
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

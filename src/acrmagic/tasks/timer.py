@@ -1,0 +1,85 @@
+"""Timer triggers: 5-field cron schedules in UTC (as ACR's), named, several per task.
+
+A timer keeps `next` (its next occurrence) so that a scheduler tick only compares two times; cron is
+evaluated only when a timer fires. When the scheduler was down across several occurrences, the timer
+fires once, for the latest missed occurrence, and then waits for the next one after now: at most one
+catch-up run per timer.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from ..errors import UsageError
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+_TZ_PREFIX = re.compile(r"^(?:CRON_)?TZ=(\S+)\s+")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def check_cron(expr: str, flag: str = "--schedule") -> str:
+    """A 5-field cron expression in UTC, or one clear UsageError."""
+    text = expr.strip()
+    tz = _TZ_PREFIX.match(text)
+    if tz:
+        try:
+            ZoneInfo(tz.group(1))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"{flag}: unknown time zone {tz.group(1)!r}; schedules are in UTC") from None
+        raise UsageError(f"{flag}: schedules are in UTC, as in ACR: drop {tz.group(0).strip()!r} and write the "
+                         "time in UTC")
+    fields = text.split()
+    if len(fields) != 5:
+        raise UsageError(f"{flag}: {expr!r} is not a cron schedule: expected 5 fields (minute hour day-of-month "
+                         f"month day-of-week), got {len(fields)}")
+    if not croniter.is_valid(text):
+        raise UsageError(f"{flag}: {expr!r} is not a valid cron schedule (minute hour day-of-month month "
+                         "day-of-week, e.g. '0 2 * * *')")
+    return " ".join(fields)
+
+
+def parse_schedule(text: str, index: int) -> dict:
+    """`--schedule [NAME:]CRON` -> ACR's timer trigger; unnamed timers are t1, t2, ... as az names them."""
+    name, sep, cron = text.partition(":")
+    if not sep or " " in name.strip():  # a cron expression has no colon; a name has no space
+        name, cron = f"t{index}", text
+    name = name.strip()
+    if not _NAME.match(name):
+        raise UsageError(f"--schedule: timer name {name!r}: use 1-50 letters, digits, '-' or '_'")
+    return {"name": name, "schedule": check_cron(cron), "status": "Enabled"}
+
+
+def next_after(expr: str, when: datetime) -> datetime:
+    """The first occurrence strictly after `when`."""
+    return croniter(expr, when).get_next(datetime).astimezone(timezone.utc)
+
+
+def latest_due(expr: str, now: datetime) -> datetime:
+    """The latest occurrence at or before `now` (cron has minute resolution)."""
+    after_this_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return croniter(expr, after_this_minute).get_prev(datetime).astimezone(timezone.utc)
+
+
+def fresh_state(timers: list[dict], now: datetime) -> dict:
+    """Each timer's next occurrence after `now`: a new or re-enabled task does not catch up."""
+    return {t["name"]: {"next": next_after(t["schedule"], now).isoformat()} for t in timers}
+
+
+def due_timers(timers: list[dict], state: dict, now: datetime) -> list[tuple[dict, datetime]]:
+    """Enabled timers whose next occurrence has come: (timer, the occurrence to run for)."""
+    due = []
+    for timer in timers:
+        if timer.get("status", "Enabled") != "Enabled":
+            continue
+        next_iso = (state.get(timer["name"]) or {}).get("next")
+        if next_iso is None or datetime.fromisoformat(next_iso) > now:
+            continue
+        due.append((timer, latest_due(timer["schedule"], now)))
+    return due
