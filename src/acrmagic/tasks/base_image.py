@@ -19,8 +19,6 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
-
 from .. import config, dockerfile, refs
 from ..errors import RegistryUnavailable
 from ..registry import MANIFEST_TYPES, manifest_digest
@@ -117,7 +115,7 @@ class DigestChecker:
                 if host.split(":")[0] in _LOOPBACK:
                     return manifest_digest(host, ref.repository, ref.reference, timeout=self.timeout)
                 return _https_digest(host, ref.repository, ref.reference, self.timeout)
-            except (OSError, requests.RequestException) as e:
+            except Exception as e:  # OSError, requests' errors, a malformed answer: this image cannot be read
                 last_error = e
         return RegistryUnavailable(f"cannot read the digest of {image}: {_short(last_error)}")
 
@@ -129,6 +127,8 @@ def _short(error) -> str:
 
 def _https_digest(host: str, repository: str, reference: str, timeout: float) -> str | None:
     """A manifest HEAD on a remote registry, answering its anonymous bearer challenge when it asks."""
+    import requests  # only for remote registries: loopback ones are read with the standard library
+
     url = f"https://{host}/v2/{repository}/manifests/{reference}"
     headers = {"Accept": MANIFEST_TYPES}
     resp = requests.head(url, headers=headers, timeout=timeout)
