@@ -96,3 +96,44 @@ def test_env_and_expandenv_read_the_environment_the_caller_passes(monkeypatch):
 def test_expandenv_is_gos_os_expand(text, out):
     environ = {"A": "a", "A_B": "ab", "1": "one"}
     assert render("{{ expandenv . }}", text, environ=environ) == out
+
+
+@pytest.mark.parametrize("src,text", [  # Go's literal rules: parse errors, never a Python exception
+    ("{{ 'ab' }}", "malformed character constant"), ("{{ '' }}", "unexpected"),
+    ('{{ "\\xZZ" }}', "unknown escape"), ('{{ "\\ud800" }}', "is not a character"),
+    ('{{ "\\U00110000" }}', "is not a character"), ('{{ "\\400" }}', "is not a character"),
+    ("{{ 1e999 }}", "bad number syntax"), ("{{ .Values.n-1 }}", "unexpected"),
+])
+def test_bad_literals_are_parse_errors(src, text):
+    with pytest.raises(TemplateError) as info:
+        render(src, DATA)
+    assert info.value.phase == "parse" and text in info.value.message
+
+
+@pytest.mark.parametrize("src,out", [
+    ("{{ '\\n' }} {{ \"\\101\\x42\\u0043\" }} {{ 'é' }}", "10 ABC 233"),
+    ("{{ div -7 2 }} {{ mod -7 2 }} {{ mul 9223372036854775807 2 }} {{ add 9223372036854775807 1 }}",
+     "-3 -1 -2 -9223372036854775808"),  # Go's int64: truncated division, wrap-around
+    ("{{ 99999999999999999999 }} {{ 18446744073709551615 }}", "1e+20 18446744073709551615"),
+    ('{{ printf "%c|%999999999d|%.9999999f" 55296 1 1.0 }}', "\ufffd|%!(BADWIDTH)|%!(BADPREC)"),
+    ("{{ now | printf \"%T\" | len | lt 0 }} {{ uuidv4 | len }}", "true 36"),  # functions without arguments
+])
+def test_go_semantics_of_literals_and_numbers(src, out):
+    assert render(src, DATA) == out
+
+
+@pytest.mark.parametrize("src,text", [  # a task file cannot exhaust the kernel that renders it
+    ("{{ range 1000000000 }}{{ end }}", "rendering takes more than"),
+    ('{{ repeat 1000000000 "x" }}', "error calling repeat: the result would be 1000000000 characters"),
+    ('{{ indent 100000000 "a\\nb" }}', "error calling indent"),
+    ('{{ $s := repeat 1000000 "x" }}{{ range 100 }}{{ $s }}{{ end }}', "the rendered task exceeds 8 MiB"),
+    ('{{ repeat 1.5 "x" }}', "wrong type for value; expected int; got float64"),
+])
+def test_runaway_templates_stop_with_an_error(src, text):
+    with pytest.raises(TemplateError) as info:
+        render(src, DATA)
+    assert text in info.value.message and "None" not in info.value.message
+
+
+def test_a_lone_surrogate_from_a_value_becomes_the_replacement_character():
+    assert render("{{ .Values.name }}", {"Values": {"name": "a\ud800b"}}) == "a\ufffdb"

@@ -20,10 +20,14 @@ import base64
 import datetime as _dt
 import hashlib
 import json
+import math
 import re
 from decimal import Decimal
 
 NO_VALUE = "<no value>"
+# what one rendering may produce and do: a task file must not be able to exhaust the kernel it runs in
+OUTPUT_LIMIT = 8 * 2 ** 20  # characters
+WORK_LIMIT = 2_000_000  # template nodes executed
 
 
 class TemplateError(Exception):
@@ -107,32 +111,29 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f",
-            "v": "\v", "0": "\0"}
+            "v": "\v"}
+# Go's escapes (strconv.UnquoteChar): \xHH, \uHHHH, \UHHHHHHHH, \OOO (octal, <= 255), and the letters above
+_ESCAPE = re.compile(r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([0-7]{3})|(.))", re.DOTALL)
 
 
 def _unquote(text: str, line: int) -> str:
-    body, out, i = text[1:-1], [], 0
-    while i < len(body):
-        c = body[i]
-        if c != "\\":
-            out.append(c)
-            i += 1
-            continue
-        e = body[i + 1]
-        if e in "xuU":
-            width = {"x": 2, "u": 4, "U": 8}[e]
-            out.append(chr(int(body[i + 2:i + 2 + width], 16)))
-            i += 2 + width
-        elif e in _ESCAPES:
-            out.append(_ESCAPES[e])
-            i += 2
-        else:
-            raise TemplateError("parse", f"template: {line}: invalid syntax: unknown escape \\{e}", line)
-    return "".join(out)
+    """A Go string or character literal's value; a bad escape or code point is Go's "invalid syntax"."""
+    def escape(m):
+        hex2, hex4, hex8, octal, letter = m.groups()
+        if letter is not None:
+            if letter not in _ESCAPES:
+                raise TemplateError("parse", f"template: {line}: invalid syntax: unknown escape \\{letter}", line)
+            return _ESCAPES[letter]
+        code = int(hex2 or hex4 or hex8 or octal, 8 if octal else 16)
+        if (octal and code > 255) or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            raise TemplateError("parse", f"template: {line}: invalid syntax: {m.group()} is not a character", line)
+        return chr(code)
+
+    return _ESCAPE.sub(escape, text[1:-1])
 
 
 def _tokens(action: str, line: int) -> list[tuple[str, object]]:
-    out, i = [], 0
+    out, i, spaced = [], 0, True
     while i < len(action):
         m = _TOKEN.match(action, i)
         if not m:
@@ -140,15 +141,22 @@ def _tokens(action: str, line: int) -> list[tuple[str, object]]:
         kind, text = m.lastgroup, m.group()
         i = m.end()
         if kind == "ws":
+            spaced = True
             continue
-        if kind == "number" and out and out[-1][0] in ("field", "variable", "rparen", "ident") and text[0] in "+-":
+        # Go ends a field, variable or name only at a space or punctuation: `.x-1` is a bad character, `f -1` is not
+        if (kind == "number" and not spaced and out and out[-1][0] in ("field", "variable", "rparen", "ident")
+                and text[0] in "+-"):
             raise TemplateError("parse", f"template: {line}: unexpected {text!r} in command", line)
+        spaced = False
         if kind == "string":
             out.append(("literal", _unquote(text, line)))
         elif kind == "raw":
             out.append(("literal", text[1:-1]))
         elif kind == "char":
-            out.append(("literal", ord(_unquote(text, line))))
+            char = _unquote(text, line)
+            if len(char) != 1:
+                raise TemplateError("parse", f"template: {line}: malformed character constant: {text}", line)
+            out.append(("literal", ord(char)))
         elif kind == "number":
             out.append(("literal", _number(text, line)))
         elif kind == "ident" and text in ("true", "false"):
@@ -161,15 +169,25 @@ def _tokens(action: str, line: int) -> list[tuple[str, object]]:
 
 
 def _number(text: str, line: int):
+    """Go's reading of a number literal: an int if one fits (int64, else uint64), else a finite float."""
     t = text.replace("_", "")
+    value = None
     try:
         if re.fullmatch(r"[-+]?0[xXoObB].*", t):
-            return int(t, 0)
-        if re.fullmatch(r"[-+]?\d+", t):
-            return int(t, 8) if len(t.lstrip("+-")) > 1 and t.lstrip("+-")[0] == "0" else int(t)
-        return float(t)
+            value = int(t, 0)
+        elif re.fullmatch(r"[-+]?\d{1,40}", t):
+            value = int(t, 8) if len(t.lstrip("+-")) > 1 and t.lstrip("+-")[0] == "0" else int(t)
     except ValueError:
-        raise TemplateError("parse", f"template: {line}: bad number syntax: {text!r}", line) from None
+        pass
+    if value is not None and -2 ** 63 <= value < 2 ** 64:
+        return value
+    try:
+        number = float(t)
+    except ValueError:
+        number = math.inf
+    if math.isinf(number):  # ParseFloat's range error
+        raise TemplateError("parse", f"template: {line}: bad number syntax: {text!r}", line)
+    return number
 
 
 # -- parsing ------------------------------------------------------------------------------------------------
@@ -350,6 +368,20 @@ class _Exec:
     def __init__(self, name: str, data, environ: dict[str, str]):
         self.name, self.root, self.environ = name, data, environ
         self.out: list[str] = []
+        self.size = self.work = 0
+        self.line = 1  # of the last action: where a limit is reached in plain text
+
+    def emit(self, text: str, line) -> None:
+        self.size += len(text)
+        if self.size > OUTPUT_LIMIT:
+            self.error(line or self.line, f"the rendered task exceeds {OUTPUT_LIMIT // 2 ** 20} MiB")
+        self.out.append(text)
+
+    def tick(self, line) -> None:
+        self.line = line or self.line
+        self.work += 1
+        if self.work > WORK_LIMIT:
+            self.error(self.line, f"rendering takes more than {WORK_LIMIT} steps (a runaway range?)")
 
     def error(self, line, msg):
         raise TemplateError("exec", f"template: {self.name}:{line}: {msg}", line)
@@ -357,12 +389,13 @@ class _Exec:
     def run(self, nodes, dot, scope: list[dict]):
         for node in nodes:
             kind = node[0]
+            self.tick(node[-1] if isinstance(node[-1], int) else None)
             if kind == "text":
-                self.out.append(node[1])
+                self.emit(node[1], None)
             elif kind == "action":
                 value = self.pipeline(node[1], dot, scope)
                 if not node[1][1]:  # a declaration prints nothing
-                    self.out.append(go_str(value))
+                    self.emit(go_str(value), node[2])
             elif kind in ("if", "with"):
                 _, pipe, body, else_body, _ = node
                 inner = [*scope, {}]
@@ -383,20 +416,21 @@ class _Exec:
         decl = pipe[1]
         value = self.pipeline(("pipeline", [], False, pipe[3], line), dot, scope)
         if isinstance(value, dict):
-            items = [(k, value[k]) for k in sorted(value, key=str)]
+            items, count = [(k, value[k]) for k in sorted(value, key=str)], len(value)
         elif isinstance(value, (list, tuple)):
-            items = list(enumerate(value))
+            items, count = enumerate(value), len(value)
         elif isinstance(value, int) and not isinstance(value, bool):
-            items = [(i, i) for i in range(value)]
+            items, count = ((i, i) for i in range(value)), value  # lazily: the work limit stops a huge one
         elif value is None:
-            items = []
+            items, count = [], 0
         else:
             self.error(line, f"range can't iterate over {go_str(value)}")
-        if not items:
+        if count <= 0:
             if else_body:
                 self.run(else_body, dot, scope)
             return
         for key, item in items:
+            self.tick(line)
             frame = {}
             if len(decl) == 1:
                 frame[decl[0]] = item
@@ -501,8 +535,8 @@ class _Exec:
             variadic = len(fixed) < len(kinds)
             if len(values) < len(fixed) or (not variadic and len(values) > len(fixed)):
                 self.error(line, f"wrong number of args for {name}: want {len(fixed)} got {len(values)}")
-            for i, (value, kind) in enumerate(zip(values, kinds + [kinds[-1]] * len(values))):
-                values[i] = _coerce(value, kind.lstrip("*"), name, i, self, line)
+            for i, value in enumerate(values):  # past the fixed ones, arguments are of the variadic kind
+                values[i] = _coerce(value, kinds[min(i, len(kinds) - 1)].lstrip("*"), name, i, self, line)
         if name in _READS_ENVIRON:
             values = [self.environ, *values]
         try:
@@ -525,10 +559,10 @@ def _coerce(value, kind, fname, index, ex, line):
         ex.error(line, f"error calling {fname}: invalid value; expected {_KIND_NAMES[kind]}")
     if kind == "s" and not isinstance(value, str):
         ex.error(line, f"wrong type for value; expected string; got {_go_type(value)}")
-    if kind == "i":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if kind == "i":  # Go passes only an int to an int parameter (a float64 is a type error)
+        if isinstance(value, bool) or not isinstance(value, int):
             ex.error(line, f"wrong type for value; expected int; got {_go_type(value)}")
-        return int(value)
+        return value
     if kind == "l" and not isinstance(value, (list, tuple)):
         ex.error(line, f"wrong type for value; expected []interface {{}}; got {_go_type(value)}")
     if kind == "m" and not isinstance(value, dict):
@@ -540,6 +574,9 @@ _KIND_NAMES = {"s": "string", "i": "int", "l": "[]interface {}", "m": "map[strin
 
 
 # -- functions: Go's built-ins and Sprig's text functions -------------------------------------------------
+
+_FMT_TOO_LARGE = 10 ** 6  # Go's fmt prints %!(BADWIDTH) / %!(BADPREC) past this
+
 
 def _printf(fmt: str, *args) -> str:
     out, n = [], 0
@@ -557,14 +594,19 @@ def _printf(fmt: str, *args) -> str:
             continue
         arg = args[n]
         n += 1
+        if (width and width != "*" and int(width) > _FMT_TOO_LARGE) or (prec and int(prec) > _FMT_TOO_LARGE):
+            out.append("%!(BADWIDTH)" if width and width != "*" and int(width) > _FMT_TOO_LARGE else "%!(BADPREC)")
+            continue
         if verb in "vs":
             text = go_str(arg)
         elif verb == "q":
             text = json.dumps(go_str(arg) if not isinstance(arg, str) else arg, ensure_ascii=False)
         elif verb == "t":
             text = go_str(arg)
-        elif verb in "dxXobc" and isinstance(arg, int) and not isinstance(arg, bool):
-            text = format(arg, {"d": "d", "x": "x", "X": "X", "o": "o", "b": "b", "c": "c"}[verb])
+        elif verb == "c" and isinstance(arg, int) and not isinstance(arg, bool):
+            text = chr(arg) if 0 <= arg <= 0x10FFFF and not 0xD800 <= arg <= 0xDFFF else "\ufffd"  # Go's RuneError
+        elif verb in "dxXob" and isinstance(arg, int) and not isinstance(arg, bool):
+            text = format(arg, verb)
         elif verb in "feEgG" and isinstance(arg, (int, float)) and not isinstance(arg, bool):
             text = format(float(arg), f".{prec if prec is not None else 6}{verb}")
         elif verb in "xX" and isinstance(arg, str):
@@ -630,6 +672,22 @@ def _b64enc(v):
     return "" if v is None else base64.b64encode(_to_str(v).encode()).decode()
 
 
+def _sized(length: int) -> None:
+    """Refuse to build a string longer than one rendering may produce, before building it."""
+    if length > OUTPUT_LIMIT:
+        raise ValueError(f"the result would be {length} characters, more than a task file may render")
+
+
+def _repeat(n, s):
+    _sized(max(n, 0) * len(s))
+    return s * max(n, 0)
+
+
+def _int64(value: int) -> int:
+    """Sprig's arithmetic is int64: results wrap around as Go's do."""
+    return (value + 2 ** 63) % 2 ** 64 - 2 ** 63
+
+
 def _trunc(n, s):
     return s[:n] if n >= 0 else s[n:]
 
@@ -643,20 +701,34 @@ def _substr(start, end, s):
 
 
 def _indent(n, s):
+    _sized(max(n, 0) * (s.count("\n") + 1) + len(s))
     pad = " " * n
     return pad + s.replace("\n", "\n" + pad)
 
 
 def _to_int(v):
-    if isinstance(v, str):
-        try:
-            return int(v)
-        except ValueError:
+    """Sprig's toInt64 (spf13/cast): numbers and numeric text; anything else, and what does not fit, is 0."""
+    try:
+        if isinstance(v, str):
             try:
-                return int(float(v))
+                return _int64(int(v))
             except ValueError:
-                return 0
-    return int(v) if isinstance(v, (int, float)) else 0
+                return _int64(int(float(v)))
+        return _int64(int(v)) if isinstance(v, (int, float)) else 0
+    except (ValueError, OverflowError):
+        return 0
+
+
+def _go_div(a, b) -> int:
+    """Go's integer division: truncated toward zero (Python's // floors)."""
+    a, b = _to_int(a), _to_int(b)
+    q = abs(a) // abs(b)  # b == 0: ZeroDivisionError, reported as Go reports a divide by zero
+    return _int64(q if (a < 0) == (b < 0) else -q)
+
+
+def _go_mod(a, b) -> int:
+    a, b = _to_int(a), _to_int(b)
+    return _int64(a - b * _go_div(a, b))
 
 
 def _to_float(v):
@@ -753,7 +825,7 @@ FUNCS: dict[str, tuple] = {  # name -> (function, argument kinds or None): a any
     "trimSuffix": (lambda p, s: s[:-len(p)] if p and s.endswith(p) else s, ["s", "s"]),
     "replace": (lambda old, new, s: s.replace(old, new), ["s", "s", "s"]),
     "contains": (lambda sub, s: sub in s, ["s", "s"]), "hasPrefix": (lambda p, s: s.startswith(p), ["s", "s"]),
-    "hasSuffix": (lambda p, s: s.endswith(p), ["s", "s"]), "repeat": (lambda n, s: s * max(n, 0), ["i", "s"]),
+    "hasSuffix": (lambda p, s: s.endswith(p), ["s", "s"]), "repeat": (_repeat, ["i", "s"]),
     "substr": (_substr, ["i", "i", "s"]), "trunc": (_trunc, ["i", "s"]), "nospace": (lambda s: re.sub(r"\s", "", s), ["s"]),
     "quote": (lambda *a: " ".join(json.dumps(_to_str(x), ensure_ascii=False) for x in a if x is not None), ["*a"]),
     "squote": (lambda *a: " ".join(f"'{_to_str(x)}'" for x in a if x is not None), ["*a"]),
@@ -772,9 +844,10 @@ FUNCS: dict[str, tuple] = {  # name -> (function, argument kinds or None): a any
     "default": (_default, ["a", "*a"]), "empty": (_empty, ["a"]), "coalesce": (_coalesce, ["*a"]),
     "ternary": (lambda a, b, c: a if truth(c) else b, ["a", "a", "a"]),
     "int": (_to_int, ["a"]), "int64": (_to_int, ["a"]), "atoi": (_to_int, ["s"]), "float64": (_to_float, ["a"]),
-    "add": (lambda *a: sum(_to_int(x) for x in a), ["*a"]), "sub": (lambda a, b: _to_int(a) - _to_int(b), ["a", "a"]),
-    "mul": (lambda *a: __import__("math").prod(_to_int(x) for x in a), ["*a"]),
-    "div": (lambda a, b: int(_to_int(a) / _to_int(b)), ["a", "a"]), "mod": (lambda a, b: _to_int(a) % _to_int(b), ["a", "a"]),
+    "add": (lambda *a: _int64(sum(_to_int(x) for x in a)), ["*a"]),
+    "sub": (lambda a, b: _int64(_to_int(a) - _to_int(b)), ["a", "a"]),
+    "mul": (lambda *a: _int64(math.prod(_to_int(x) for x in a)), ["*a"]),
+    "div": (_go_div, ["a", "a"]), "mod": (_go_mod, ["a", "a"]),
     "max": (lambda *a: max(_to_int(x) for x in a), ["a", "*a"]), "min": (lambda *a: min(_to_int(x) for x in a), ["a", "*a"]),
     # Sprig: lists and dicts
     "list": (lambda *a: list(a), ["*a"]), "first": (lambda v: v[0] if v else None, ["l"]),
@@ -803,4 +876,8 @@ def render(src: str, data: dict, name: str = "task", environ: dict[str, str] | N
         raise TemplateError("exec", f"template: {name}: break or continue outside range") from None
     except RecursionError:
         raise TemplateError("exec", f"template: {name}: too deeply nested") from None
-    return "".join(ex.out).replace(NO_VALUE, "")
+    # a lone surrogate (from a value passed in) cannot be UTF-8: Go would hold U+FFFD there
+    return _SURROGATE.sub("\ufffd", "".join(ex.out).replace(NO_VALUE, ""))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
