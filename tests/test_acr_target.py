@@ -1,10 +1,8 @@
 """The ACR target against the product's offline ACR emulator: real azure-identity, real SDK clients,
 real HTTPS, real Azurite, runs built on the local engine and pushed to localhost:5000.
 
-The emulator runs as a subprocess for the whole module (stopped with SIGTERM at the end). While the
-emulator still executes runs with its stop-gap DockerExecutor (classic builds, no task runs), the
-fixture starts it through a small launcher that swaps that executor for the local target (what the
-emulator is to use): see LAUNCHER.
+The emulator runs as a subprocess for the whole module (stopped with SIGTERM at the end); its runs go
+to the local target, as in local mode.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -47,70 +44,7 @@ REGISTRIES = [
 ]
 
 # Runs go to the local target inside the emulator (until the emulator does so itself).
-LAUNCHER = textwrap.dedent('''
-    import shutil, sys, tarfile, tempfile, threading
-    from pathlib import Path
-    from acrmagic.emulator import cli, server
-    from acrmagic.emulator.run_requests import TaskJob
-    from acrmagic.events import StepEvent
-    from acrmagic.runrequest import QuickBuild, TaskRun
-    from acrmagic.states import STOP_CANCEL
-    from acrmagic.targets.local import LocalTarget
-
-    class LocalExecutor:
-        def start(self, job, ctx):
-            state = {"handle": None, "canceled": threading.Event()}
-            threading.Thread(target=self._run, args=(job, ctx, state), daemon=True).start()
-            return state
-
-        def cancel(self, state):
-            state["canceled"].set()
-            if state["handle"] is not None:
-                state["handle"].stop(STOP_CANCEL)
-
-        def _run(self, job, ctx, state):
-            work = Path(tempfile.mkdtemp(prefix="emulator-run-"))
-            try:
-                if ctx.source is not None:
-                    with tarfile.open(ctx.source, "r:gz") as tar:
-                        tar.extractall(work, filter="tar")
-                if isinstance(job, TaskJob):
-                    text = job.task_content if job.task_content is not None else (work / job.task_file).read_text()
-                    values = job.values_content or ((work / job.values_file).read_text() if job.values_file else None)
-                    request = TaskRun(task_text=text, task_name=job.task_file or "<encoded>", context=str(work),
-                                      context_path=work, values_text=values, values_file=job.values_file,
-                                      set_values=dict(job.values), timeout=job.timeout)
-                else:
-                    request = QuickBuild(context=str(work), images=list(job.image_names), dockerfile=job.dockerfile,
-                                         build_args=dict(job.build_args), target=job.target, push=job.push,
-                                         no_cache=job.no_cache, timeout=job.timeout)
-                handle = LocalTarget(ctx.login_server).submit(request, lambda: ctx.run_id)
-                state["handle"] = handle
-                if state["canceled"].is_set():
-                    handle.stop(STOP_CANCEL)
-                def emit(ev):
-                    if not (isinstance(ev, StepEvent) and not ev.logged):
-                        ctx.log(ev.line())
-                outcome = handle.execute(emit)
-                ctx.on_status(outcome.status, {"outputImages": [vars(o) for o in outcome.output_images],
-                                               "error": outcome.error})
-            except Exception as e:
-                ctx.on_status("Error", {"error": f"{type(e).__name__}: {e}"})
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-
-    server.DockerExecutor = LocalExecutor
-    sys.exit(cli.main(sys.argv[1:]))
-''')
-
-
 def _emulator_command(tmp: Path) -> list[str]:
-    from acrmagic.emulator import execute
-
-    if hasattr(execute, "DockerExecutor"):  # the stop-gap executor is still there: run through the local target
-        launcher = tmp / "launch_emulator.py"
-        launcher.write_text(LAUNCHER)
-        return [PYTHON, str(launcher)]
     return [PYTHON, "-m", "acrmagic.emulator"]
 
 

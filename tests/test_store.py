@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,13 @@ def test_list_filters_and_order(home):
     assert [r.run_id for r in acrmagic.runs(top=1)] == ["la3"]
     with pytest.raises(acrmagic.UsageError, match="--status: unknown status 'Done'"):
         acrmagic.runs(status="Done")
+
+
+def test_an_id_a_service_gives_again_names_the_new_run_and_the_old_one_is_set_aside(home):
+    store = RunStore()
+    first = store.create(Run(run_id="ca1", backend="acr"))
+    Path(first.log_path).write_text("first run's log\n")
+    second = store.create(Run(run_id="ca1", backend="acr", registry="other"))
+    assert store.get("ca1").registry == "other" and Path(second.log_path).read_text() == ""
+    [old] = [r for r in store.list() if r.run_id.startswith("ca1~")]
+    assert old.log() == "first run's log\n"

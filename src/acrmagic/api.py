@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from . import config, runner, targets
-from .errors import UsageError
+from .errors import RunNotFound, UsageError
 from .options import DEFAULT_TIMEOUT, BuildOptions, TaskOptions
 from .runrequest import QuickBuild, TaskRun
 from .runs import model
@@ -85,9 +85,41 @@ async def _run_task_async(opts: TaskOptions):
 
 # -- history ----------------------------------------------------------------------------------------------------
 def runs(status: str | None = None, task: str | None = None, top: int | None = None) -> model.RunList:
-    """Recorded runs, newest first."""
-    return model.RunList(RunStore().list(status=_status(status), task=task, top=top),
-                         query={"status": status, "task": task, "top": top})
+    """Recorded runs, newest first. With an ACR registry chosen, its own run history joins in (runs
+    started elsewhere, e.g. by `az acr build` or a trigger in ACR); a run acrmagic recorded wins."""
+    status = _status(status)
+    found = RunStore().list(status=status, task=task, top=top)
+    remote = _history_target()
+    if remote is not None:
+        known = {r.run_id for r in found}
+        found += [r for r in remote.list_runs(status=status, task=task, top=top) if r.run_id not in known]
+        found.sort(key=lambda r: r.create_time, reverse=True)
+        found = found[:top] if top else found
+    return model.RunList(found, query={"status": status, "task": task, "top": top})
+
+
+def _history_target():
+    """The chosen target, when it keeps a run history of its own (ACR); else None."""
+    chosen = config.chosen_target()
+    if chosen.get("kind") == "local":
+        return None
+    target = targets.from_config(chosen)
+    return target if target.keeps_history else None
+
+
+def _record(run_id: str) -> tuple[model.Run, object | None]:
+    """A run as recorded here, or as the chosen ACR registry knows it; and the target that keeps it."""
+    try:
+        run = RunStore().get(run_id)
+    except RunNotFound:
+        remote = _history_target()
+        if remote is None:
+            raise
+        return remote.get_run(run_id), remote
+    if run.backend == "local":
+        return run, None
+    target = targets.from_record(run.target, run.registry)
+    return run, (target if target.keeps_history else None)
 
 
 def run_page(status: str | None = None, task: str | None = None, text: str | None = None, offset: int = 0,
@@ -110,12 +142,16 @@ def _status(status: str | None) -> str | None:
 
 
 def show(run_id: str) -> model.Run:
-    return RunStore().get(run_id)
+    return _record(run_id)[0]
 
 
 def logs(run_id: str) -> str:
-    """The full recorded log of a run."""
-    return RunStore().get(run_id).log()
+    """The full log of a run: as recorded here, or (a cloud run followed elsewhere, or still going) from ACR."""
+    run, remote = _record(run_id)
+    text = run.log() if run.log_path else ""
+    if remote is not None and (not run.finished or not text):
+        return remote.run_log(run_id)
+    return text
 
 
 # -- where runs go ------------------------------------------------------------------------------------------
@@ -157,7 +193,14 @@ def cancel(run_id: str) -> model.Run:
     and records Canceled; if that process is gone or does not answer, the run's target cancels the
     work directly by the reference stored with the run. Returns the run as recorded now."""
     store = RunStore()
-    run = store.get(run_id)
+    try:
+        run = store.get(run_id)
+    except RunNotFound:  # a run acrmagic did not start: the chosen ACR registry cancels it
+        remote = _history_target()
+        if remote is None:
+            raise
+        remote.cancel(run_id)
+        return remote.get_run(run_id)
     if run.finished:
         raise UsageError(f"cancel: run {run_id} is not running (it is {run.status})")
     store.request_cancel(run_id)

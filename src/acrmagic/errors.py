@@ -166,6 +166,10 @@ class TemplateContinue(AcrMagicError):
         super().__init__("continue")
 
 
+class EmulatorError(AcrMagicError):
+    """The ACR emulator cannot start or serve (Azurite missing, a port taken, a bad configuration)."""
+
+
 class ArmError(AcrMagicError):
     """An ARM error answer of the emulator: ``{"error": {"code", "message"[, "target"]}}`` with an HTTP status."""
 

@@ -10,7 +10,7 @@ views. Three shapes of line:
     <text>            a run-level line; or acr-builder's own step lines (`Executing step ID: ...`,
                       `Step ID: ... marked as ...`, see taskfile/steplog.py), with or without its
                       timestamp. An ACR agent does not label a step's output, so an unlabelled line
-                      belongs to the one step running, when exactly one is.
+                      (a `#<n>` line too) belongs to the one step running, when exactly one is.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class LogReader:
     def line(self, text: str) -> list[Event]:
         text = text.rstrip("\r\n")
         m = _VERTEX.match(text)
-        if m:
+        if m and len(self.running) != 1:  # inside an ACR step, a build's vertex lines are that step's output
             return [self._vertex(int(m.group(1)), m.group(2))]
         m = _LABELLED.match(text)
         if m and (m.group(1) in self.numbers or self._step_line(m.group(2)) is not None):

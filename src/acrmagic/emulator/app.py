@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from .arm import (PROVIDER, REGISTRY_TYPE, TASKS_API_VERSIONS, CanonicalPathMiddleware, bad_request,
                   check_api_version, error_response, utc_now)
-from .errors import ArmError
+from ..errors import ArmError
 from .blobs import Storage, container_name, log_blob_name
 from .filters import compile_filter
 from .identity import Issuer

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from starlette.responses import JSONResponse
 
-from .errors import ArmError
+from ..errors import ArmError
 
 PROVIDER = "Microsoft.ContainerRegistry"
 REGISTRY_TYPE = f"{PROVIDER}/registries"

@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .errors import EmulatorError
+from ..errors import EmulatorError
 
 ENV_VAR = "ACRMAGIC_AZURITE"
 INSTALL = "npm install --prefix .cache/azurite azurite@3.35.0"

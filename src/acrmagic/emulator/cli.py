@@ -16,7 +16,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from .errors import EmulatorError
+from ..errors import EmulatorError
 from .state import SKUS, Registry
 
 #: stable defaults, so scripts (`az acr build -r acrmagic ...`) work across restarts

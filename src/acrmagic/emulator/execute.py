@@ -5,19 +5,29 @@ does the work: it starts in the background, writes log lines through ``ctx.log``
 once through ``ctx.on_status(status, details)`` with status Succeeded, Failed, Canceled or Error and
 details ``{"outputImages": [{registry, repository, tag, digest}], "error": "<one line>"}``.
 
-``DockerExecutor`` is a stop-gap: a classic `docker build` of the uploaded archive through the docker
-SDK, then pushes. The local target replaces it (quick builds through BuildKit, task files through the
-task scheduler) once the run-level seam exists.
+``LocalTargetExecutor`` hands each run to the local target, the same code local mode runs: a
+DockerBuildRequest becomes a quick build through BuildKit, a File/EncodedTaskRunRequest a task run on
+the task-file engine's scheduler. The emulator is therefore not a target itself: it is a server whose
+runs go to the local engine, so a cloud-mode build really pushes an image to the local registry.
 """
 
 from __future__ import annotations
 
+import shutil
+import tarfile
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Protocol
 
+from ..errors import AcrMagicError
+from ..events import LogEvent
+from ..runrequest import QuickBuild, TaskRun
+from ..states import ERROR, FAILED, STEP_FAILED, STEP_SUCCEEDED, STOP_CANCEL, SUCCEEDED
+from ..taskfile import steplog
 from .blobs import log_time
 from .run_requests import BuildJob, TaskJob
 
@@ -43,109 +53,97 @@ class RunExecutor(Protocol):
         """Stop the work; the executor then reports Canceled through on_status."""
 
 
-class _Build:
-    """A DockerExecutor run: its thread, the engine response being read (closed to cancel)."""
+class _Run:
+    """One run handed to the local target: its handle once submitted, and whether a cancel came first."""
 
     def __init__(self):
-        self.canceled = threading.Event()
-        self.response = None
-        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+        self.handle = None
+        self.canceled = False
 
 
-class DockerExecutor:
-    def __init__(self, client_factory: Callable[[], object] | None = None):
-        import docker
+class LocalTargetExecutor:
+    def __init__(self, target_factory: Callable[[str], object] | None = None):
+        from ..targets.local import LocalTarget
 
-        self._factory = client_factory or (lambda: docker.APIClient(**docker.utils.kwargs_from_env(), version="auto"))
+        self._target = target_factory or (lambda login_server: LocalTarget(login_server))
 
-    def start(self, job: BuildJob | TaskJob, ctx: RunContext) -> _Build:
-        build = _Build()
-        build.thread = threading.Thread(target=self._run, args=(job, ctx, build), name=f"run-{ctx.run_id}", daemon=True)
-        build.thread.start()
-        return build
+    def start(self, job: BuildJob | TaskJob, ctx: RunContext) -> _Run:
+        run = _Run()
+        threading.Thread(target=self._run, args=(job, ctx, run), name=f"run-{ctx.run_id}", daemon=True).start()
+        return run
 
-    def cancel(self, handle: _Build) -> None:
-        handle.canceled.set()
-        response = handle.response
-        if response is not None:
-            # the engine stops a classic build when its client goes away; shutdown() wakes the reader
-            try:
-                response.raw.shutdown()
-            except (ValueError, RuntimeError, OSError):
-                pass
-            response.close()
+    def cancel(self, handle: _Run) -> None:
+        with handle.lock:
+            handle.canceled = True
+            if handle.handle is not None:
+                handle.handle.stop(STOP_CANCEL)
 
-    # -- the work ---------------------------------------------------------------------------------
-    def _run(self, job: BuildJob | TaskJob, ctx: RunContext, build: _Build) -> None:
-        if isinstance(job, TaskJob):
-            ctx.on_status("Error", {"error": "multi-step task runs are not executed by this emulator build yet"})
-            return
+    def _run(self, job: BuildJob | TaskJob, ctx: RunContext, run: _Run) -> None:
+        folder = Path(tempfile.mkdtemp(prefix=f"acrmagic-emulator-{ctx.run_id}-"))
         try:
-            status, details = self._build_and_push(job, ctx, build)
+            if ctx.source is not None:
+                with tarfile.open(ctx.source, mode="r:*") as archive:
+                    archive.extractall(folder, filter="data")
+            request = _build_request(job, ctx, folder) if isinstance(job, BuildJob) else _task_request(job, folder)
+            handle = self._target(ctx.login_server).submit(request, reserve_id=lambda: ctx.run_id)
+            with run.lock:
+                run.handle = handle
+                if run.canceled:
+                    handle.stop(STOP_CANCEL)
+            started = time.monotonic()
+            if isinstance(job, BuildJob):  # as an ACR agent logs a quick build: one step named build
+                ctx.log(f"{log_time()} {steplog.step_started(_BuildStep(job.timeout))}")
+            outcome = handle.execute(lambda ev: ctx.log(ev.line()) if isinstance(ev, LogEvent) or ev.logged else None)
+            images = [{"registry": o.registry, "repository": o.repository, "tag": o.tag, "digest": o.digest}
+                      for o in outcome.output_images]
+            if isinstance(job, BuildJob):
+                for image in outcome.output_images:
+                    ctx.log(f"{log_time()} Successfully pushed image: {image.registry}/{image.repository}:{image.tag}")
+                state = STEP_SUCCEEDED if outcome.status == SUCCEEDED else STEP_FAILED
+                ctx.log(f"{log_time()} {steplog.step_finished('build', state, time.monotonic() - started)}")
+            ctx.on_status(outcome.status, {"outputImages": images, "error": outcome.error})
+        except AcrMagicError as e:  # a task file that does not load, a context the engine refuses: the run fails
+            ctx.log(e.message)
+            ctx.on_status(FAILED, {"error": e.message})
         except Exception as e:  # the engine went away, an unexpected answer: the run errs, the server lives
-            status, details = "Error", {"error": f"{type(e).__name__}: {e}"}
-        if build.canceled.is_set() and status != "Succeeded":
-            status, details = "Canceled", {}  # a canceled build ends in a broken stream: that is not a failure
-        ctx.on_status(status, details)
-
-    def _build_and_push(self, job: BuildJob, ctx: RunContext, build: _Build) -> tuple[str, dict]:
-        api = self._factory()
-        api.hooks["response"].append(lambda response, *a, **kw: setattr(build, "response", response))
-        refs = job.images(ctx.run_id, ctx.login_server, ctx.started)
-        network = "default" if api.networks(names=["bridge"]) else "host"  # this stack runs dockerd --bridge=none
-        ctx.log(f"{log_time()} Launching container with name: build")
-        image_id = None
-        with open(ctx.source, "rb") as archive:
-            stream = api.build(fileobj=archive, custom_context=True, encoding="gzip", dockerfile=job.dockerfile,
-                               tag=refs[0] if refs else None, buildargs=job.build_args or None, target=job.target,
-                               nocache=job.no_cache, network_mode=network, rm=True, forcerm=True, decode=True)
-            for event in stream:
-                if build.canceled.is_set():
-                    return "Canceled", {}
-                for line in event.get("stream", "").splitlines():
-                    if line.strip():
-                        ctx.log(line)
-                image_id = (event.get("aux") or {}).get("ID") or image_id
-                message = _error(event)
-                if message:
-                    ctx.log(message)
-                    return "Failed", {"error": f"failed during run, err: {message}"}
-        if build.canceled.is_set():
-            return "Canceled", {}
-        if image_id is None:
-            return "Failed", {"error": "failed during run, err: the engine finished the build without an image"}
-        ctx.log(f"{log_time()} Successfully executed container: build")
-        outputs = []
-        for ref in refs:
-            repo, tag = _split(ref)
-            api.tag(image_id, repo, tag)
-            if not job.push:
-                continue
-            ctx.log(f"{log_time()} Pushing image: {ref}, attempt 1")
-            digest = None
-            for event in api.push(repo, tag=tag, stream=True, decode=True):
-                if build.canceled.is_set():
-                    return "Canceled", {}
-                message = _error(event)
-                if message:
-                    return "Failed", {"error": f"failed to push image {ref}: {message}"}
-                if event.get("status") in ("Pushed", "Layer already exists"):
-                    ctx.log(f"{event.get('id', '')}: {event['status']}")
-                digest = (event.get("aux") or {}).get("Digest") or digest
-            if not digest:
-                return "Failed", {"error": f"failed to push image {ref}: the registry returned no digest"}
-            ctx.log(f"{log_time()} Successfully pushed image: {ref}")
-            registry, _, repository = repo.partition("/")
-            outputs.append({"registry": registry, "repository": repository, "tag": tag, "digest": digest})
-        return "Succeeded", {"outputImages": outputs}
+            ctx.on_status(ERROR, {"error": f"{type(e).__name__}: {e}"})
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def _error(event: dict) -> str | None:
-    if "error" in event or "errorDetail" in event:
-        return (event.get("errorDetail") or {}).get("message") or event.get("error") or "unknown engine error"
-    return None
+@dataclass
+class _BuildStep:
+    """The one step an ACR agent reports for a quick build."""
+    timeout: int
+    id: str = "build"
+    working_directory: str = ""
+    network: str = ""
 
 
-def _split(ref: str) -> tuple[str, str]:
-    name, _, tag = ref.rpartition(":")
-    return name, tag
+def _split_secrets(pairs: dict[str, str], secrets: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    plain = {k: v for k, v in pairs.items() if v not in secrets}
+    return plain, {k: v for k, v in pairs.items() if k not in plain}
+
+
+def _build_request(job: BuildJob, ctx: RunContext, folder: Path) -> QuickBuild:
+    build_args, secret_build_args = _split_secrets(job.build_args, job.secrets)
+    return QuickBuild(context=str(folder), images=job.images(ctx.run_id, ctx.login_server, ctx.started),
+                      dockerfile=job.dockerfile, build_args=build_args, secret_build_args=secret_build_args,
+                      target=job.target, platform=job.platform.docker, push=job.push, no_cache=job.no_cache, timeout=job.timeout)
+
+
+def _task_request(job: TaskJob, folder: Path) -> TaskRun:
+    def read(name: str) -> str:
+        path = folder / name
+        if not path.is_file():
+            raise AcrMagicError(f"{name}: no such file in the uploaded source")
+        return path.read_text(encoding="utf-8", errors="replace")
+
+    values, secrets = _split_secrets(job.values, job.secrets)
+    values_text = job.values_content if job.values_content is not None else (
+        read(job.values_file) if job.values_file else None)
+    return TaskRun(task_text=job.task_content if job.task_content is not None else read(job.task_file),
+                   task_name=job.task_file or "encoded task", context=".", context_path=folder,
+                   values_text=values_text, values_file=job.values_file, set_values=values, set_secrets=secrets,
+                   timeout=job.timeout)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from .arm import bad_request
-from .errors import ArmError
+from ..errors import ArmError
 
 FIELDS = ("runid", "runtype", "status", "createtime", "finishtime", "outputimagemanifests", "isarchiveenabled",
           "taskname", "agentpoolname")

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .errors import ArmError
+from ..errors import ArmError
 
 #: the resources ARM accepts as audience: what azure-identity asks for (scope minus "/.default")
 #: and what the Azure CLI asks for (the cloud's first audience)

@@ -24,8 +24,8 @@ from starlette.routing import Route
 from .app import ArmApp
 from .azurite import Azurite
 from .blobs import Storage
-from .errors import EmulatorError
-from .execute import DockerExecutor, RunExecutor
+from ..errors import EmulatorError
+from .execute import LocalTargetExecutor, RunExecutor
 from .identity import TOKEN_PATH, Issuer
 from .scheduler import Scheduler
 from .state import Registry, Store
@@ -99,7 +99,7 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
                         extra_audiences=(base_url + "/", base_url))
         storage = Storage(azurite.endpoint, tls.ca_bundle)
         store = Store(settings.registries, settings.tenant_id, settings.run_id_prefix)
-        scheduler = Scheduler(store, storage, executor or DockerExecutor(), state_dir / "work",
+        scheduler = Scheduler(store, storage, executor or LocalTargetExecutor(), state_dir / "work",
                               settings.max_running)
         arm_app = ArmApp(store, storage, scheduler, issuer, base_url).app()
         identity_app = Starlette(routes=[Route(TOKEN_PATH, issuer.token_endpoint)])

@@ -105,6 +105,8 @@ class RunStore:
         with self._connect() as db:
             if not run.run_id:
                 run.run_id = self._next_id(db, prefix)
+            else:
+                self._set_aside(db, run.run_id)
             run.log_path = str(self.logs / f"{run.run_id}.log")
             db.execute("INSERT INTO runs(run_id, status, task, owner_host, owner_pid, owner_start, cancel_ref, record) "
                        "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
@@ -112,6 +114,21 @@ class RunStore:
                         run.cancel_ref, json.dumps(run.to_record())))
         Path(run.log_path).touch()
         return run
+
+    def _set_aside(self, db: "_Tx", run_id: str) -> None:
+        """A service that gives its own IDs can give one again (two registries, a restarted emulator):
+        the earlier run keeps its record as `<id>~<n>`, and the ID names the run just started."""
+        row = db.execute("SELECT seq, record FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            return
+        seq, record = row
+        old = Run.from_record(json.loads(record))
+        old.run_id = f"{run_id}~{seq}"
+        if old.log_path and Path(old.log_path).exists():  # its log goes with it
+            moved = Path(old.log_path).with_name(f"{old.run_id}.log")
+            Path(old.log_path).replace(moved)
+            old.log_path = str(moved)
+        db.execute("UPDATE runs SET run_id=?, record=? WHERE seq=?", (old.run_id, json.dumps(old.to_record()), seq))
 
     def save(self, run: Run) -> None:
         with self._connect() as db:
