@@ -190,6 +190,7 @@ def test_first_line_names_every_endpoint_and_matches_the_config_file(emulator):
     info = emulator.info
     assert INFO_KEYS <= set(info)
     assert json.loads(emulator.config_file.read_text()) == info
+    assert emulator.config_file.stat().st_mode & 0o777 == 0o600  # it holds the identity header
     assert info["management_url"].startswith("https://127.0.0.1:")
     assert info["blob_endpoint"].startswith("https://127.0.0.1:") and info["blob_endpoint"].endswith("/devstoreaccount1")
     assert info["identity_endpoint"].startswith("http://127.0.0.1:")
@@ -308,6 +309,7 @@ def test_sigterm_cancels_a_running_build(tmp_path, monkeypatch, engine):
         started = time.monotonic()
         code = emu.stop(timeout=30)
     assert code == 0 and time.monotonic() - started < 15
+    assert not emu.config_file.exists()  # its CA and endpoints are gone: so is the file naming them
     # the run was closed before Azurite stopped: a new Azurite on the kept --state-dir shows its log
     from acrmagic.emulator.azurite import Azurite
     from acrmagic.emulator.blobs import Storage

@@ -35,12 +35,13 @@ def start(request: QuickBuild | TaskRun, *, target: Target, observer: RunObserve
     timerTrigger payload}}."""
     store = store or RunStore()
     redact = Redactor(request.secrets)
+    who = target.who()  # a failed login fails here, before the target has started anything
     handle = target.submit(request, reserve_id=store.reserve_id)
     run = store.create(Run(
         run_id=handle.run_id, run_type=(trigger or {}).get("runType", request.run_type),
         trigger=(trigger or {}).get("type", MANUAL), trigger_details=(trigger or {}).get("details", {}),
         task=(trigger or {}).get("task"),
-        who=target.who(), backend=target.kind, target=target.describe(), registry=target.registry,
+        who=who, backend=target.kind, target=target.describe(), registry=target.registry,
         source=handle.source, dockerfile=redact(handle.dockerfile) if handle.dockerfile else None,
         request=json.loads(redact(json.dumps(request.recorded))), platform=handle.platform, steps=handle.steps,
         cancel_ref=handle.cancel_ref))

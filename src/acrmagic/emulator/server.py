@@ -132,6 +132,8 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
         id_sock.close()
         if temporary:
             shutil.rmtree(state_dir, ignore_errors=True)
+        if settings.config_file is not None:  # it names a CA and endpoints that are gone now
+            settings.config_file.unlink(missing_ok=True)
 
 
 def _announce(info: dict, config_file: Path | None) -> None:
@@ -139,6 +141,9 @@ def _announce(info: dict, config_file: Path | None) -> None:
     if config_file is not None:
         config_file.parent.mkdir(parents=True, exist_ok=True)
         partial = config_file.with_name(config_file.name + ".partial")
+        # it holds the identity header: readable by its owner only
+        partial.touch(mode=0o600)
+        partial.chmod(0o600)
         partial.write_text(json.dumps(info, indent=2) + "\n")
         partial.replace(config_file)  # readers never see half a file
     sys.stdout.write(text + "\n")
