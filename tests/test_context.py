@@ -165,16 +165,23 @@ def _make(root, files: dict[str, str]):
         os.symlink(text, path) if name.startswith("@") else path.write_text(text)
 
 
+def _listing(engine, tag: str) -> list[str]:
+    try:
+        return run_in_image(engine, tag, "cat", "/list").splitlines()
+    finally:
+        engine.images.remove(tag, force=True)  # the images only carried the listing
+
+
 def _docker_listing(engine, root, tag: str, stdin_dockerfile: str | None = None) -> list[str]:
     argv = [DOCKER, "build", "-q", "--network", "host", "-t", tag] + (["-f", "-"] if stdin_dockerfile else []) + [str(root)]
     subprocess.run(argv, check=True, input=(stdin_dockerfile or "").encode(), stdout=subprocess.DEVNULL,
                    env={**os.environ, "DOCKER_BUILDKIT": "1"})
-    return run_in_image(engine, tag, "cat", "/list").splitlines()
+    return _listing(engine, tag)
 
 
 def _acrmagic_listing(engine, root, repo: str, dockerfile_text: str | None = None) -> list[str]:
     acrmagic.build(dockerfile_text, context=str(root), image=f"{repo}:1", push=False, logs=False)
-    return run_in_image(engine, f"localhost:5000/{repo}:1", "cat", "/list").splitlines()
+    return _listing(engine, f"localhost:5000/{repo}:1")
 
 
 @pytest.mark.engine
