@@ -342,7 +342,8 @@ def update(resource: dict, changes: dict, *, now: str) -> tuple[dict, dict[str, 
     old_refs, refs = resource.get(EXTENSION, {}).get("secretRefs", {}), new[EXTENSION]["secretRefs"]
     if "set_secret" not in changes:
         kept = [v for v in resource["properties"]["step"].get("values", []) if v.get("isSecret")]
-        new["properties"]["step"].setdefault("values", []).extend(kept)
+        if kept:
+            new["properties"]["step"].setdefault("values", []).extend(kept)
         refs.update({k: r for k, r in old_refs.items() if k != secrets.GIT_TOKEN})
     if "git_access_token" not in changes and secrets.GIT_TOKEN in old_refs and new["properties"]["trigger"].get("sourceTriggers"):
         refs[secrets.GIT_TOKEN] = old_refs[secrets.GIT_TOKEN]

@@ -54,6 +54,7 @@ class SchedulerLock:
     def acquire(self) -> bool:
         if self._file is not None:
             return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         f = open(self.path, "a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -285,8 +286,11 @@ class Scheduler:
 
     # -- starting runs -----------------------------------------------------------------------------------------
     def dispatch(self) -> list[str]:
-        """Start the runs of pending fires: oldest first, one run per task at a time."""
+        """Start the runs of pending fires: oldest first, one run per task at a time (only the active
+        scheduler, the one holding the lock, starts runs)."""
         started = []
+        if not self.lock.held:
+            return started
         for fire in self.store.open_fires():
             with self._mutex:
                 if fire.task in self._active or len(self._active) >= self.max_parallel:
