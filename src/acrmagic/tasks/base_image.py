@@ -17,7 +17,7 @@ or running, then sees every change at once and rebuilds once, after it (dependen
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 
 from .. import config, dockerfile, refs
 from ..errors import RegistryUnavailable
@@ -77,21 +77,18 @@ def outputs(run) -> list[str]:
 class DigestChecker:
     """Current manifest digests, each image asked once per tick (`clear()` between ticks)."""
 
-    def __init__(self, mirrors: tuple[str, ...] = (config.MIRROR_REGISTRY,), timeout: float = 5, workers: int = 8):
-        self.mirrors, self.timeout, self.workers = mirrors, timeout, workers
+    def __init__(self, mirrors: tuple[str, ...] = (config.MIRROR_REGISTRY,), timeout: float = 5):
+        self.mirrors, self.timeout = mirrors, timeout
         self._cache: dict[str, str | None | Exception] = {}
 
     def clear(self) -> None:
         self._cache.clear()
 
-    def prefetch(self, images: set[str]) -> None:
-        """Ask for many images at once (registries answer in parallel)."""
+    def prefetch(self, pool: Executor, images: set[str]) -> None:
+        """Ask for many images at once, on `pool` (registries answer in parallel)."""
         todo = sorted(i for i in images if i not in self._cache)
-        if not todo:
-            return
-        with ThreadPoolExecutor(min(self.workers, len(todo))) as pool:
-            for image, result in zip(todo, pool.map(self._fetch, todo)):
-                self._cache[image] = result
+        for image, result in zip(todo, pool.map(self._fetch, todo)):
+            self._cache[image] = result
 
     def digest(self, image: str) -> str | None:
         """The digest `image` has now (None: the registry has no such tag); RegistryUnavailable when it

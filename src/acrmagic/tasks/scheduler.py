@@ -19,6 +19,7 @@ they fire through the one runner.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 import time
@@ -146,6 +147,23 @@ class Scheduler:
         self._active_runs: dict[str, str] = {}  # task -> run id
         self._mutex = threading.Lock()
         self._wake = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None  # for network waits; threads made once, not per tick
+        self._parsed: dict[str, tuple[str, dict]] = {}  # JSON text -> parsed, so a tick parses only changes
+
+    def _rows(self) -> list[tuple[dict, dict]]:
+        rows, parsed = [], {}
+        for name, resource_text, state_text in self.store.all_text():
+            for key, text in ((("r", name), resource_text), (("s", name), state_text)):
+                cached = self._parsed.get(key)
+                parsed[key] = cached if cached and cached[0] == text else (text, json.loads(text))
+            rows.append((parsed[("r", name)][1], parsed[("s", name)][1]))
+        self._parsed = parsed
+        return rows
+
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(8, thread_name_prefix="acrmagic-trigger-check")
+        return self._pool
 
     # -- one tick ------------------------------------------------------------------------------------------
     def tick(self) -> Tick:
@@ -159,11 +177,11 @@ class Scheduler:
         """Check every enabled task's triggers; fires go to the outbox (no run starts here)."""
         result = Tick()
         now = self.clock()
-        rows = [(r, s) for r, s in self.store.all() if d.enabled(r)]
+        rows = [(r, s) for r, s in self._rows() if d.enabled(r)]
         busy = {f.task for f in self.store.open_fires()} | set(self._active)
         heads = self._fetch_heads(rows)
         self.digests.clear()
-        self.digests.prefetch({image for r, s in rows if d.base_image_trigger(r)
+        self.digests.prefetch(self.pool(), {image for r, s in rows if d.base_image_trigger(r)
                                for image in s.get("base", {}).get("watch", {})})
         order, upstream = base_image.dependency_order(
             {r["name"]: set(s.get("base", {}).get("watch", {})) for r, s in rows},
@@ -211,8 +229,7 @@ class Scheduler:
             except AcrMagicError as e:
                 return e
         if keys:
-            with ThreadPoolExecutor(min(8, len(keys))) as pool:
-                answers = dict(zip(keys, pool.map(ask, keys)))
+            answers = dict(zip(keys, self.pool().map(ask, keys)))
             out.update({name: answers[key] for name, key in wanted.items()})
         return out
 
@@ -423,6 +440,9 @@ class Scheduler:
                 self.run_store.request_cancel(run_id)
         for worker in workers.values():
             worker.join(30)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
         self.lock.release()
 
 

@@ -118,6 +118,10 @@ class TaskStore:
         return [(json.loads(r), json.loads(s)) for r, s in
                 self._db().execute("SELECT resource, state FROM tasks ORDER BY name")]
 
+    def all_text(self) -> list[tuple[str, str, str]]:
+        """(name, Task JSON, state JSON) of every task, unparsed: a scheduler parses only what changed."""
+        return self._db().execute("SELECT name, resource, state FROM tasks ORDER BY name").fetchall()
+
     def replace(self, resource: dict, state_change: Callable[[dict], None] | None = None) -> None:
         with self._tx() as db:
             row = db.execute("SELECT state FROM tasks WHERE name=?", (resource["name"],)).fetchone()
