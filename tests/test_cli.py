@@ -86,3 +86,28 @@ def test_run_bad_task_file_names_file_and_line(tmp_path):
     done = cli("run", "-f", str(task), str(tmp_path))
     assert done.returncode == 2
     assert done.stderr.strip() == f"acrmagic: {task}:5:14: yaml: unmarshal errors: cannot unmarshal !!str `many` into int"
+
+
+@pytest.mark.parametrize("files, argv, expected", [
+    ({"Dockerfile": "FROM busybox\n".encode("utf-16")}, ["build", "--no-push"],
+     "acrmagic: Dockerfile:1: starts with a UTF-16 LE byte-order mark; save the file as UTF-8"),
+    ({"Dockerfile": b"FROM busybox\nLABEL who=Andr\xe9\n"}, ["build", "--no-push"],
+     "acrmagic: Dockerfile:2:15: not UTF-8 (byte 0xe9); save the file as UTF-8"),
+    ({"Dockerfile": b"FROM busybox\n", ".dockerignore": b"*.tmp\ncaf\xe9\n"}, ["build", "--no-push"],
+     "acrmagic: .dockerignore:2:4: not UTF-8 (byte 0xe9); save the file as UTF-8"),
+    ({"task.yaml": b"version: v1.1.0\nsteps:\n  - cmd: busybox echo caf\xe9\n"}, ["run", "-f", "{ctx}/task.yaml"],
+     "acrmagic: {ctx}/task.yaml:3:26: not UTF-8 (byte 0xe9); save the file as UTF-8"),
+    ({"task.yaml": b"version: v1.1.0\nsteps:\n  - cmd: busybox true\n", "values.yaml": b"who: Andr\xe9\n"},
+     ["run", "-f", "{ctx}/task.yaml", "--values", "values.yaml"],
+     "acrmagic: {ctx}/values.yaml:1:10: not UTF-8 (byte 0xe9); save the file as UTF-8"),
+])
+def test_a_file_not_in_utf8_is_one_line_naming_file_line_and_column_and_nothing_is_recorded(
+        tmp_path, home, files, argv, expected):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    for name, data in files.items():
+        (ctx / name).write_bytes(data)
+    done = cli(*[a.format(ctx=ctx) for a in argv], str(ctx))
+    assert done.returncode == 2
+    assert done.stderr.strip() == expected.format(ctx=ctx)
+    assert json.loads(cli("runs", "-o", "json").stdout) == []

@@ -93,8 +93,6 @@ def test_a_value_with_a_line_break_is_shown_on_one_line(argv, sandbox, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="RunNotFound (runs/store.py) quotes the run ID as given; cli.main prints it "
-                                       "as it is (fix: one_line() there, or in AcrMagicError)")
 @pytest.mark.parametrize("verb", ["show", "logs", "cancel"])
 def test_a_run_id_with_a_line_break_is_shown_on_one_line(verb, sandbox, capsys):
     assert cli.main([verb, "a\nb"]) == 1

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import ContextError
-from .options import one_line
+from .errors import ContextError, one_line
+from .textfiles import decode
 
 #: where a Dockerfile that is not part of the context (a cell body, excluded, outside) is placed in it
 INLINE_DOCKERFILE = ".acrmagic.Dockerfile"
@@ -79,10 +79,10 @@ def _read_ignore_file(path: Path) -> list[str]:
     """Patterns of an ignore file, read as Docker reads it: a UTF-8 BOM dropped, `#` only at the very
     start of a line makes a comment, blank lines skipped, each pattern trimmed."""
     try:
-        text = path.read_bytes().decode("utf-8", "surrogateescape")
+        data = path.read_bytes()
     except OSError as e:
         raise _error(f"cannot read {path}: {e.strerror}") from None
-    text = text.removeprefix("\ufeff")
+    text = decode(data, path.name)  # not UTF-8: one line naming the file, the line and the byte
     patterns = []
     for line in text.splitlines():
         if line.startswith("#") or not line.strip():
@@ -298,7 +298,7 @@ def _select(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: 
         data = path.read_bytes()
     except OSError as e:
         raise _error(f"-f/--file: cannot read {path}: {e.strerror}") from None
-    text = data.decode("utf-8", "replace")  # BuildKit reads bytes; the text is for FROM lines and the record
+    text = decode(data, given)  # BuildKit would misread another encoding: refused here, with file and line
     files = _included(root, read_dockerignore(root, path))
     try:
         name = path.resolve().relative_to(root).as_posix()

@@ -8,7 +8,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from .errors import HelpShown, UsageError  # noqa: F401 (HelpShown: the parsers' -h, caught by callers)
+from .errors import HelpShown, UsageError, one_line  # noqa: F401 (HelpShown: the parsers' -h, caught by callers)
 
 DEFAULT_TIMEOUT = 3600  # az acr build's default, seconds
 
@@ -77,12 +77,6 @@ def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 
 _ARGUMENT = re.compile(r"^argument (\S+): ")
 #: what str.splitlines() breaks at: a message shown as one line has none of them
-_LINE_BREAKS = {c: repr(chr(c))[1:-1] for c in (0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)}
-
-
-def one_line(text: str) -> str:
-    """`text` with its line breaks written as escapes (a value with a newline cannot split a message)."""
-    return text.translate(_LINE_BREAKS)
 
 
 def key_value(flag: str, secret: bool = False):

@@ -28,6 +28,14 @@ def stop_outcome(reason: str, timeout: int, what: str = "") -> Outcome:
     return Outcome(CANCELED, STOP_MESSAGES.get(reason, CANCEL_MESSAGE) + what)
 
 
+def engine_platform(platform: str | None) -> str | None:
+    """`--platform` as the engine spells it: az's `x86` is Docker's `386`."""
+    if not platform:
+        return None
+    parts = platform.split("/")
+    return "/".join("386" if i == 1 and part == "x86" else part for i, part in enumerate(parts))
+
+
 def submit(builder: Callable[[], EngineBuilder], request: QuickBuild, registry: str,
            reserve_id: Callable[[], str]) -> "QuickBuildRun":
     ctx = pack(request.context, request.dockerfile_text, request.dockerfile)  # ContextError: nothing recorded
@@ -63,7 +71,7 @@ class QuickBuildRun(RunHandle):
         if self.reason:
             return stop_outcome(self.reason, req.timeout)
         build = BuildRequest(context=self.ctx, tags=self.tags, build_args={**req.build_args, **req.secret_build_args},
-                             target=req.target, platform=req.platform, no_cache=req.no_cache)
+                             target=req.target, platform=engine_platform(req.platform), no_cache=req.no_cache)
         try:
             result = self.builder.build(build, watch, self.build_id)
         except BuildFailed as e:

@@ -36,21 +36,13 @@ import requests
 from ...errors import BuildFailed, StepFailed, StepStopped
 from ...events import LogEvent
 from ...taskfile.execute import DEADLINE_EXCEEDED, Attempt
-from ...taskfile.model import Step, parse_build
+from ...taskfile.model import Step
 from ...context import is_git_url, pack_folder, pack_git
 from . import leftovers
 from .builds import BuildRequest, EngineBuilder, new_build_id
 
 HELPER_IMAGE = "busybox"  # only to hold volumes for archive copies; never started
 OUTPUT_TAIL = 256 * 1024  # bytes of an attempt's output kept for retryOnErrors matching
-SUPPORTED_BUILD_FLAGS = {"-t": 1, "--tag": 1, "-f": 1, "--file": 1, "--build-arg": 1, "--target": 1,
-                         "--platform": 1, "--no-cache": 0, "--pull": 0, "-q": 0, "--quiet": 0, "--network": 1,
-                         "--rm": 0, "--force-rm": 0, "--label": 1,
-                         # `cache: enabled` plans buildx's registry cache flags; the engine's own BuildKit
-                         # cache serves here, so they are accepted and said so in the log
-                         "--load": 0, "--cache-to": 1, "--cache-from": 1}
-
-
 
 def _container_name(instance: str, step_id: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]", "_", f"acb_{instance}_{step_id}")
@@ -168,38 +160,29 @@ class LocalTaskExecutor:
             return code
 
     def _build(self, step: Step, deadline: float, stop: threading.Event, log) -> Attempt:
-        parsed = parse_build(step.build)
-        tokens, flags = parsed["tokens"], {}
-        i = 0
-        while i < len(tokens):
-            tok = tokens[i]
-            if tok.startswith("-"):
-                name = tok.split("=", 1)[0]
-                if name not in SUPPORTED_BUILD_FLAGS:
-                    raise StepFailed(f"build flag {name} is not supported by the local runner")
-                if SUPPORTED_BUILD_FLAGS[name] and "=" not in tok:
-                    flags.setdefault(name, []).append(tokens[i + 1] if i + 1 < len(tokens) else "")
-                    i += 1
-                elif "=" in tok:
-                    flags.setdefault(name, []).append(tok.split("=", 1)[1])
-                else:
-                    flags[name] = [""]
-            i += 1
-        context = parsed["context"] or "."
-        dockerfile = parsed["dockerfile"]
+        spec = step.build_spec()  # the build string read as the docker CLI reads it
+        refusal = spec.refusal()
+        if refusal:
+            raise StepFailed(refusal)
         workdir = step.container_workdir or "/workspace"
+        context = spec.context or "."
         if is_git_url(context):
-            ctx = pack_git(context, dockerfile=dockerfile)
+            ctx = pack_git(context, dockerfile=spec.dockerfile)
         else:
-            ctx = self._context_from_volume(os.path.normpath(os.path.join(workdir, context)), dockerfile)
-        tags = list(step.tags)  # the plan's: a step-level `tags:` overrides the -t flags (yaml.v2 quirk)
-        if "--cache-to" in flags or "--cache-from" in flags:
+            root = os.path.normpath(os.path.join(workdir, context))
+            # docker reads -f from the working directory, and defaults to the context's Dockerfile
+            wanted = os.path.normpath(os.path.join(workdir, spec.dockerfile) if spec.dockerfile
+                                      else os.path.join(root, "Dockerfile"))
+            if os.path.commonpath([root, wanted]) != root:
+                raise StepFailed(f"-f {spec.dockerfile}: the local runner reads a Dockerfile from inside the build "
+                                 f"context ({context})")
+            ctx = self._context_from_volume(root, os.path.relpath(wanted, root))
+        # docker builds with the -t flags; a step-level `tags:` (which acr-builder reads for digests) tags too
+        tags = spec.tags + [t for t in step.tags if t not in spec.tags]
+        if spec.cache_ref:
             log("cache: enabled: the engine's BuildKit cache is used here; the registry cache is ACR's")
-        build_args = dict(a.split("=", 1) if "=" in a else (a, os.environ.get(a, "")) for a in flags.get("--build-arg", []))
-        labels = dict(a.split("=", 1) if "=" in a else (a, "") for a in flags.get("--label", []))
-        request = BuildRequest(context=ctx, tags=tags, build_args=build_args, labels=labels,
-                               target=(flags.get("--target") or [None])[0], platform=(flags.get("--platform") or [None])[0],
-                               no_cache="--no-cache" in flags)
+        request = BuildRequest(context=ctx, tags=tags, build_args=spec.build_args, labels=spec.labels,
+                               target=spec.target, platform=spec.platform, no_cache=spec.no_cache)
         lines: list[str] = []
 
         def emit(ev):
@@ -240,9 +223,11 @@ class LocalTaskExecutor:
             stream, _ = self.helper.get_archive(path.rstrip("/") + "/.")
         except docker.errors.NotFound:
             raise StepFailed(f"build context {path} does not exist in /workspace") from None
-        data = b"".join(stream)
-        with tempfile.TemporaryDirectory(prefix="acrmagic-ctx-") as tmp:
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        with tempfile.TemporaryDirectory(prefix="acrmagic-ctx-") as tmp, tempfile.TemporaryFile() as archive:
+            for chunk in stream:  # on disk, not in memory: a context can be larger than the machine's memory
+                archive.write(chunk)
+            archive.seek(0)
+            with tarfile.open(fileobj=archive) as tar:
                 tar.extractall(tmp, filter="data")
             root = Path(tmp)
             inner = [p for p in root.iterdir()]
