@@ -162,8 +162,23 @@ def test_alias_blocks(alias, text):
     outcome(dump({"version": "v1.1.0", "alias": alias}) + f"steps:\n  - cmd: x $a {text}\n")
 
 
+# YAML as people (and attackers) write it: tags, anchors, aliases, merges, flow and block forms
+RAW_YAML = st.lists(st.sampled_from([
+    "a: ", "steps:", "\n", "  ", "- ", "cmd: x", "build: .", "env: ", "timeout: ", "!!binary ", "aGk=", "!!set ",
+    "!!str ", "!!int ", "!!float ", "!!bool ", "!!null ", "!!omap ", "!custom ", "!!python/name:os.system", "&x ",
+    "*x", "&y ", "*y", "<<: ", "{", "}", "[", "]", ", ", "? ", ": ", "~", "y", "1e3", "9" * 30, "'q'", '"\\u00e9"',
+    "|\n  text", "--- ", "...", "#", "%YAML 1.1\n", "\t"]), max_size=30).map("".join)
+
+
 @FUZZ
-@given(DOCUMENTS, st.lists(st.sampled_from(["a=1", "=x", "a", "a=", "b=c=d"]), max_size=3))
-def test_values_files_and_set(values, set_raw):
-    for values_text in (dump(values), dump(values).replace("'", "")):
+@given(DOCUMENTS, RAW_YAML, st.lists(st.sampled_from(["a=1", "=x", "a", "a=", "b=c=d"]), max_size=3))
+def test_values_files_and_set(values, raw, set_raw):
+    for values_text in (dump(values), dump(values).replace("'", ""), raw):
         outcome("steps:\n  - cmd: x {{ .Values.a }} {{ .ValuesJSON }}\n", values_file=values_text, set_raw=set_raw)
+
+
+@FUZZ
+@given(RAW_YAML)
+def test_raw_yaml_task_files(raw):
+    outcome(raw)
+    outcome("version: v1.1.0\nsteps:\n  - " + raw.replace("\n", "\n    "))

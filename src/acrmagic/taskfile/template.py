@@ -64,9 +64,10 @@ def go_float(f: float) -> str:
     return ("-" if sign else "") + text
 
 
-def go_str(v) -> str:
+def go_str(v, nested: bool = False) -> str:
+    """fmt's %v. A nil prints as text/template's `<no value>` on its own, as fmt's `<nil>` inside a map or list."""
     if v is None:
-        return NO_VALUE
+        return "<nil>" if nested else NO_VALUE
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
@@ -74,9 +75,9 @@ def go_str(v) -> str:
     if isinstance(v, (_dt.datetime, _dt.date)):
         return str(v)
     if isinstance(v, dict):
-        return "map[" + " ".join(f"{go_str(k)}:{go_str(v[k])}" for k in sorted(v, key=str)) + "]"
+        return "map[" + " ".join(f"{go_str(k, True)}:{go_str(v[k], True)}" for k in sorted(v, key=str)) + "]"
     if isinstance(v, (list, tuple)):
-        return "[" + " ".join(go_str(x) for x in v) + "]"
+        return "[" + " ".join(go_str(x, True) for x in v) + "]"
     return str(v)
 
 

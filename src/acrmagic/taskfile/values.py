@@ -7,9 +7,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
 from ..errors import TaskFileError
+from . import yamlv2
 
 
 def parse_set(items: list[str] | None) -> dict[str, str]:
@@ -27,42 +26,14 @@ def parse_set(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _yaml11(value):
-    """PyYAML already types scalars as YAML 1.1 (1.10 -> 1.1, 007 -> 7, yes -> true); timestamps stay strings."""
-    if isinstance(value, dict):
-        return {str(k): _yaml11(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_yaml11(v) for v in value]
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return str(value)
-    return value
-
-
-class _NoTimestamps(yaml.SafeLoader):
-    pass
-
-
-_NoTimestamps.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
 def parse_values_file(text: str | None, name: str = "--values") -> dict:
+    """A values file as acr-builder reads it: yaml.v2 into map[string]interface{} (YAML 1.1 typed: 1.10 ->
+    1.1, 007 -> 7, yes -> true; timestamps stay text)."""
     if not text:
         return {}
-    try:
-        data = yaml.load(text, Loader=_NoTimestamps)
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        raise TaskFileError("failed to deserialize values. Try rendering your template locally to validate the "
-                            f"values: {str(e).splitlines()[0]}", kind="values_parse_error", file=name,
-                            line=None if line is None else line + 1) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise TaskFileError("failed to deserialize values: the values file must be a map of key: value",
-                            kind="values_parse_error", file=name)
-    return _yaml11(data)
+    wrapper = "failed to deserialize values. Try rendering your template locally to validate the values: "
+    root = yamlv2.compose(text, name, "values_parse_error", wrapper)
+    return yamlv2.typed(root, "{any}", {}, {}, name, "values_parse_error", wrapper) or {}
 
 
 def merge_values(file_values: dict, set_values: dict) -> dict:

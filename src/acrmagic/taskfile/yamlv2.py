@@ -11,6 +11,8 @@ position, worded as yaml.v2 words them; the caller turns them into one TaskFileE
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from typing import Callable
@@ -55,6 +57,8 @@ def _go_int(text: str) -> int | None:
     if not m:
         return None
     sign, digits = m.groups()
+    if len(digits.lstrip("0")) > 66:  # more digits than any uint64 has, in any base (and int() has a limit)
+        return None
     prefix = digits[:2].lower()
     if prefix in _BASES:
         value = int(digits[2:], _BASES[prefix])
@@ -126,15 +130,19 @@ def is_merge_key(node) -> bool:
 class Decoder:
     """Turns composed nodes into plain dicts and lists by schema, collecting yaml.v2-style errors.
 
-    Kinds: "str", "int", "bool", "[kind]" (a list), "{str}" (a map of strings), or the name of a schema in
-    `schemas` (a Go struct: field -> kind). A decoded struct holds `_line` (its own line) and `_marks`
-    (field -> (line, column) of its value; (field, i) for item i of a list)."""
+    Kinds: "str", "int", "bool", "[kind]" (a list), "{str}" (a map of strings), "any" (interface{}),
+    "{any}" (map[string]interface{}), or the name of a schema in `schemas` (a Go struct: field -> kind).
+    A decoded struct holds `_line` (its own line) and `_marks` (field -> (line, column) of its value;
+    (field, i) for item i of a list)."""
 
     def __init__(self, schemas: dict[str, dict[str, str]], go_names: dict[str, str],
                  line_of: Callable[[int], int] = lambda line: line):
         self.schemas, self.go_names, self.line_of = schemas, go_names, line_of
         self.errors: list[tuple[int, int, str]] = []
         self.fatal: tuple[int, int, str] | None = None  # yaml.v2 stops at these (failf), not collected
+        self.decoded: set[int] = set()  # nodes decoded once: a second time is through an alias
+        self.aliased = 0  # decodes through aliases: they can make a small document expand without end
+        self.inside: set[int] = set()  # nodes being decoded: an anchor that contains itself
 
     def mark(self, node) -> tuple[int, int]:
         return self.line_of(node.start_mark.line + 1), node.start_mark.column + 1
@@ -155,6 +163,19 @@ class Decoder:
 
     def decode(self, node, kind: str):
         """The value, or None for null (the caller's zero value) and for a value that did not fit."""
+        if id(node) in self.decoded:
+            self.aliased += 1
+            if self.aliased > ALIAS_LIMIT:
+                return self.stop(node, "document contains excessive aliasing")
+        self.decoded.add(id(node))
+        if id(node) in self.inside:
+            return self.stop(node, "anchor value contains itself")
+        if kind in ("any", "{any}"):
+            self.inside.add(id(node))
+            try:
+                return self.untyped(node, top=kind == "{any}")
+            finally:
+                self.inside.discard(id(node))
         if isinstance(node, yaml.ScalarNode):
             try:
                 tag, value = scalar(node)
@@ -190,6 +211,32 @@ class Decoder:
         if kind not in self.schemas or not isinstance(node, yaml.MappingNode):
             return self.fail(node, self.go_name(kind))
         return self.struct(node, kind)
+
+    def untyped(self, node, top: bool):
+        """yaml.v2 into interface{}: resolved scalars (a timestamp stays its text, !!binary its bytes as text,
+        a custom tag its text), lists, maps; `top` is map[string]interface{} (keys as written)."""
+        if isinstance(node, yaml.ScalarNode):
+            if top:  # a null document leaves the map empty
+                return None if scalar_is_null(node) else self.fail(node, "map[string]interface {}")
+            try:
+                tag, value = scalar(node)
+            except CannotDecode as e:
+                return self.stop(node, str(e))
+            if tag == TIMESTAMP:
+                return node.value
+            if tag == BINARY:
+                return _binary(node.value)
+            return value
+        if isinstance(node, yaml.SequenceNode):
+            return self.fail(node, "map[string]interface {}") if top else [self.decode(n, "any") for n in node.value]
+        out = {}
+        for key, value, merged in self.pairs(node):
+            if not isinstance(key, yaml.ScalarNode):
+                return self.stop(key, "invalid map key: a list or map")
+            name = self.key(key)  # keys as written: `1` and `true` stay two keys (Python would merge 1 and True)
+            if not (merged and name in out):
+                out[name] = self.decode(value, "any")
+        return out
 
     def item(self, node, kind: str):
         value = self.decode(node, kind)
@@ -237,6 +284,16 @@ class Decoder:
         if kind.startswith("["):
             return "[]" + self.go_name(kind[1:-1])
         return self.go_names.get(kind, kind)
+
+
+ALIAS_LIMIT = 100_000  # nodes one document may decode again through aliases (yaml.v2 has a like limit)
+
+
+def _binary(text: str) -> str:
+    try:
+        return base64.b64decode("".join(text.split()), validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return text
 
 
 def scalar_is_null(node: yaml.ScalarNode) -> bool:
