@@ -3,6 +3,15 @@ comment lines out -> version -> aliases -> Go template -> YAML -> defaults -> gr
 
 `load()` gives a `Plan` (the task, its graph and levels); `plan_dict()` the same as plain data.
 Nothing here runs anything: execution is `acrmagic.taskfile.execute`.
+
+  load        the text stages (comment lines, version, alias block and substitution), line origins
+  template    the Go-template subset with Sprig, safe and bounded
+  values      .Values (values file, --set) and .Run (RunContext, with the environ `env` sees)
+  yamlv2      YAML typed as acr-builder's yaml.v2 types it
+  model       the task and its steps: decoding, defaults, validation (dockersyntax: Docker's rules)
+  buildspec   a build step as the docker CLI reads it (Step.build_spec())
+  graph       edges and levels
+  execute     the scheduler; steplog: acr-builder's step lines, written and parsed
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ if `retryOnErrors` is empty or matches the attempt's output, `retryDelay` second
 pushes its images one by one, three attempts each (0.25, 0.5, 1 s back-off), no retries or repeat.
 `detach` succeeds once the container started. At the end every started step's container is removed.
 
+Each step logs acr-builder's `Executing step ID: ...` line first and its `Step ID: ... marked as ...`
+line last (steplog); steps that never started are logged as skipped at the end. The run ends
+states.SUCCEEDED, FAILED, or, when `request_stop` was called, CANCELED or TIMEOUT.
+
 The executor does the container work (`LocalTaskExecutor` on a Docker engine); tests drive the same
 scheduler with a scripted one.
 """
