@@ -8,6 +8,7 @@ to the local target, as in local mode.
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -476,3 +477,30 @@ def test_the_follower_ends_when_arm_says_the_run_ended_without_complete():
 def test_no_azure_import_until_used():
     code = "import sys, acrmagic.targets.acr; print([m for m in sys.modules if m.startswith('azure')])"
     assert subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, "-m", "acrmagic", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_the_command_line_in_cloud_mode_use_no_wait_logs_show_runs(emulator, make_context, home):
+    """`acrmagic use --emulator`, then the same commands as locally: the run goes to ACR (here, the emulator)."""
+    env = {**os.environ, "ACRMAGIC_HOME": str(home)}
+    used = _cli("use", "--emulator", str(emulator.config_file), env=env)
+    assert used.returncode == 0 and "in the ACR emulator described by" in used.stdout
+    assert "identity_header" not in (home / "target.json").read_text()  # names and paths only
+    ctx = make_context({"Dockerfile": "FROM busybox\nRUN echo cloud-no-wait\n"})
+    queued = _cli("build", "--no-wait", "--agent-pool", "pool1", "-t", "cli-nowait:{{.Run.ID}}", str(ctx), env=env)
+    assert queued.returncode == 0, queued.stderr
+    run_id = queued.stdout.split()[1].rstrip(":")
+    assert re.fullmatch(r"ca[0-9a-z]+", run_id)
+    log = _cli("logs", run_id, env=env)  # follows the run in ACR to its end
+    assert log.returncode == 0 and "cloud-no-wait" in log.stdout
+    shown = json.loads(_cli("show", run_id, "-o", "json", env=env).stdout)
+    assert shown["status"] == "Succeeded" and shown["backend"] == "acr" and shown["request"]["agentPool"] == "pool1"
+    listed = json.loads(_cli("runs", "-o", "json", env=env).stdout)
+    assert run_id in [r["runId"] for r in listed]
+    local = _cli("use", "local", env=env)
+    assert local.stdout.startswith("runs go to the local Docker engine")
+    refused = _cli("build", "--no-wait", str(ctx), env=env)
+    assert refused.returncode == 2 and "--no-wait is for runs in ACR" in refused.stderr

@@ -21,7 +21,7 @@ def build(dockerfile: str | None = None, *, image: str | list[str] | None = None
           context: str = ".", file: str | None = None, build_args: dict | None = None,
           secret_build_args: dict | None = None, target: str | None = None, platform: str | None = None,
           push: bool = True, no_cache: bool = False, timeout: int = DEFAULT_TIMEOUT, logs: bool = True,
-          progress=None) -> model.Run:
+          agent_pool: str | None = None, wait: bool = True, progress=None) -> model.Run:
     """Build an image like `az acr build` and return the recorded run.
 
     `dockerfile` is the Dockerfile text; without it, `file` (default ``Dockerfile``) is read from the
@@ -31,19 +31,22 @@ def build(dockerfile: str | None = None, *, image: str | list[str] | None = None
     opts = BuildOptions(images=images, registry=registry, context=context, file=file, dockerfile_text=dockerfile,
                         build_args={k: str(v) for k, v in (build_args or {}).items()},
                         secret_build_args={k: str(v) for k, v in (secret_build_args or {}).items()},
-                        target=target, platform=platform, push=push, no_cache=no_cache, timeout=timeout, logs=logs)
+                        target=target, platform=platform, push=push, no_cache=no_cache, timeout=timeout, logs=logs,
+                        agent_pool=agent_pool, wait=wait)
     return _build(opts, progress)
 
 
 def run(task: str | None = None, *, file: str | None = None, context: str = ".", set: dict | list | None = None,
         set_secret: dict | list | None = None, values: str | None = None, registry: str | None = None,
-        timeout: int = DEFAULT_TIMEOUT, logs: bool = True, dry_run: bool = False, progress=None):
+        timeout: int = DEFAULT_TIMEOUT, logs: bool = True, dry_run: bool = False, agent_pool: str | None = None,
+        wait: bool = True, progress=None):
     """Run a multi-step task (ACR task YAML text, or `file`) like `az acr run`, and return the recorded run.
 
     With `dry_run`, nothing runs and the resolved plan (`acrmagic.taskfile.Plan`) is returned instead.
     Raises a `RunError` subclass (with ``.run``) when the run does not succeed."""
     opts = TaskOptions(task_text=task, file=file, context=context, set_values=_pairs(set), set_secrets=_pairs(set_secret),
-                       values_file=values, registry=registry, timeout=timeout, dry_run=dry_run, logs=logs)
+                       values_file=values, registry=registry, timeout=timeout, dry_run=dry_run, logs=logs,
+                       agent_pool=agent_pool, wait=wait)
     return _run_task(opts, progress)
 
 
@@ -54,33 +57,39 @@ def _pairs(items: dict | list | None) -> list[str]:
 
 
 # -- what the magics and the command line call, with the options they parsed ------------------------------------
-def _start(request: QuickBuild | TaskRun, registry: str | None, logs: bool, progress=None):
+def _start(request: QuickBuild | TaskRun, opts: BuildOptions | TaskOptions, progress=None):
     from .progress import make_progress
 
-    return runner.start(request, target=targets.choose(registry), observer=progress or make_progress(logs))
+    return runner.start(request, target=targets.choose(opts.registry), observer=progress or make_progress(opts.logs))
+
+
+def _queue(request: QuickBuild | TaskRun, opts: BuildOptions | TaskOptions) -> model.Run:
+    return runner.queue(request, target=targets.choose(opts.registry))
 
 
 def _build(opts: BuildOptions, progress=None) -> model.Run:
-    return _start(QuickBuild.from_options(opts), opts.registry, opts.logs, progress).run()
+    request = QuickBuild.from_options(opts)
+    return _start(request, opts, progress).run() if opts.wait else _queue(request, opts)
 
 
 async def _build_async(opts: BuildOptions) -> model.Run:
     """The same, awaiting: a notebook cell stays responsive to its view's Cancel button."""
-    return await _start(QuickBuild.from_options(opts), opts.registry, opts.logs).run_async()
+    request = QuickBuild.from_options(opts)
+    return await _start(request, opts).run_async() if opts.wait else _queue(request, opts)
 
 
 def _run_task(opts: TaskOptions, progress=None):
     request = TaskRun.from_options(opts)
     if opts.dry_run:
         return request.plan("dryrun", targets.choose(opts.registry).registry)
-    return _start(request, opts.registry, opts.logs, progress).run()
+    return _start(request, opts, progress).run() if opts.wait else _queue(request, opts)
 
 
 async def _run_task_async(opts: TaskOptions):
     request = TaskRun.from_options(opts)
     if opts.dry_run:
         return request.plan("dryrun", targets.choose(opts.registry).registry)
-    return await _start(request, opts.registry, opts.logs).run_async()
+    return await _start(request, opts).run_async() if opts.wait else _queue(request, opts)
 
 
 # -- history ----------------------------------------------------------------------------------------------------
@@ -142,7 +151,14 @@ def _status(status: str | None) -> str | None:
 
 
 def show(run_id: str) -> model.Run:
-    return _record(run_id)[0]
+    run, remote = _record(run_id)
+    if remote is not None and not run.finished:  # a cloud run goes on without us: ask its registry
+        fresh = remote.get_run(run_id)
+        for name in ("status", "start_time", "finish_time", "output_images", "error"):
+            setattr(run, name, getattr(fresh, name))
+        if run.log_path:
+            RunStore().save(run)
+    return run
 
 
 def logs(run_id: str) -> str:

@@ -179,6 +179,9 @@ def build_parser(prog: str = "acrbuild") -> Parser:
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help="seconds (default 3600)")
     p.add_argument("--no-logs", action="store_true", help="do not show the log while it runs (it is still kept)")
+    p.add_argument("--agent-pool", metavar="NAME", help="the ACR agent pool to run on (ACR only)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="queue the run and return its ID without following it (ACR only; then `logs ID`)")
     p.add_argument("-h", "--help", action="help", help="show this help")
     return p
 
@@ -198,6 +201,8 @@ class BuildOptions:
     no_cache: bool = False
     timeout: int = DEFAULT_TIMEOUT
     logs: bool = True
+    agent_pool: str | None = None
+    wait: bool = True
 
     @classmethod
     def from_argv(cls, argv: list[str], dockerfile_text: str | None = None, prog: str = "acrbuild") -> "BuildOptions":
@@ -205,14 +210,15 @@ class BuildOptions:
         return cls(images=ns.image, registry=ns.registry, context=_context(ns, prog),
                    file=ns.file, dockerfile_text=dockerfile_text, build_args=dict(ns.build_arg),
                    secret_build_args=dict(ns.secret_build_arg), target=ns.target, platform=ns.platform,
-                   push=not ns.no_push, no_cache=ns.no_cache, timeout=ns.timeout, logs=not ns.no_logs)
+                   push=not ns.no_push, no_cache=ns.no_cache, timeout=ns.timeout, logs=not ns.no_logs,
+                   agent_pool=ns.agent_pool, wait=not ns.no_wait)
 
     def recorded(self) -> dict:
         """The request as the run store keeps it: secret build-arg values left out."""
         return {"images": self.images, "registry": self.registry, "context": self.context, "file": self.file,
                 "buildArgs": self.build_args, "secretBuildArgs": sorted(self.secret_build_args),
                 "target": self.target, "platform": self.platform, "push": self.push, "noCache": self.no_cache,
-                "timeout": self.timeout}
+                "timeout": self.timeout, "agentPool": self.agent_pool}
 
 
 def task_parser(prog: str = "acrtask") -> Parser:
@@ -231,6 +237,9 @@ def task_parser(prog: str = "acrtask") -> Parser:
     p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help="seconds for the whole run (default 3600)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and run nothing")
     p.add_argument("--no-logs", action="store_true", help="do not show the log while it runs (it is still kept)")
+    p.add_argument("--agent-pool", metavar="NAME", help="the ACR agent pool to run on (ACR only)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="queue the run and return its ID without following it (ACR only; then `logs ID`)")
     p.add_argument("-h", "--help", action="help", help="show this help")
     return p
 
@@ -247,15 +256,18 @@ class TaskOptions:
     timeout: int = DEFAULT_TIMEOUT
     dry_run: bool = False
     logs: bool = True
+    agent_pool: str | None = None
+    wait: bool = True
 
     @classmethod
     def from_argv(cls, argv: list[str], task_text: str | None = None, prog: str = "acrtask") -> "TaskOptions":
         ns = task_parser(prog).parse_args(argv)
         return cls(task_text=task_text, file=ns.file, context=_context(ns, prog),
                    set_values=ns.set, set_secrets=ns.set_secret, values_file=ns.values, registry=ns.registry,
-                   timeout=ns.timeout, dry_run=ns.dry_run, logs=not ns.no_logs)
+                   timeout=ns.timeout, dry_run=ns.dry_run, logs=not ns.no_logs, agent_pool=ns.agent_pool,
+                   wait=not ns.no_wait)
 
     def recorded(self) -> dict:
         return {"file": self.file, "context": self.context, "set": self.set_values,
                 "setSecret": sorted(s.split("=", 1)[0] for s in self.set_secrets), "values": self.values_file,
-                "registry": self.registry, "timeout": self.timeout}
+                "registry": self.registry, "timeout": self.timeout, "agentPool": self.agent_pool}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 
-from .errors import RUN_ERRORS
+from .errors import RUN_ERRORS, UsageError
 from .redact import Redactor
 from .runrequest import QuickBuild, TaskRun
 from .runs.model import Run
@@ -34,17 +34,7 @@ def start(request: QuickBuild | TaskRun, *, target: Target, observer: RunObserve
     "Image Update"|"Timer", "task": NAME, "details": {ACR's sourceTrigger / imageUpdateTrigger /
     timerTrigger payload}}."""
     store = store or RunStore()
-    redact = Redactor(request.secrets)
-    who = target.who()  # a failed login fails here, before the target has started anything
-    handle = target.submit(request, reserve_id=store.reserve_id)
-    run = store.create(Run(
-        run_id=handle.run_id, run_type=(trigger or {}).get("runType", request.run_type),
-        trigger=(trigger or {}).get("type", MANUAL), trigger_details=(trigger or {}).get("details", {}),
-        task=(trigger or {}).get("task"),
-        who=who, backend=target.kind, target=target.describe(), registry=target.registry,
-        source=handle.source, dockerfile=redact(handle.dockerfile) if handle.dockerfile else None,
-        request=json.loads(redact(json.dumps(request.recorded))), platform=handle.platform, steps=handle.steps,
-        cancel_ref=handle.cancel_ref))
+    handle, run, redact = _submit(request, target, store, trigger)
     recorder = RunRecorder(store, run, redact, observer)
     recorder.started()
     for line in handle.notes:
@@ -62,3 +52,28 @@ def start(request: QuickBuild | TaskRun, *, target: Target, observer: RunObserve
     return Execution(work=lambda: handle.execute(recorder.emit), stop=handle.stop,
                      check=cancel_check(store, run.run_id, time.monotonic() + request.timeout, observer),
                      pump=recorder.pump, conclude=conclude, crash=recorder.crash)
+
+
+def queue(request: QuickBuild | TaskRun, *, target: Target, store: RunStore | None = None,
+          trigger: dict | None = None) -> Run:
+    """`--no-wait`: submit and record the run (Queued) and return; its target runs it on its own and
+    keeps its log (`acrmagic logs ID` follows it). Only targets with their own history can."""
+    if not target.keeps_history:
+        raise UsageError("--no-wait: a local run goes only while this process follows it; --no-wait is for "
+                         "runs in ACR (acrmagic use REGISTRY)")
+    return _submit(request, target, store or RunStore(), trigger)[1]
+
+
+def _submit(request, target: Target, store: RunStore, trigger: dict | None):
+    redact = Redactor(request.secrets)
+    who = target.who()  # a failed login fails here, before the target has started anything
+    handle = target.submit(request, reserve_id=store.reserve_id)
+    trigger = trigger or {}
+    run = store.create(Run(
+        run_id=handle.run_id, run_type=trigger.get("runType", request.run_type),
+        trigger=trigger.get("type", MANUAL), trigger_details=trigger.get("details", {}), task=trigger.get("task"),
+        who=who, backend=target.kind, target=target.describe(), registry=target.registry,
+        source=handle.source, dockerfile=redact(handle.dockerfile) if handle.dockerfile else None,
+        request=json.loads(redact(json.dumps(request.recorded))), platform=handle.platform, steps=handle.steps,
+        cancel_ref=handle.cancel_ref))
+    return handle, run, redact

@@ -165,6 +165,8 @@ class RunStore:
                 if pid and process_start(pid) == start and start is not None:
                     continue  # still running
                 run = Run.from_record(json.loads(record))
+                if run.backend != "local":  # a cloud run goes on in its registry without the process that started it
+                    continue
                 run.status, run.finish_time = ERROR, now()
                 run.error = f"the process that ran it (pid {pid}) exited before the run finished"
                 for step in run.steps:

@@ -45,6 +45,9 @@ class LocalTarget(Target):
         return getpass.getuser()
 
     def submit(self, request: QuickBuild | TaskRun, reserve_id) -> RunHandle:
+        if request.agent_pool:
+            raise UsageError("--agent-pool: agent pools are ACR's; this run goes to the local engine "
+                             "(choose a registry with `acrmagic use REGISTRY`)")
         if isinstance(request, QuickBuild):
             from .quick_build import submit
         else:
