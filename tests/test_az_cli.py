@@ -1,0 +1,257 @@
+"""The real Azure CLI against the emulator, as a user tries their `az acr` scripts offline.
+
+azure-cli 2.91.0 comes from PyPI into a virtualenv of its own (cached under .cache/az-venv, keyed by
+version: about a minute the first time, nothing after). It runs with a clean environment: its own
+AZURE_CONFIG_DIR and HOME in a temporary folder (the user's ~/.azure is never read), real TLS
+verification against the emulator's CA through REQUESTS_CA_BUNDLE (nothing disables verification),
+and the emulator's managed identity through IDENTITY_ENDPOINT / IDENTITY_HEADER.
+
+The tests share one emulator and one az login, and run in file order: register + login, build, run,
+list-runs, logs, cancel-run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import registry_digest
+
+pytestmark = pytest.mark.engine
+
+AZ_VERSION = "2.91.0"
+ROOT = Path(__file__).resolve().parents[1]
+AZ_VENV = ROOT / ".cache" / "az-venv" / f"azure-cli-{AZ_VERSION}"
+CLOUD = "acrmagic-emulator"
+TERMINAL = {"Succeeded", "Failed", "Canceled", "Error", "Timeout"}
+
+
+# -- azure-cli in its own virtualenv ------------------------------------------------------------------
+def _install_az() -> Path:
+    """The az executable of azure-cli AZ_VERSION, installed once (a stamp written last marks it whole)."""
+    az, stamp = AZ_VENV / "bin" / "az", AZ_VENV / ".installed"
+    AZ_VENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(AZ_VENV.parent / f".azure-cli-{AZ_VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once install it once
+        if stamp.exists() and stamp.read_text().strip() == AZ_VERSION and az.exists():
+            return az
+        shutil.rmtree(AZ_VENV, ignore_errors=True)  # a half-made one (an interrupted install)
+        python3 = shutil.which("python3") or sys.executable
+        subprocess.run([python3, "-m", "venv", str(AZ_VENV)], check=True, capture_output=True, timeout=120)
+        pip = subprocess.run([str(AZ_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                              f"azure-cli=={AZ_VERSION}"], capture_output=True, text=True, timeout=1200)
+        if pip.returncode != 0:
+            errors = [line for line in pip.stderr.splitlines() if "is ignored: it is neither" not in line]
+            raise AssertionError(f"pip install azure-cli=={AZ_VERSION} failed:\n" + "\n".join(errors[-30:]))
+        stamp.write_text(AZ_VERSION + "\n")
+        return az
+
+
+@pytest.fixture(scope="module")
+def az_executable() -> Path:
+    return _install_az()
+
+
+# -- the emulator -------------------------------------------------------------------------------------
+class Emulator:
+    def __init__(self, tmp: Path):
+        self.config_file = tmp / "emulator.json"
+        self.stderr_path = tmp / "emulator.stderr"
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "acrmagic.emulator", "--config-file", str(self.config_file),
+             "--state-dir", str(tmp / "state"), "--log-level", "info"],
+            stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            env={**os.environ, "ACRMAGIC_HOME": str(tmp / "emulator-home")})
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(90)
+        if not line or not line[0].strip():
+            self.stop()
+            raise AssertionError(f"the emulator printed no start-up line: {self.stderr_path.read_text()[-3000:]}")
+        self.info = json.loads(line[0])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._stderr.close()
+
+    def requests(self) -> list[str]:
+        """The access log: `METHOD PATH STATUS` of every request served so far."""
+        found = re.findall(r'"(GET|POST|PUT|PATCH|DELETE|HEAD) (\S+) HTTP/[\d.]+" (\d{3})', self.stderr_path.read_text())
+        return [f"{m} {p} {s}" for m, p, s in found]
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    emu = Emulator(tmp_path_factory.mktemp("az-emulator"))
+    yield emu
+    emu.stop()
+
+
+# -- az, with an environment of its own ---------------------------------------------------------------
+class Az:
+    def __init__(self, executable: Path, emulator: Emulator, tmp: Path):
+        self.executable, self.emulator = executable, emulator
+        (tmp / "home").mkdir()
+        (tmp / "tmp").mkdir()
+        # built from nothing: no AZURE_* of the user's, no proxy, no CA override, no ~/.azure
+        self.env = {
+            "PATH": f"{executable.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+            "HOME": str(tmp / "home"), "TMPDIR": str(tmp / "tmp"),
+            "AZURE_CONFIG_DIR": str(tmp / "azure-config"),
+            "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_NO_COLOR": "true",
+            "AZURE_CORE_SURVEY_MESSAGE": "false",
+            "REQUESTS_CA_BUNDLE": emulator.info["ca_bundle"],
+            "IDENTITY_ENDPOINT": emulator.info["identity_endpoint"],
+            "IDENTITY_HEADER": emulator.info["identity_header"],
+        }
+
+    def __call__(self, *args: str, check: bool = True, env: dict | None = None,
+                 timeout: float = 240) -> subprocess.CompletedProcess:
+        proc = subprocess.run([str(self.executable), *args], capture_output=True, text=True, timeout=timeout,
+                              env={**self.env, **(env or {})}, cwd=self.env["TMPDIR"])
+        if check and proc.returncode != 0:
+            raise AssertionError(f"az {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
+                                 f"{proc.stderr[-3000:]}\nemulator: {self.emulator.requests()[-10:]}")
+        return proc
+
+    def json(self, *args: str):
+        return json.loads(self(*args, "-o", "json").stdout)
+
+
+@pytest.fixture(scope="module")
+def az(az_executable, emulator, tmp_path_factory) -> Az:
+    return Az(az_executable, emulator, tmp_path_factory.mktemp("az"))
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("az-context")
+    (root / "Dockerfile").write_text('FROM busybox\nRUN echo hello-from-the-image > /hello.txt\nCMD ["cat", "/hello.txt"]\n')
+    (root / "acb.yaml").write_text(textwrap.dedent("""\
+        version: v1.1.0
+        steps:
+          - cmd: busybox echo hello-from-az-acr-run
+          - build: -t $Registry/emu-az-run:$ID .
+        """))
+    return root
+
+
+@pytest.fixture(scope="module")
+def done() -> dict:
+    """What the earlier tests of this file made (run IDs), for the later ones."""
+    return {}
+
+
+def _run_id(output: str, kind: str) -> str:
+    m = re.search(rf"Queued a {kind} with ID: ([a-z]{{2}}[0-9a-z]+)", output)
+    assert m, f"az printed no run ID: {output[-2000:]}"
+    return m.group(1)
+
+
+# -- the tests ----------------------------------------------------------------------------------------
+def test_register_the_cloud_and_log_in_with_the_emulators_identity(az, emulator):
+    url = emulator.info["management_url"]
+    # TLS is verified for real: without the emulator's CA, az refuses the endpoint
+    refused = az("cloud", "register", "-n", "untrusted", "--endpoint-resource-manager", url, check=False,
+                 env={"REQUESTS_CA_BUNDLE": "", "AZURE_CONFIG_DIR": az.env["AZURE_CONFIG_DIR"] + "-untrusted"},
+                 timeout=120)
+    assert refused.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+
+    az("cloud", "register", "-n", CLOUD, "--endpoint-resource-manager", url)  # ARM metadata discovery
+    az("cloud", "set", "-n", CLOUD)
+    accounts = az.json("login", "--identity")
+    assert [a["id"] for a in accounts] == [emulator.info["subscription_id"]]
+    account = az.json("account", "show")
+    assert account["environmentName"] == CLOUD and account["tenantId"] == emulator.info["tenant_id"]
+    assert account["user"] == {"assignedIdentityInfo": "MSI", "name": "systemAssignedIdentity",
+                               "type": "servicePrincipal"}
+    assert any(re.match(r"GET /+metadata/endpoints\?api-version=\S+ 200$", r) for r in emulator.requests())
+    assert not Path(az.env["HOME"], ".azure").exists()  # its state went to AZURE_CONFIG_DIR only
+
+
+def test_az_acr_build_pushes_the_image_the_run_list_names(az, emulator, ctx, done):
+    reg, rg = emulator.info["registry"], emulator.info["resource_group"]
+    proc = az("acr", "build", "-r", reg, "-g", rg, "-t", "emu-az:{{.Run.ID}}", str(ctx))
+    run_id = _run_id(proc.stderr, "build")
+    out = proc.stdout
+    assert "RUN echo hello-from-the-image" in out  # the live log, streamed from the log blob
+    assert f"Successfully pushed image: {emulator.info['login_server']}/emu-az:{run_id}" in out
+    assert f"Run ID: {run_id} was successful" in out
+    run = az.json("acr", "task", "show-run", "-r", reg, "--run-id", run_id)
+    assert run["status"] == "Succeeded" and run["runType"] == "QuickBuild"
+    [image] = run["outputImages"]
+    assert (image["registry"], image["repository"], image["tag"]) == (emulator.info["login_server"], "emu-az", run_id)
+    # the registry's own HTTP API (not acrmagic, not az) holds that digest under that tag
+    assert registry_digest("emu-az", run_id, emulator.info["login_server"]) == image["digest"]
+    done["build"] = run_id
+
+
+def test_az_acr_run_runs_a_task_file_with_a_cmd_and_a_build_step(az, emulator, ctx, done):
+    # no -g: az finds the registry's resource group through ARM's resources list
+    proc = az("acr", "run", "-r", emulator.info["registry"], "-f", "acb.yaml", str(ctx))
+    run_id = _run_id(proc.stderr, "run")
+    assert "[acb_step_0] hello-from-az-acr-run" in proc.stdout
+    assert f"built {emulator.info['login_server']}/emu-az-run:{run_id}" in proc.stdout
+    assert f"Run ID: {run_id} was successful" in proc.stdout
+    assert any(r.startswith(f"GET /subscriptions/{emulator.info['subscription_id']}/resources?") and r.endswith(" 200")
+               for r in emulator.requests())
+    done["run"] = run_id
+
+
+def test_az_acr_task_list_runs_shows_both_newest_first(az, emulator, done):
+    runs = az.json("acr", "task", "list-runs", "-r", emulator.info["registry"])
+    assert [(r["runId"], r["status"], r["runType"]) for r in runs[:2]] == [
+        (done["run"], "Succeeded", "QuickRun"), (done["build"], "Succeeded", "QuickBuild")]
+    assert runs[0]["createTime"] >= runs[1]["createTime"]
+    top = az.json("acr", "task", "list-runs", "-r", emulator.info["registry"], "--top", "1")
+    assert [r["runId"] for r in top] == [done["run"]]
+
+
+def test_az_acr_task_logs_replays_a_finished_run(az, emulator, done):
+    out = az("acr", "task", "logs", "-r", emulator.info["registry"], "--run-id", done["run"]).stdout
+    assert "[acb_step_0] hello-from-az-acr-run" in out
+    assert "Step ID: acb_step_1 marked as successful" in out
+
+
+def test_az_acr_task_cancel_run_stops_a_long_build(az, emulator, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN sleep 60\n")
+    reg = emulator.info["registry"]
+    run_id = _run_id(az("acr", "build", "-r", reg, "-t", "emu-az-slow:{{.Run.ID}}", "--no-wait", str(tmp_path)).stderr,
+                     "build")
+    deadline = time.monotonic() + 60
+    while az.json("acr", "task", "show-run", "-r", reg, "--run-id", run_id)["status"] != "Running":
+        assert time.monotonic() < deadline, "the build never started"
+        time.sleep(0.5)
+    started = time.monotonic()
+    az("acr", "task", "cancel-run", "-r", reg, "--run-id", run_id)
+    while True:
+        [run] = [r for r in az.json("acr", "task", "list-runs", "-r", reg, "--top", "3") if r["runId"] == run_id]
+        if run["status"] in TERMINAL:
+            break
+        assert time.monotonic() - started < 20, f"still {run['status']} 20 s after cancel-run"
+        time.sleep(0.5)
+    assert run["status"] == "Canceled" and run["finishTime"]
+    assert time.monotonic() - started < 20
+    assert registry_digest("emu-az-slow", run_id, emulator.info["login_server"]) is None  # nothing pushed
+    missing = az("acr", "task", "cancel-run", "-r", reg, "--run-id", "zz999", check=False)
+    assert missing.returncode != 0 and "ResourceNotFound" in missing.stderr
