@@ -43,6 +43,17 @@ def make_context(tmp_path):
 
 
 @pytest.fixture(scope="session")
+def ip():
+    """The one InteractiveShell of the test session (IPython keeps a single global one), acrmagic loaded."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython() or get_ipython()
+    shell.run_line_magic("load_ext", "acrmagic")
+    return shell
+
+
+@pytest.fixture(scope="session")
 def engine():
     client = docker.from_env()
     client.ping()

@@ -213,7 +213,8 @@ def test_inline_dockerfile_context_is_what_docker_build_f_minus_sends(tmp_path, 
 
 @pytest.mark.engine
 def test_manifest_digest_reads_the_registry_as_it_answers():
-    from acrmagic.registry import RegistryError, manifest_digest
+    from acrmagic.errors import RegistryError
+    from acrmagic.registry import manifest_digest
     from conftest import registry_digest
 
     assert manifest_digest("localhost:5001", "library/busybox", "latest") == registry_digest(

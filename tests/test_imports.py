@@ -1,7 +1,7 @@
 """Imports flow one way. Every import in the package, including those inside functions, is read from
 the source; the test fails on a cycle and on an import against the layering:
 
-    errors, states, events, refs, redact, config, textfiles     the vocabulary (imports only itself)
+    errors, states, events, refs, redact, config, textfiles, retry, owner   the vocabulary
     taskfile/                                                    the task-file engine: no engine code
     runs/ (record, store, recorder)                              no display code, no targets
     targets/                                                     no runner, api, views
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "acrmagic"
 
 VOCABULARY = {"acrmagic.errors", "acrmagic.states", "acrmagic.events", "acrmagic.refs", "acrmagic.redact",
-              "acrmagic.config", "acrmagic.textfiles"}
+              "acrmagic.config", "acrmagic.textfiles", "acrmagic.retry", "acrmagic.owner"}
 DISPLAY = ("acrmagic.views", "acrmagic.progress", "acrmagic.notebook", "acrmagic.magics")
 FRONT = ("acrmagic.api", "acrmagic.cli", "acrmagic.runner") + DISPLAY
 

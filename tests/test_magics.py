@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from IPython.testing.globalipapp import start_ipython
 
 import acrmagic
 
 
-@pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "acrmagic")
-    return shell
 
 
 def run(ip, code: str):
@@ -108,3 +102,24 @@ def test_run_cells_are_awaited_in_a_kernel_and_left_alone_otherwise(ip):
         assert await_run_cells(cell) == cell
     finally:
         ip.autoawait = True
+
+
+@pytest.mark.engine
+def test_task_definitions_through_acrtask_and_acr_task(ip, make_context, capsys):
+    """`%%acrtask create` takes the cell as the task's Dockerfile; `%acr task`, `%acrtask run` and
+    `%acr trace` reach the same definitions (the tasks module is wired into both magics)."""
+    ctx = make_context({"hello.txt": "hi\n"})
+    made = run(ip, f"%%acrtask create -n magictask -t magictask:{{{{.Run.ID}}}} -c {ctx} --base-image-trigger-enabled "
+                   "false\nFROM busybox\nCOPY hello.txt /\n")
+    assert made.error_in_exec is None, made.error_in_exec
+    assert "magictask" in [t["name"] for t in run(ip, "%acr task list -o json").result]
+    done = run(ip, "%acrtask run -n magictask")
+    assert done.error_in_exec is None, done.error_in_exec
+    built = done.result
+    assert built.status == "Succeeded" and built.task == "magictask"
+    assert run(ip, "%acr runs --task magictask").result[0].run_id == built.run_id
+    traced = run(ip, f"%acr trace {built.output_images[0].ref}")
+    assert traced.error_in_exec is None and built.run_id in repr(traced.result)
+    bad = run(ip, "%acrtask create -n x")
+    assert bad.error_in_exec is not None and "--name" in str(bad.error_in_exec)
+    run(ip, "%acrtask delete -n magictask")

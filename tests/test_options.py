@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from IPython.testing.globalipapp import start_ipython
 
 from acrmagic import cli
 from acrmagic.errors import AcrMagicError, UsageError
@@ -125,11 +124,6 @@ def test_command_line_never_shows_a_secret(argv, no_engine, home, capsys):
     assert_secret_nowhere(home, out, err)
 
 
-@pytest.fixture(scope="module")
-def ip():
-    shell = start_ipython()
-    shell.run_line_magic("load_ext", "acrmagic")
-    return shell
 
 
 def cells():

@@ -12,7 +12,8 @@ import pytest
 from acrmagic import states
 from acrmagic.errors import StepFailed, StepStopped
 from acrmagic.taskfile import RunContext, load
-from acrmagic.taskfile.execute import DEADLINE_EXCEEDED, Attempt, PushRetry, TaskRunner
+from acrmagic.retry import PushRetry
+from acrmagic.taskfile.execute import DEADLINE_EXCEEDED, Attempt, TaskRunner
 from acrmagic.taskfile.steplog import ACB_WORDS, FINISHED, STARTED, parse_step_line
 from test_taskfile_cases import CASES
 

@@ -10,7 +10,7 @@ In a notebook: ``%load_ext acrmagic``, then ``%%acrbuild`` cells and ``%acr runs
 import importlib
 import sys
 
-from .api import build, cancel, logs, run, runs, show
+from .api import build, cancel, logs, run, runs, show, use
 from .errors import (AcrMagicError, ContextError, EngineUnavailable, RunCanceled, RunError, RunErrored,
                      RunFailed, RunNotFound, RunTimedOut, TaskFileError, UsageError)
 from .runs.model import OutputImage, Run
@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = ["build", "run", "runs", "show", "logs", "cancel", "Run", "OutputImage", "AcrMagicError", "UsageError",
            "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled", "RunTimedOut",
-           "RunErrored", "RunNotFound", "TaskFileError", "load_ipython_extension", "taskfile"]
+           "RunErrored", "RunNotFound", "TaskFileError", "load_ipython_extension", "taskfile", "tasks", "trace", "use"]
 
 
 def load_ipython_extension(ipython) -> None:
@@ -41,8 +41,10 @@ _register_displays()
 
 
 def __getattr__(name: str):
-    # `acrmagic.taskfile.plan_dict(...)` works after a bare `import acrmagic`, without every command
-    # paying for the task-file engine's import
-    if name == "taskfile":
-        return importlib.import_module(".taskfile", __name__)
+    # `acrmagic.taskfile.plan_dict(...)`, `acrmagic.tasks.create(...)` and `acrmagic.trace(...)` work after a
+    # bare `import acrmagic`, without every command paying for their imports
+    if name in ("taskfile", "tasks"):
+        return importlib.import_module(f".{name}", __name__)
+    if name == "trace":
+        return importlib.import_module(".tasks", __name__).trace
     raise AttributeError(f"module 'acrmagic' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""The command-line twin of the magics: `acrmagic build|run|runs|show|logs|cancel|use|emulator|stack`.
+"""The command-line twin of the magics: `acrmagic build|run|runs|show|logs|cancel|use|task|scheduler|trace|
+emulator|stack`.
 
 Exit codes: 0 success, 1 a run that did not succeed (or any acrmagic error), 2 a usage error.
 """
@@ -26,6 +27,9 @@ def _parser() -> Parser:
     sub.add_parser("run", parents=[task_parser("acrmagic run")], add_help=False,
                    help="run a multi-step task file (-f FILE) on a context")
     add_history_commands(sub)
+    from .tasks.commands import add_task_commands  # not on the build path: only the other verbs parse here
+
+    add_task_commands(sub)
     sub.add_parser("emulator", add_help=False, help="the offline ACR emulator (`acrmagic emulator -h`)")
     stack = sub.add_parser("stack", add_help=False, help="the local engine, registry and offline mirror")
     stack.add_argument("action", choices=["up", "down", "status"])
@@ -89,6 +93,10 @@ def _run(argv: list[str]) -> int:
 
         return emulator_main(argv[1:])
     ns = _parser().parse_args(argv)
+    if ns.command in ("task", "scheduler", "trace"):
+        from .tasks.commands import run_command
+
+        return run_command(ns, sys.stdout)
     if ns.command == "use":
         print(api.use(ns.registry, resource_group=ns.resource_group, subscription=ns.subscription,
                       identity=ns.identity, emulator=ns.emulator))

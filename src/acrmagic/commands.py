@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from .options import Parser
 
+#: the verbs of `task` (`acrmagic task VERB`, `%acr task VERB`, `%acrtask VERB`), as az acr task has them
+TASK_VERBS = ("create", "show", "list", "update", "delete", "run", "enable", "disable", "list-runs")
+
 
 def add_history_commands(sub) -> None:
     """Add the history and target verbs to a sub-parser set (`%acr VERB` and `acrmagic VERB` share them)."""

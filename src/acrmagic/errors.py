@@ -65,6 +65,15 @@ class RegistryUnavailable(AcrMagicError):
     """The registry does not answer."""
 
 
+class RegistryError(AcrMagicError, OSError):
+    """A registry's HTTP API did not answer, or answered with an error status (`status`, else None).
+    An OSError too, as connection failures are: a caller that tolerates one tolerates both."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
 class StoreError(AcrMagicError):
     """The run store cannot be read or written."""
 
@@ -159,6 +168,10 @@ class TemplateError(AcrMagicError):
     def __init__(self, phase: str, message: str, line: int | None = None):
         super().__init__(message)
         self.phase, self.line = phase, line
+
+
+class YamlTagMismatch(AcrMagicError):
+    """An explicit YAML tag the value does not fit (`!!int abc`): yaml.v2 stops decoding there."""
 
 
 class TemplateBreak(AcrMagicError):

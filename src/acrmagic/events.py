@@ -83,7 +83,3 @@ class StepRecord:
 
 Event = StepEvent | LogEvent
 Emit = Callable[[Event], None]
-
-# TEMPORARY (removed once taskfile/ uses acrmagic.states): the old names of the step states
-from .states import (STEP_CANCELED as CANCELED, STEP_FAILED as FAILED, STEP_QUEUED as QUEUED,  # noqa: E402
-                     STEP_RUNNING as RUNNING, STEP_SKIPPED as SKIPPED, STEP_SUCCEEDED as SUCCEEDED)

@@ -7,7 +7,7 @@ import shlex
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 
 from . import api
-from .commands import history_parser
+from .commands import TASK_VERBS, history_parser
 from .errors import UsageError
 from .options import BuildOptions, HelpShown, TaskOptions, build_parser, task_parser
 
@@ -36,7 +36,12 @@ class AcrMagics(Magics):
     @no_var_expand
     @line_cell_magic
     def acrtask(self, line: str, cell: str | None = None):
-        # the cell is the task YAML; `%acrtask -f FILE` reads it from a file
+        # the cell is the task YAML; `%acrtask -f FILE` reads it from a file;
+        # `%acrtask create|show|list|... ` manage task definitions (the cell: their Dockerfile or task YAML)
+        if line.split(" ", 1)[0] in TASK_VERBS:
+            from .tasks.commands import magic
+
+            return magic("task " + line, cell)
         try:
             opts = TaskOptions.from_argv(_split(line, "acrtask"), task_text=cell)
         except HelpShown:
@@ -46,6 +51,10 @@ class AcrMagics(Magics):
     @no_var_expand
     @line_magic
     def acr(self, line: str):
+        if line.split(" ", 1)[0] in ("task", "scheduler", "trace"):
+            from .tasks.commands import magic
+
+            return magic(line)
         try:
             ns = history_parser("acr").parse_args(_split(line, "acr"))
         except HelpShown:
@@ -86,6 +95,8 @@ def await_run_cells(lines: list[str]) -> list[str]:
         name, _, line = first[len(prefix):].partition(" ")
         if first.startswith(prefix) and not first.startswith(prefix + "%") and name in _RUN_MAGICS:
             if line.rstrip().endswith("?") or name.endswith("?") or (not cell and "".join(lines[1:]).strip()):
+                return lines
+            if name == "acrtask" and line.split(" ", 1)[0] in TASK_VERBS:  # a task definition: nothing to await
                 return lines
             body = "".join(lines[1:]) if cell else None
             return [f"await __import__('acrmagic.magics').magics.run_cell_async({name!r}, {line!r}, {body!r})\n"]

@@ -11,20 +11,14 @@ from __future__ import annotations
 import http.client
 from urllib.parse import quote
 
+from .errors import RegistryError
+
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ])
-
-
-class RegistryError(OSError):
-    """The registry did not answer, or answered with an error status (`status`, else None)."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
 
 
 def manifest_digest(registry: str, repository: str, reference: str, timeout: float = 5) -> str | None:

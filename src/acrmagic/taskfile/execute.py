@@ -27,6 +27,7 @@ from typing import Callable, Protocol
 
 from .. import states
 from ..errors import StepFailed, StepStopped
+from ..retry import PushRetry
 from ..states import STEP_CANCELED, STEP_FAILED, STEP_QUEUED, STEP_RUNNING, STEP_SKIPPED, STEP_SUCCEEDED
 from . import Plan, steplog
 from .model import Step
@@ -37,15 +38,6 @@ DEADLINE_EXCEEDED = "context deadline exceeded"
 _STOP_STATUS = {states.STOP_TIMEOUT: states.TIMEOUT, states.STOP_CANCEL: states.CANCELED,
                 states.STOP_INTERRUPT: states.CANCELED}
 _STOP_ERRORS = {states.TIMEOUT: "the run timed out", states.CANCELED: "the run was canceled"}
-
-
-@dataclass(frozen=True)
-class PushRetry:
-    """How a push step retries one image: `attempts` in all, sleeping `backoff[i]` after failure i.
-    Given by the engine that pushes (acr-builder's policy there is 3 attempts, 0.25/0.5/1 s)."""
-
-    attempts: int
-    backoff: tuple[float, ...]
 
 
 @dataclass

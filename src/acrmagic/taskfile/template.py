@@ -24,18 +24,12 @@ import math
 import re
 from decimal import Decimal
 
+from ..errors import TemplateBreak, TemplateContinue, TemplateError
+
 NO_VALUE = "<no value>"
 # what one rendering may produce and do: a task file must not be able to exhaust the kernel it runs in
 OUTPUT_LIMIT = 8 * 2 ** 20  # characters
 WORK_LIMIT = 2_000_000  # template nodes executed
-
-
-class TemplateError(Exception):
-    """`phase` is "parse" or "exec"; the message reads like Go's."""
-
-    def __init__(self, phase: str, message: str, line: int | None = None):
-        super().__init__(message)
-        self.phase, self.message, self.line = phase, message, line
 
 
 # -- printing values the way Go's fmt %v does -----------------------------------------------------------
@@ -357,12 +351,6 @@ class _Parser:
 
 # -- executing ----------------------------------------------------------------------------------------------
 
-class _Break(Exception):
-    pass
-
-
-class _Continue(Exception):
-    pass
 
 
 class _Exec:
@@ -408,9 +396,9 @@ class _Exec:
             elif kind == "range":
                 self.range(node, dot, scope)
             elif kind == "break":
-                raise _Break()
+                raise TemplateBreak()
             elif kind == "continue":
-                raise _Continue()
+                raise TemplateContinue()
 
     def range(self, node, dot, scope):
         _, pipe, body, else_body, line = node
@@ -439,9 +427,9 @@ class _Exec:
                 frame[decl[0]], frame[decl[1]] = key, item
             try:
                 self.run(body, item, [*scope, frame])
-            except _Break:
+            except TemplateBreak:
                 break
-            except _Continue:
+            except TemplateContinue:
                 continue
 
     def pipeline(self, pipe, dot, scope):
@@ -873,7 +861,7 @@ def render(src: str, data: dict, name: str = "task", environ: dict[str, str] | N
     ex = _Exec(name, data, dict(environ or {}))
     try:
         ex.run(tree, data, [{"$": data}])
-    except (_Break, _Continue):
+    except (TemplateBreak, TemplateContinue):
         raise TemplateError("exec", f"template: {name}: break or continue outside range") from None
     except RecursionError:
         raise TemplateError("exec", f"template: {name}: too deeply nested") from None

@@ -20,7 +20,7 @@ from typing import Callable
 import yaml
 from yaml.resolver import Resolver
 
-from ..errors import TaskFileError
+from ..errors import TaskFileError, YamlTagMismatch
 
 STR, INT, FLOAT, BOOL, NULL, TIMESTAMP, BINARY, MERGE = (
     "!!str", "!!int", "!!float", "!!bool", "!!null", "!!timestamp", "!!binary", "!!merge")
@@ -41,10 +41,6 @@ _GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")  
 _TIMESTAMP = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))"
                         r"|(?: (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.\d+)?))?")
 _PYYAML = Resolver()
-
-
-class CannotDecode(Exception):
-    """An explicit tag the value does not fit (`!!int abc`): yaml.v2 stops decoding there."""
 
 
 def short_tag(tag: str) -> str:
@@ -90,7 +86,7 @@ def resolve(tag: str, text: str) -> tuple[str, object]:
         return rtag, value
     if tag == FLOAT and rtag == INT:
         return FLOAT, float(value)
-    raise CannotDecode(f"cannot decode {rtag} `{text}` as a {tag}")
+    raise YamlTagMismatch(f"cannot decode {rtag} `{text}` as a {tag}")
 
 
 def _resolve_plain(tag: str, text: str) -> tuple[str, object]:
@@ -179,7 +175,7 @@ class Decoder:
         if isinstance(node, yaml.ScalarNode):
             try:
                 tag, value = scalar(node)
-            except CannotDecode as e:
+            except YamlTagMismatch as e:
                 return self.stop(node, str(e))
             if tag == NULL:
                 return None
@@ -220,7 +216,7 @@ class Decoder:
                 return None if scalar_is_null(node) else self.fail(node, "map[string]interface {}")
             try:
                 tag, value = scalar(node)
-            except CannotDecode as e:
+            except YamlTagMismatch as e:
                 return self.stop(node, str(e))
             if tag == TIMESTAMP:
                 return node.value
@@ -299,7 +295,7 @@ def _binary(text: str) -> str:
 def scalar_is_null(node: yaml.ScalarNode) -> bool:
     try:
         return scalar(node)[0] == NULL
-    except CannotDecode:
+    except YamlTagMismatch:
         return False
 
 

@@ -18,10 +18,11 @@ import threading
 from datetime import datetime, timezone
 
 from ..errors import UsageError
+from ..commands import TASK_VERBS
 from ..options import Parser
 from .scheduler import DEFAULT_POLL_INTERVAL
 
-VERBS = ("create", "show", "list", "update", "delete", "run", "enable", "disable", "list-runs")
+VERBS = TASK_VERBS
 
 
 def _bool(text: str) -> bool:
@@ -285,6 +286,9 @@ def magic(line: str, cell: str | None = None):
         raise UsageError(f"acr: cannot split the line: {e}") from None
     ns = task_parser("acr").parse_args(argv)
     result = dispatch(ns, cell)
-    if getattr(ns, "output", "table") == "json" and hasattr(result, "to_dict"):
-        return result.to_dict()
+    if getattr(ns, "output", "table") == "json":
+        if hasattr(result, "to_dict"):
+            return result.to_dict()
+        if isinstance(result, list):
+            return [r.to_dict() for r in result]
     return result

@@ -16,7 +16,7 @@ from ... import refs
 from ...context import BuildContext
 from ...errors import BuildFailed, EngineError, EngineUnavailable
 from ...events import Emit, LogEvent
-from ...taskfile.execute import PushRetry
+from ...retry import PushRetry
 from .buildkit import TraceDecoder
 from .engine import NO_AUTH, Engine, connect
 
