@@ -203,7 +203,7 @@ def test_az_acr_build_pushes_the_image_the_run_list_names(az, emulator, ctx, don
     assert (image["registry"], image["repository"], image["tag"]) == (emulator.info["login_server"], "emu-az", run_id)
     # the registry's own HTTP API (not acrmagic, not az) holds that digest under that tag
     assert registry_digest("emu-az", run_id, emulator.info["login_server"]) == image["digest"]
-    done["build"] = run_id
+    done["build"], done["digest"] = run_id, image["digest"]
 
 
 def test_az_acr_run_runs_a_task_file_with_a_cmd_and_a_build_step(az, emulator, ctx, done):
@@ -223,6 +223,7 @@ def test_az_acr_task_list_runs_shows_both_newest_first(az, emulator, done):
     assert [(r["runId"], r["status"], r["runType"]) for r in runs[:2]] == [
         (done["run"], "Succeeded", "QuickRun"), (done["build"], "Succeeded", "QuickBuild")]
     assert runs[0]["createTime"] >= runs[1]["createTime"]
+    assert [i["digest"] for i in runs[1]["outputImages"]] == [done["digest"]]  # the registry's, as checked above
     top = az.json("acr", "task", "list-runs", "-r", emulator.info["registry"], "--top", "1")
     assert [r["runId"] for r in top] == [done["run"]]
 
