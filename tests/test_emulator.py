@@ -262,12 +262,12 @@ def test_management_calls_need_a_valid_token(emulator):
 
 
 def test_expired_tokens_are_refused_and_sigterm_stops_emulator_and_azurite(tmp_path, monkeypatch):
-    emu = Emulator(tmp_path, "--token-lifetime", "1", "--log-level", "info")
+    emu = Emulator(tmp_path, "--token-lifetime", "3", "--log-level", "info")
     try:
         state_dir, azurite_pid = Path(emu.info["state_dir"]), emu.info["azurite_pid"]
         os.kill(azurite_pid, 0)  # running
         token = emu.token()
-        time.sleep(1.5)
+        time.sleep(3.5)
         resp = emu.arm("GET", emu.registry_path + "?api-version=2025-11-01", token)
         assert resp.status_code == 401 and resp.json()["error"]["code"] == "ExpiredAuthenticationToken"
         # the SDKs fetch a fresh token for each call when the old one is (nearly) expired
