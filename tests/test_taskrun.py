@@ -260,3 +260,11 @@ def test_a_build_steps_tags_key_is_what_is_built_and_cache_enabled_runs(make_con
     assert "registry cache is ACR's" in run.log()
     key = docker.from_env().images.get(f"localhost:5000/{repo}:from-key")
     assert docker.from_env().images.get(f"localhost:5000/{repo}:from-flag").id == key.id
+
+
+def test_a_last_line_without_a_newline_is_never_lost(make_context):
+    """dockerd 20.10's followed log stream can drop an unterminated last line (`wget -O-` of JSON)."""
+    runs = [run_task(V + "steps:\n  - id: say\n    cmd: busybox printf 'first\\nno-newline-%s' $ID\n", make_context({}))
+            for _ in range(8)]
+    for run in runs:
+        assert f"[say] no-newline-{run.run_id}" in run.log().splitlines()

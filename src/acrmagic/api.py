@@ -197,7 +197,8 @@ def use(registry: str | None = None, *, resource_group: str | None = None, subsc
                   "subscription": subscription, "identity": identity}
     chosen = {k: v for k, v in chosen.items() if v is not None}
     config.save_target(chosen)
-    return targets.describe(chosen)
+    # said with the path as the user gave it (saved notebooks carry no machine paths); kept absolute
+    return targets.describe({**chosen, "emulatorConfig": emulator} if emulator else chosen)
 
 
 #: how long `cancel` lets the process that owns a run stop it cleanly before the target is told directly

@@ -138,6 +138,7 @@ class LocalTaskExecutor:
         reader.start()
         code = self._wait(container, deadline, stop)
         reader.join(timeout=5)
+        output.catch_up(container)
         if not step.get("keep"):
             self._remove(name)
         return Attempt(code, output.text())
@@ -302,26 +303,48 @@ def _secret_tar(files: dict[str, str]) -> bytes:
 
 
 class _Collector:
-    """Follows a container's output: every line to the log, a bounded tail kept for retryOnErrors."""
+    """Follows a container's output: every line to the log, a bounded tail kept for retryOnErrors.
+
+    dockerd 20.10's followed stream can drop a last line that has no newline (`wget -O-` of a JSON
+    answer), so once the container has exited `catch_up` reads the whole output again and logs what
+    the stream did not bring."""
 
     def __init__(self, log):
         self.log = log
         self.tail = bytearray()
         self.partial = b""
+        self.seen = 0
+        self.lock = threading.Lock()
 
     def follow(self, container) -> None:
         try:
             for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-                self.tail += chunk
-                del self.tail[:-OUTPUT_TAIL]
-                data = self.partial + chunk
-                *lines, self.partial = data.split(b"\n")
-                for line in lines:
-                    self.log(line.decode("utf-8", errors="replace").rstrip("\r"))
+                self._feed(chunk)
         except (docker.errors.APIError, requests.RequestException):
             pass
-        if self.partial:
-            self.log(self.partial.decode("utf-8", errors="replace"))
+
+    def catch_up(self, container) -> None:
+        try:
+            whole = container.logs(stdout=True, stderr=True)
+        except (docker.errors.APIError, requests.RequestException):
+            whole = b""
+        with self.lock:
+            missed = whole[self.seen:]
+        if missed:
+            self._feed(missed)
+        with self.lock:
+            if self.partial:
+                self.log(self.partial.decode("utf-8", errors="replace"))
+                self.partial = b""
+
+    def _feed(self, chunk: bytes) -> None:
+        with self.lock:
+            self.seen += len(chunk)
+            self.tail += chunk
+            del self.tail[:-OUTPUT_TAIL]
+            *lines, self.partial = (self.partial + chunk).split(b"\n")
+            for line in lines:
+                self.log(line.decode("utf-8", errors="replace").rstrip("\r"))
 
     def text(self) -> str:
         return self.tail.decode("utf-8", errors="replace")
