@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "acrmagic"
 
 VOCABULARY = {"acrmagic.errors", "acrmagic.states", "acrmagic.events", "acrmagic.refs", "acrmagic.redact",
-              "acrmagic.config", "acrmagic.textfiles", "acrmagic.retry", "acrmagic.owner"}
+              "acrmagic.config", "acrmagic.textfiles", "acrmagic.retry", "acrmagic.owner", "acrmagic.database"}
 DISPLAY = ("acrmagic.views", "acrmagic.progress", "acrmagic.notebook", "acrmagic.magics")
 FRONT = ("acrmagic.api", "acrmagic.cli", "acrmagic.runner") + DISPLAY
 

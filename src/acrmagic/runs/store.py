@@ -11,12 +11,12 @@ import json
 import os
 import socket
 import sqlite3
-import threading
 from pathlib import Path
 
 from .. import config
+from ..database import Database, Transaction
 from ..owner import process_start
-from ..errors import RunNotFound, StoreError
+from ..errors import RunNotFound
 from ..states import ERROR, QUEUED, RUNNING, STEP_CANCELED, STEP_QUEUED, STEP_RUNNING, STEP_SKIPPED
 from .model import Run, now
 
@@ -50,6 +50,12 @@ def base36(n: int) -> str:
             return out
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    if "engine_ref" in columns:  # a store written before targets had cancel references
+        db.execute("ALTER TABLE runs RENAME COLUMN engine_ref TO cancel_ref")
+
+
 class RunStore:
     def __init__(self, home: str | os.PathLike | None = None):
         self.home = Path(home) if home else config.home()
@@ -57,42 +63,17 @@ class RunStore:
         self.path = self.home / "runs.sqlite"
         self.logs = self.home / "logs"
         self.logs.mkdir(exist_ok=True)
-        try:
-            db = sqlite3.connect(self.path, timeout=60)
-            db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
-            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-            if "engine_ref" in columns:  # a store written before targets had cancel references
-                db.execute("ALTER TABLE runs RENAME COLUMN engine_ref TO cancel_ref")
-            db.executescript(_SCHEMA)
-            db.close()
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open the run store {self.path}: {e}") from None
-        self._local = threading.local()
+        self.db = Database(self.path, _SCHEMA, "run store", migrate=_migrate)
         self.reap_orphans()
-
-    def _db(self) -> sqlite3.Connection:
-        """This thread's connection (sqlite3 connections are not shared between threads)."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            # WAL + NORMAL: a commit survives a crash of the process; only a power loss may lose the last ones
-            db.execute("PRAGMA synchronous=NORMAL")
-        return db
-
-    def _connect(self) -> "_Tx":
-        return _Tx(self._db())
-
-    def _read(self, sql: str, args=()) -> list:
-        return self._db().execute(sql, args).fetchall()
 
     # -- writing ---------------------------------------------------------------------------------
     def reserve_id(self, prefix: str = ID_PREFIX) -> str:
         """The next run ID of this store (for targets that do not assign their own)."""
-        with self._connect() as db:
+        with self.db.transaction() as db:
             return self._next_id(db, prefix)
 
     @staticmethod
-    def _next_id(db: "_Tx", prefix: str) -> str:
+    def _next_id(db: Transaction, prefix: str) -> str:
         row = db.execute("SELECT value FROM counters WHERE name=?", (prefix,)).fetchone()
         n = (row[0] if row else 0) + 1
         db.execute("INSERT INTO counters(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value=?",
@@ -102,7 +83,7 @@ class RunStore:
     def create(self, run: Run, prefix: str = ID_PREFIX) -> Run:
         """Store `run` with this process as its owner and a log file; a run without an ID gets the next one."""
         pid = os.getpid()
-        with self._connect() as db:
+        with self.db.transaction() as db:
             if not run.run_id:
                 run.run_id = self._next_id(db, prefix)
             else:
@@ -115,7 +96,7 @@ class RunStore:
         Path(run.log_path).touch()
         return run
 
-    def _set_aside(self, db: "_Tx", run_id: str) -> None:
+    def _set_aside(self, db: Transaction, run_id: str) -> None:
         """A service that gives its own IDs can give one again (two registries, a restarted emulator):
         the earlier run keeps its record as `<id>~<n>`, and the ID names the run just started."""
         row = db.execute("SELECT seq, record FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -131,33 +112,33 @@ class RunStore:
         db.execute("UPDATE runs SET run_id=?, record=? WHERE seq=?", (old.run_id, json.dumps(old.to_record()), seq))
 
     def save(self, run: Run) -> None:
-        with self._connect() as db:
+        with self.db.transaction() as db:
             db.execute("UPDATE runs SET status=?, task=?, record=? WHERE run_id=?",
                        (run.status, run.task, json.dumps(run.to_record()), run.run_id))
 
     def request_cancel(self, run_id: str) -> None:
         """Flag a run for cancel: the process that owns it sees the flag and stops it."""
-        with self._connect() as db:
+        with self.db.transaction() as db:
             if db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
                 raise RunNotFound(f"no run {run_id} in {self.path}")
             db.execute("UPDATE runs SET cancel_requested=1 WHERE run_id=?", (run_id,))
 
     def owner_alive(self, run_id: str) -> bool:
         """Is the process that records this run still running (on this host)?"""
-        rows = self._read("SELECT owner_host, owner_pid, owner_start FROM runs WHERE run_id=?", (run_id,))
+        rows = self.db.read("SELECT owner_host, owner_pid, owner_start FROM runs WHERE run_id=?", (run_id,))
         if not rows:
             return False
         host, pid, start = rows[0]
         return host == socket.gethostname() and bool(pid) and start is not None and process_start(pid) == start
 
     def cancel_requested(self, run_id: str) -> bool:
-        rows = self._read("SELECT cancel_requested FROM runs WHERE run_id=?", (run_id,))
+        rows = self.db.read("SELECT cancel_requested FROM runs WHERE run_id=?", (run_id,))
         return bool(rows and rows[0][0])
 
     def reap_orphans(self) -> list[str]:
         """Mark Error the unfinished runs of this host whose owning process no longer exists."""
         host = socket.gethostname()
-        with self._connect() as db:
+        with self.db.transaction() as db:
             rows = db.execute("SELECT run_id, owner_pid, owner_start, record FROM runs "
                               "WHERE status IN (?, ?) AND owner_host=?", (QUEUED, RUNNING, host)).fetchall()
             reaped = []
@@ -179,7 +160,7 @@ class RunStore:
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, run_id: str) -> Run:
-        rows = self._read("SELECT record FROM runs WHERE run_id=?", (run_id,))
+        rows = self.db.read("SELECT record FROM runs WHERE run_id=?", (run_id,))
         if not rows:
             raise RunNotFound(f"no run {run_id} in {self.path}")
         return Run.from_record(json.loads(rows[0][0]))
@@ -206,29 +187,11 @@ class RunStore:
         if top or offset:
             sql += " LIMIT ? OFFSET ?"
             args += [int(top) if top else -1, int(offset)]
-        return [Run.from_record(json.loads(r[0])) for r in self._read(sql, args)]
+        return [Run.from_record(json.loads(r[0])) for r in self.db.read(sql, args)]
 
     def count(self, status: str | None = None, task: str | None = None, text: str | None = None) -> int:
         where, args = self._where(status, task, text)
-        return self._read(f"SELECT COUNT(*) FROM runs{where}", args)[0][0]
-
-
-class _Tx:
-    """`with store._connect() as db:` = one IMMEDIATE transaction (the write lock taken up front, so
-    two writers never deadlock upgrading a read lock)."""
-
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def execute(self, sql: str, args=()):
-        return self.db.execute(sql, args)
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        return self.db.read(f"SELECT COUNT(*) FROM runs{where}", args)[0][0]
 
 
 __all__ = ["RunStore", "base36"]

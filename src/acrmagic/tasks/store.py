@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .. import config
-from ..errors import StoreError, UsageError
+from ..database import Database
+from ..errors import UsageError
 from ..runs.model import now
 
 PENDING, STARTED, DONE = "pending", "started", "done"
@@ -74,56 +73,39 @@ class TaskStore:
         self.home = Path(home) if home else config.home()
         self.home.mkdir(parents=True, exist_ok=True)
         self.path = self.home / "tasks.sqlite"
-        try:
-            db = sqlite3.connect(self.path, timeout=60)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            db.close()
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open the task store {self.path}: {e}") from None
-        self._local = threading.local()
-
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            db.execute("PRAGMA synchronous=NORMAL")
-        return db
-
-    def _tx(self) -> "_Tx":
-        return _Tx(self._db())
+        self.db = Database(self.path, _SCHEMA, "task store")
 
     # -- definitions --------------------------------------------------------------------------------------
     def create(self, resource: dict, state: dict) -> None:
-        with self._tx() as db:
+        with self.db.transaction() as db:
             if db.execute("SELECT 1 FROM tasks WHERE name=?", (resource["name"],)).fetchone():
                 raise UsageError(f"task {resource['name']} already exists (update it, or delete it first)")
             db.execute("INSERT INTO tasks(name, resource, state) VALUES(?, ?, ?)",
                        (resource["name"], json.dumps(resource), json.dumps(state)))
 
     def get(self, name: str) -> dict:
-        rows = self._db().execute("SELECT resource FROM tasks WHERE name=?", (name,)).fetchall()
+        rows = self.db.connection().execute("SELECT resource FROM tasks WHERE name=?", (name,)).fetchall()
         if not rows:
             raise UsageError(f"no task {name!r} (acrmagic task list shows the tasks)")
         return json.loads(rows[0][0])
 
     def names(self) -> list[str]:
-        return [r[0] for r in self._db().execute("SELECT name FROM tasks ORDER BY name")]
+        return [r[0] for r in self.db.connection().execute("SELECT name FROM tasks ORDER BY name")]
 
     def list(self) -> list[dict]:
-        return [json.loads(r[0]) for r in self._db().execute("SELECT resource FROM tasks ORDER BY name")]
+        return [json.loads(r[0]) for r in self.db.connection().execute("SELECT resource FROM tasks ORDER BY name")]
 
     def all(self) -> list[tuple[dict, dict]]:
         """Every task with its trigger state, in one read (what a scheduler tick starts from)."""
         return [(json.loads(r), json.loads(s)) for r, s in
-                self._db().execute("SELECT resource, state FROM tasks ORDER BY name")]
+                self.db.connection().execute("SELECT resource, state FROM tasks ORDER BY name")]
 
     def all_text(self) -> list[tuple[str, str, str]]:
         """(name, Task JSON, state JSON) of every task, unparsed: a scheduler parses only what changed."""
-        return self._db().execute("SELECT name, resource, state FROM tasks ORDER BY name").fetchall()
+        return self.db.connection().execute("SELECT name, resource, state FROM tasks ORDER BY name").fetchall()
 
     def replace(self, resource: dict, state_change: Callable[[dict], None] | None = None) -> None:
-        with self._tx() as db:
+        with self.db.transaction() as db:
             row = db.execute("SELECT state FROM tasks WHERE name=?", (resource["name"],)).fetchone()
             if row is None:
                 raise UsageError(f"no task {resource['name']!r}")
@@ -134,7 +116,7 @@ class TaskStore:
                        (json.dumps(resource), json.dumps(state), resource["name"]))
 
     def delete(self, name: str) -> None:
-        with self._tx() as db:
+        with self.db.transaction() as db:
             if db.execute("DELETE FROM tasks WHERE name=?", (name,)).rowcount == 0:
                 raise UsageError(f"no task {name!r}")
             db.execute("UPDATE fires SET status=?, error=? WHERE task=? AND status=?",
@@ -142,14 +124,14 @@ class TaskStore:
 
     # -- trigger state ----------------------------------------------------------------------------------------
     def state(self, name: str) -> dict:
-        rows = self._db().execute("SELECT state FROM tasks WHERE name=?", (name,)).fetchall()
+        rows = self.db.connection().execute("SELECT state FROM tasks WHERE name=?", (name,)).fetchall()
         if not rows:
             raise UsageError(f"no task {name!r}")
         return json.loads(rows[0][0])
 
     def change_state(self, name: str, change: Callable[[dict], None]) -> dict | None:
         """Apply `change` to the task's current state in one transaction (None: the task is gone)."""
-        with self._tx() as db:
+        with self.db.transaction() as db:
             row = db.execute("SELECT state FROM tasks WHERE name=?", (name,)).fetchone()
             if row is None:
                 return None
@@ -162,7 +144,7 @@ class TaskStore:
         """Advance the trigger state with `change` and add the fire, atomically. `change` sees the state
         as stored now and returns False when the trigger has already moved on (another writer fired it)."""
         fire = Fire(payload.get("id") or new_fire_id(), name, kind, payload, now())
-        with self._tx() as db:
+        with self.db.transaction() as db:
             row = db.execute("SELECT state FROM tasks WHERE name=?", (name,)).fetchone()
             if row is None:
                 return None
@@ -177,35 +159,18 @@ class TaskStore:
     # -- the outbox ---------------------------------------------------------------------------------------------
     def open_fires(self) -> list[Fire]:
         """Fires not done yet, oldest first."""
-        rows = self._db().execute("SELECT id, task, kind, payload, created, status, run_id, run_status, error "
+        rows = self.db.connection().execute("SELECT id, task, kind, payload, created, status, run_id, run_status, error "
                                   "FROM fires WHERE status != ? ORDER BY seq", (DONE,)).fetchall()
         return [Fire(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 
     def fires(self, task: str | None = None, top: int = 50) -> list[Fire]:
         where, args = ("WHERE task=?", [task]) if task else ("", [])
-        rows = self._db().execute(f"SELECT id, task, kind, payload, created, status, run_id, run_status, error "
+        rows = self.db.connection().execute(f"SELECT id, task, kind, payload, created, status, run_id, run_status, error "
                                   f"FROM fires {where} ORDER BY seq DESC LIMIT ?", (*args, top)).fetchall()
         return [Fire(r[0], r[1], r[2], json.loads(r[3]), *r[4:]) for r in rows]
 
     def mark(self, fire_id: str, status: str, run_id: str | None = None, run_status: str | None = None,
              error: str | None = None) -> None:
-        with self._tx() as db:
+        with self.db.transaction() as db:
             db.execute("UPDATE fires SET status=?, run_id=COALESCE(?, run_id), run_status=COALESCE(?, run_status), "
                        "error=COALESCE(?, error) WHERE id=?", (status, run_id, run_status, error, fire_id))
-
-
-class _Tx:
-    """One IMMEDIATE transaction (the write lock taken up front: two writers never deadlock)."""
-
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def execute(self, sql: str, args=()):
-        return self.db.execute(sql, args)
-
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
