@@ -21,19 +21,18 @@ Run with ./dev bench (the local stack must be up: the emulator's runs build on t
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
 import requests
+
+from acrmagic.emulator.process import EmulatorProcess
 
 N = 10
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,22 +71,11 @@ IMPORTS_ONLY = ("import azure.identity, azure.mgmt.containerregistry, azure.mgmt
                 "azure.storage.blob")
 
 
-class Emulator:
+class Emulator(EmulatorProcess):
     def __init__(self, tmp: Path):
-        self.config = tmp / "emulator.json"
-        self._stderr = open(tmp / "emulator.stderr", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "acrmagic.emulator", "--config-file", str(self.config), "--state-dir",
-             str(tmp / "state")], stdout=subprocess.PIPE, stderr=self._stderr, text=True,
-            env={**os.environ, "ACRMAGIC_HOME": str(tmp / "emulator-home")})
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(90)
-        if not line or not line[0].strip():
-            self.stop()
-            raise SystemExit("the emulator did not start: " + (tmp / "emulator.stderr").read_text()[-2000:])
-        self.info = json.loads(line[0])
+        super().__init__(tmp, ["--state-dir", str(tmp / "state")],
+                         env={**os.environ, "ACRMAGIC_HOME": str(tmp / "emulator-home")})
+        self.config = self.config_file
         i = self.info
         self.runs_url = (f"{i['management_url']}/subscriptions/{i['subscription_id']}/resourceGroups/"
                          f"{i['resource_group']}/providers/Microsoft.ContainerRegistry/registries/{i['registry']}/runs")
@@ -123,14 +111,6 @@ class Emulator:
             time.sleep(0.1)
         raise SystemExit(f"run {run_id} did not finish in {timeout} s")
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._stderr.close()
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from acrmagic import runner
+from acrmagic.emulator.process import EmulatorProcess
 from acrmagic.errors import (AuthenticationFailed, CloudError, CloudUnavailable, RunCanceled, RunErrored,
                              RunNotFound, RunTimedOut, TaskFileError, UsageError)
 from acrmagic.events import StepEvent
@@ -44,43 +44,22 @@ REGISTRIES = [
     {"name": "notasksreg", "resourceGroup": "other-rg", "sku": "Basic", "tasks": False},
 ]
 
-# Runs go to the local target inside the emulator (until the emulator does so itself).
-def _emulator_command(tmp: Path) -> list[str]:
-    return [PYTHON, "-m", "acrmagic.emulator"]
-
-
-class Emulator:
+class Emulator(EmulatorProcess):
     def __init__(self, tmp: Path, registries: list[dict] | None = None):
         self.tmp = tmp
-        tmp.mkdir(parents=True, exist_ok=True)
-        self.config_file = tmp / "emulator.json"
-        args = ["--config-file", str(self.config_file)]
+        args = []
         if registries:
+            tmp.mkdir(parents=True, exist_ok=True)
             (tmp / "registries.json").write_text(json.dumps(registries))
             args += ["--registries", str(tmp / "registries.json")]
-        env = {**os.environ, "ACRMAGIC_HOME": str(tmp / "emulator-home")}
-        self.stderr = open(tmp / "emulator.stderr", "w")
-        self.proc = subprocess.Popen(_emulator_command(tmp) + args, stdout=subprocess.PIPE, stderr=self.stderr,
-                                     text=True, env=env)
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait(10)
-            raise RuntimeError(f"the emulator did not start: {(tmp / 'emulator.stderr').read_text()[-2000:]}")
-        self.info = json.loads(line)
+        super().__init__(tmp, args, env={**os.environ, "ACRMAGIC_HOME": str(tmp / "emulator-home")})
 
     def target(self, **kwargs) -> AcrTarget:
         kwargs.setdefault("pacing", FAST)
         return AcrTarget(kwargs.pop("registry", "acrmagic"), emulator_config=str(self.config_file), **kwargs)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.stderr.close()
+        super().stop()
         azurite = self.info.get("azurite_pid")
         assert azurite is None or not _alive(azurite), "the emulator left Azurite running"
 

@@ -17,15 +17,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from acrmagic.emulator.process import EmulatorProcess
 
 from conftest import registry_digest
 
@@ -65,34 +65,10 @@ def az_executable() -> Path:
 
 
 # -- the emulator -------------------------------------------------------------------------------------
-class Emulator:
+class Emulator(EmulatorProcess):
     def __init__(self, tmp: Path):
-        self.config_file = tmp / "emulator.json"
-        self.stderr_path = tmp / "emulator.stderr"
-        self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "acrmagic.emulator", "--config-file", str(self.config_file),
-             "--state-dir", str(tmp / "state"), "--log-level", "info"],
-            stdout=subprocess.PIPE, stderr=self._stderr, text=True,
-            env={**os.environ, "ACRMAGIC_HOME": str(tmp / "emulator-home")})
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(90)
-        if not line or not line[0].strip():
-            self.stop()
-            raise AssertionError(f"the emulator printed no start-up line: {self.stderr_path.read_text()[-3000:]}")
-        self.info = json.loads(line[0])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._stderr.close()
+        super().__init__(tmp, ["--state-dir", str(tmp / "state"), "--log-level", "info"],
+                         env={**os.environ, "ACRMAGIC_HOME": str(tmp / "emulator-home")})
 
     def requests(self) -> list[str]:
         """The access log: `METHOD PATH STATUS` of every request served so far."""
