@@ -126,3 +126,17 @@ def test_history_pages_filters_and_cancel(home):
     table.selected = running.run_id  # replays into the detail area (no error)
     assert table.message.startswith("cancel requested")
     assert running.run_id in repr(history)
+
+
+def test_the_view_shows_why_a_run_happened(home):
+    store = RunStore()
+    run = make_run(store, status="Succeeded")
+    run.trigger, run.task = "Image Update", "scorer"
+    run.trigger_details = {"id": "f1", "images": [{"registry": "localhost:5001", "repository": "library/python",
+                                                   "tag": "3.11-slim", "previousDigest": "sha256:" + "a" * 64,
+                                                   "newDigest": "sha256:" + "b" * 64}]}
+    store.save(run)
+    view = RunView.replay(store.get(run.run_id))
+    assert view.trigger == ("task scorer: base image update (library/python:3.11-slim sha256:aaaaaaaaaaaa -> "
+                            "sha256:bbbbbbbbbbbb)")
+    assert store.get(run.run_id).to_dict()["imageUpdateTrigger"]["images"][0]["newDigest"].endswith("b" * 64)

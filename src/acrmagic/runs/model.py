@@ -73,6 +73,22 @@ class Run:
             return None
         return ((end or datetime.now(timezone.utc)) - start).total_seconds()
 
+    @property
+    def cause(self) -> str:
+        """Why the run happened, in one line: who ran it, or which commit, base-image update or timer."""
+        p = self.trigger_details or {}
+        task = f"task {self.task}: " if self.task else ""
+        if self.trigger == "Commit":
+            return (f"{task}commit {p.get('commitId', '?')[:12]} on {p.get('branchName', '?')} of "
+                    f"{p.get('repositoryUrl', '?')}")
+        if self.trigger == "Image Update":
+            images = ", ".join(f"{i['repository']}:{i['tag']} {i.get('previousDigest', '?')[:19]} -> "
+                               f"{i.get('newDigest', '?')[:19]}" for i in p.get("images", []))
+            return f"{task}base image update ({images})"
+        if self.trigger == "Timer":
+            return f"{task}timer {p.get('timerTriggerName')} (scheduled {p.get('scheduledOccurrence')})"
+        return f"{task}{self.trigger.lower()} run by {self.who or '?'}"
+
     def log(self) -> str:
         """The full log of the run, as recorded."""
         if not self.log_path or not Path(self.log_path).exists():

@@ -46,7 +46,7 @@ class Trace:
             return [f"{self.image}: no recorded run produced it"]
         out = [f"{self.image}@{self.digest or '?'}",
                f"  produced by run {r.run_id}" + (f" of task {r.task}" if r.task else "") + f" ({r.run_type}, {r.status})",
-               f"  triggered by: {_cause(r)}"]
+               f"  triggered by: {r.cause}"]
         src = r.source or {}
         if src.get("commit"):
             out.append(f"  source: commit {src['commit']} of {src.get('repository') or src.get('url')}"
@@ -56,7 +56,7 @@ class Trace:
         for base in r.base_images:
             out.append(f"  base image: {base['image']}@{base.get('digest') or '?'}")
         for x in self.rebuilt_by:
-            out.append(f"  rebuilt by run {x.run_id} ({_cause(x)})")
+            out.append(f"  rebuilt by run {x.run_id} ({x.cause})")
         for x in self.built_on_by:
             out.append(f"  built on by run {x.run_id}" + (f" of task {x.task}" if x.task else "")
                        + f": {', '.join(o.ref for o in x.output_images) or 'no image pushed'}")
@@ -69,19 +69,6 @@ class Trace:
         import html
 
         return f"<pre class='acrmagic-trace'>{html.escape(repr(self))}</pre>"
-
-
-def _cause(run: Run) -> str:
-    p = run.trigger_details or {}
-    if run.trigger == "Commit":
-        return f"commit {p.get('commitId', '?')[:12]} on {p.get('branchName', '?')} of {p.get('repositoryUrl', '?')}"
-    if run.trigger == "Image Update":
-        images = ", ".join(f"{i['repository']}:{i['tag']} {i.get('previousDigest', '?')[:19]} -> "
-                           f"{i.get('newDigest', '?')[:19]}" for i in p.get("images", []))
-        return f"base image update ({images})"
-    if run.trigger == "Timer":
-        return f"timer {p.get('timerTriggerName')} (scheduled {p.get('scheduledOccurrence')})"
-    return f"{run.trigger.lower()} run by {run.who or '?'}"
 
 
 def _parse(text: str) -> tuple[str | None, str | None]:

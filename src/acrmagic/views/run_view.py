@@ -65,7 +65,7 @@ class RunView(anywidget.AnyWidget):
     # -- as a progress sink ------------------------------------------------------------------------------
     def start(self, run) -> None:
         with self.hold_sync():
-            self.run_id, self.run_type, self.backend, self.trigger = run.run_id, run.run_type, run.backend, run.trigger
+            self.run_id, self.run_type, self.backend, self.trigger = run.run_id, run.run_type, run.backend, run.cause
             self.status, self.started, self._log_path = run.status, time.time(), run.log_path
             for rec in run.steps:  # task runs know their steps (and levels) before they start
                 self._step(rec.number, rec.name, rec.extra.get("level", 0))
