@@ -114,6 +114,19 @@ def command_lines():
     for rest in WELL_FORMED_BUT_FAILING:
         yield ["build", "--secret-build-arg", f"TOKEN={SECRET}", *rest]
         yield ["run", "-f", "task.yaml", "--set-secret", f"token={SECRET}", *rest]
+    yield from TASK_COMMAND_LINES
+
+
+# the secret-carrying flags of task definitions: a git token, and --set-secret (typed wrong, or right but
+# refused for another reason: an unreachable repository, a bad name, a bad schedule)
+TASK_COMMAND_LINES = [
+    ["task", "create", "-n", "sweep-task", "--git-access-token", SECRET, "-c", "https://127.0.0.1:9/none.git"],
+    ["task", "create", "-n", "sweep-task", f"--git-access-tok={SECRET}", "-c", "."],
+    ["task", "create", "-n", "sweep-task", f"--git-access-tokens={SECRET}", "-c", "."],
+    ["task", "create", "-n", "x", "--git-access-token", SECRET, "-c", "."],
+    ["task", "create", "-n", "sweep-task", "--set-secret", SECRET, "-c", ".", "-f", "task.yaml"],
+    ["task", "create", "-n", "sweep-task", "--set-secret", f"k={SECRET}", "--schedule", "61 * * * *", "-c", "."],
+]
 
 
 @pytest.mark.parametrize("argv", list(command_lines()), ids=lambda a: " ".join(a).replace(SECRET, "SECRET"))
@@ -134,6 +147,8 @@ def cells():
         yield f"%%acrbuild --secret-build-arg TOKEN={SECRET} {' '.join(rest)}\nFROM busybox\nARG TOKEN\n"
         yield f"%%acrtask --set-secret token={SECRET} {' '.join(rest)}\n" + TASK
     yield f"%acrbuild -f Dockerfile --secret-build-arg {SECRET}"
+    for argv in TASK_COMMAND_LINES:
+        yield "%acr " + " ".join(argv)
 
 
 @pytest.mark.parametrize("cell", list(cells()), ids=lambda c: c.splitlines()[0].replace(SECRET, "SECRET"))

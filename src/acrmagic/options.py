@@ -4,6 +4,7 @@ so `%%acrbuild -t x` and `acrmagic build -t x` mean the same (and follow `az acr
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -52,7 +53,9 @@ class Parser(argparse.ArgumentParser):
             # argparse takes any unambiguous prefix of a long option (--secret-b for --secret-build-arg),
             # and a mistyped secret flag (--set-secrets) still carries a secret
             prefix = name.startswith("--") and len(name) > 2 and any(f.startswith(name) for f in flags)
-            if not (name in flags or prefix or (name.startswith("-") and "secret" in name.lower())):
+            typo = name.startswith("-") and (any(w in name.lower() for w in ("secret", "token", "password"))
+                                             or bool(difflib.get_close_matches(name, flags, n=1, cutoff=0.8)))
+            if not (name in flags or prefix or typo):
                 continue
             given = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
             out.update(t for t in (given, token if eq else "", given.partition("=")[2]) if t)
