@@ -49,6 +49,9 @@ class ArmApp:
     def __init__(self, store: Store, storage: Storage, scheduler: Scheduler, issuer: Issuer, base_url: str):
         self.store, self.storage, self.scheduler, self.issuer = store, storage, scheduler, issuer
         self.base_url = base_url.rstrip("/")
+        from .tasks_api import TasksApi
+
+        self.tasks = TasksApi(self)  # the task resources and their runs (tasks_api.py)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def endpoint(self, handler: Callable[[Call], object], api_versions: tuple[str, ...] | None = None,
@@ -176,6 +179,8 @@ class ArmApp:
 
     def schedule_run(self, call: Call) -> dict:
         reg = self.tasks_registry(call)
+        if isinstance(call.body, dict) and call.body.get("type") == "TaskRunRequest":
+            return self.tasks.schedule(reg, call.body, call.claims)
         job = parse_run_request(call.body)
         source = job.source_location
         if source is not None:
@@ -251,6 +256,7 @@ class ArmApp:
             Route(P + "/runs/{run_id}", e(self.run_update, tv), methods=["PATCH"]),
             Route(P + "/runs/{run_id}/listLogSasUrl", e(self.log_sas, tv), methods=["POST"]),
             Route(P + "/runs/{run_id}/cancel", e(self.cancel, tv), methods=["POST"]),
+            *self.tasks.routes(),
         ]
 
     def app(self) -> Starlette:

@@ -52,6 +52,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--token-lifetime", type=int, default=3600, metavar="SECONDS")
     p.add_argument("--max-running", type=int, default=2, metavar="N",
                    help="runs executed at once; later ones wait Queued (default: 2)")
+    p.add_argument("--poll-interval", type=float, default=10.0, metavar="SECONDS",
+                   help="seconds between checks of the tasks' commit, base-image and timer triggers (default: 10)")
+    p.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS",
+                   help="shift the clock the timer triggers see by this many seconds (a test hook; default: 0)")
     p.add_argument("--run-id-prefix", default="ca", help="two lowercase letters before the run counter (default: ca)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="server log level on stderr (info shows every request)")
@@ -122,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
                             config_file=args.config_file, port=args.port, identity_port=args.identity_port,
                             run_id_prefix=args.run_id_prefix, user_identities=args.user_identity,
                             token_lifetime=args.token_lifetime, max_running=args.max_running,
-                            log_level=args.log_level)
+                            log_level=args.log_level, poll_interval=args.poll_interval,
+                            clock_offset=args.clock_offset)
+        if not 0.05 <= args.poll_interval <= 86400:
+            raise EmulatorError("--poll-interval: 0.05 to 86400 seconds")
         return serve(settings)
     except EmulatorError as e:
         print(f"acrmagic emulator: {e.message}", file=sys.stderr)

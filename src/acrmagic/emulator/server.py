@@ -29,6 +29,8 @@ from .execute import LocalTargetExecutor, RunExecutor
 from .identity import TOKEN_PATH, Issuer
 from .scheduler import Scheduler
 from .state import Registry, Store
+from .tasks_api import TaskSourceExecutor
+from .triggers import Triggers
 from .tls import make_tls
 
 
@@ -45,6 +47,8 @@ class Settings:
     token_lifetime: int = 3600
     max_running: int = 2
     log_level: str = "warning"
+    poll_interval: float = 10.0   # seconds between checks of the tasks' triggers
+    clock_offset: float = 0.0     # seconds added to the clock the timer triggers see (a test hook)
 
 
 class _Server(uvicorn.Server):
@@ -90,7 +94,7 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
     tls = make_tls(state_dir / "tls")
     arm_sock, id_sock = _listen(settings.port), _listen(settings.identity_port)
     azurite = Azurite(state_dir / "azurite", tls.cert, tls.key)
-    scheduler = None
+    scheduler = triggers = None
     try:
         azurite.start()
         base_url = f"https://127.0.0.1:{arm_sock.getsockname()[1]}"
@@ -99,9 +103,13 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
                         extra_audiences=(base_url + "/", base_url))
         storage = Storage(azurite.endpoint, tls.ca_bundle)
         store = Store(settings.registries, settings.tenant_id, settings.run_id_prefix)
-        scheduler = Scheduler(store, storage, executor or LocalTargetExecutor(), state_dir / "work",
-                              settings.max_running)
-        arm_app = ArmApp(store, storage, scheduler, issuer, base_url).app()
+        scheduler = Scheduler(store, storage, TaskSourceExecutor(executor or LocalTargetExecutor(), state_dir / "tasks"),
+                              state_dir / "work", settings.max_running)
+        arm = ArmApp(store, storage, scheduler, issuer, base_url)
+        arm_app = arm.app()
+        triggers = arm.tasks.triggers = Triggers(store, arm.tasks, state_dir / "tasks", settings.poll_interval,
+                                                 settings.clock_offset)
+        triggers.start()
         identity_app = Starlette(routes=[Route(TOKEN_PATH, issuer.token_endpoint)])
         first = settings.registries[0]
         info = {
@@ -125,6 +133,8 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
         asyncio.run(_run(servers, lambda: _announce(info, settings.config_file)))
         return 0
     finally:
+        if triggers is not None:
+            triggers.stop()
         if scheduler is not None:
             scheduler.stop()
         azurite.stop()

@@ -73,6 +73,8 @@ class RunRecord:
     is_archive_enabled: bool = False
     task: str | None = None
     created_by: dict = field(default_factory=dict)  # the caller's token claims, for systemData
+    #: what started a task's run: {"sourceTrigger" | "imageUpdateTrigger" | "timerTrigger": payload}
+    trigger: dict = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -90,7 +92,7 @@ class RunRecord:
             "outputImages": self.output_images or None, "task": self.task, "platform": self.platform,
             "agentConfiguration": self.agent_configuration, "agentPoolName": self.agent_pool_name,
             "sourceRegistryAuth": self.source_registry_auth, "runErrorMessage": self.error_message,
-            "provisioningState": "Succeeded", "isArchiveEnabled": self.is_archive_enabled,
+            "provisioningState": "Succeeded", "isArchiveEnabled": self.is_archive_enabled, **self.trigger,
         }
         by = self.created_by.get("oid") or self.created_by.get("appid") or "unknown"
         created = timestamp(self.create_time)
@@ -132,6 +134,8 @@ class Store:
         self._uploads: set[tuple[str, str]] = set()
         self._runs: dict[str, dict[str, RunRecord]] = {r.id.lower(): {} for r in registries}
         self._counters: dict[str, int] = {r.id.lower(): 0 for r in registries}
+        #: registry id -> task name (lower) -> the Task JSON as stored, secrets included (tasks_api.py shapes answers)
+        self._tasks: dict[str, dict[str, dict]] = {r.id.lower(): {} for r in registries}
 
     # -- lookups (404s in ARM's order: subscription, resource group, resource) --------------------
     def subscriptions(self) -> list[str]:
@@ -194,3 +198,32 @@ class Store:
     def all_runs(self) -> list[RunRecord]:
         with self._lock:
             return [run for runs in self._runs.values() for run in runs.values()]
+
+    # -- tasks ------------------------------------------------------------------------------------
+    def put_task(self, registry: Registry, task: dict) -> bool:
+        """Store (create or replace) a task; True when it is new."""
+        with self._lock:
+            tasks = self._tasks[registry.id.lower()]
+            new = task["name"].lower() not in tasks
+            tasks[task["name"].lower()] = task
+            return new
+
+    def task(self, registry: Registry, name: str) -> dict:
+        with self._lock:
+            found = self._tasks[registry.id.lower()].get(name.lower())
+        if found is None:
+            raise not_found(f"{REGISTRY_TYPE}/{registry.name}/tasks", name,
+                            f" under resource group '{registry.resource_group}'")
+        return found
+
+    def tasks(self, registry: Registry) -> list[dict]:
+        with self._lock:
+            return sorted(self._tasks[registry.id.lower()].values(), key=lambda t: t["name"].lower())
+
+    def delete_task(self, registry: Registry, name: str) -> bool:
+        with self._lock:
+            return self._tasks[registry.id.lower()].pop(name.lower(), None) is not None
+
+    def all_tasks(self) -> list[tuple[Registry, dict]]:
+        with self._lock:
+            return [(r, t) for r in self.registries for t in self._tasks[r.id.lower()].values()]
