@@ -220,6 +220,47 @@ class AcrTarget(Target):
     def cancel(self, cancel_ref: str) -> None:
         self._link(cancel_ref).cancel()
 
+    # -- task resources (tasks.py converts the Task JSON to the SDK's models and back) ---------------
+    def task_operations(self):
+        from .tasks import TaskOperations
+
+        return TaskOperations(self)
+
+    def create_task(self, resource: dict) -> dict:
+        return self.task_operations().create(resource)
+
+    def update_task(self, name: str, patch: dict) -> dict:
+        return self.task_operations().update(name, patch)
+
+    def get_task(self, name: str, secrets: bool = False) -> dict:
+        ops = self.task_operations()
+        return ops.details(name) if secrets else ops.get(name)
+
+    def list_tasks(self) -> list[dict]:
+        return self.task_operations().list()
+
+    def delete_task(self, name: str) -> None:
+        self.task_operations().delete(name)
+
+    def run_task(self, name: str, overrides: dict | None = None) -> RunHandle:
+        """`az acr task run`: a TaskRunRequest, followed as any run (the runner records it)."""
+        from . import requests
+        from .handle import AcrRunHandle
+
+        self._check_sku("Run is only available for managed registries.")
+        timeout = self.task_operations().get(name)["properties"].get("timeout") or 3600
+        run = self.task_operations().schedule(name, overrides)
+        return AcrRunHandle(self._link(run.run_id), source={"type": "task", "task": name}, dockerfile=None,
+                            platform=requests.platform_record(requests.platform(None)), steps=[],
+                            notes=[f"Queued a run with ID: {run.run_id}", "Waiting for an agent..."],
+                            timeout=timeout, pacing=self.pacing)
+
+    def task_runs(self, name: str | None = None, top: int | None = None, status: str | None = None) -> list[Run]:
+        """`az acr task list-runs [--name]`: newest first."""
+        if name is not None:
+            self.task_operations().get(name)  # an unknown task is an error, not an empty list
+        return self.list_runs(status=status, task=name, top=top)
+
     # -- history ----------------------------------------------------------------------------------
     def list_runs(self, status: str | None = None, task: str | None = None, top: int | None = None) -> list[Run]:
         """`az acr task list-runs`: newest first, `$filter` on Status/TaskName, `$top` (default 15)."""
