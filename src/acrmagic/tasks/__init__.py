@@ -23,7 +23,7 @@ from ..runs.model import RunList, now
 from ..runs.store import RunStore
 from . import commit as git
 from . import definition as d
-from . import launch, secrets, timer
+from . import backend, launch, secrets, timer
 from .scheduler import DEFAULT_POLL_INTERVAL, Scheduler, after_run, background
 from .store import TaskStore
 from .summary import TaskInfo, TaskList
@@ -80,6 +80,9 @@ def create(name: str, *, store: TaskStore | None = None, **flags) -> TaskInfo:
     commit_trigger_enabled=..., base_image_trigger_enabled=..., base_image_trigger_type=..., timeout=...,
     platform=..., git_access_token=..., assign_identity=[...], registry=...). Everything is checked first
     (the repository is read, the Dockerfile or task file loaded); on any error nothing is stored."""
+    acr = backend.cloud(store, flags.get("registry"))
+    if acr is not None:
+        return backend.create(acr, name, flags, _with_branch)
     store = _store(store)
     d.check_name(name)
     d.check_flags(flags)
@@ -100,6 +103,9 @@ def create(name: str, *, store: TaskStore | None = None, **flags) -> TaskInfo:
 
 def update(name: str, *, store: TaskStore | None = None, **changes) -> TaskInfo:
     """Change a task, as `az acr task update`: only the flags given change."""
+    acr = backend.cloud(store, changes.get("registry"))
+    if acr is not None:
+        return backend.update(acr, name, changes, _with_branch)
     store = _store(store)
     old = store.get(name)
     d.check_flags(changes)
@@ -123,15 +129,24 @@ def update(name: str, *, store: TaskStore | None = None, **changes) -> TaskInfo:
 
 
 def show(name: str, *, store: TaskStore | None = None) -> TaskInfo:
+    acr = backend.cloud(store)
+    if acr is not None:
+        return backend.show(acr, name)
     store = _store(store)
     return TaskInfo(d.public(store.get(name)), store.state(name))
 
 
 def list(*, store: TaskStore | None = None) -> TaskList:  # noqa: A001 - the verb is `task list`
+    acr = backend.cloud(store)
+    if acr is not None:
+        return backend.list_tasks(acr)
     return TaskList(TaskInfo(d.public(r), s) for r, s in _store(store).all())
 
 
 def delete(name: str, *, store: TaskStore | None = None) -> None:
+    acr = backend.cloud(store)
+    if acr is not None:
+        return acr.delete_task(name)
     store = _store(store)
     store.delete(name)
     secrets.forget(str(store.home), name)
@@ -139,6 +154,9 @@ def delete(name: str, *, store: TaskStore | None = None) -> None:
 
 def enable(name: str, *, store: TaskStore | None = None) -> TaskInfo:
     """Enable a task; its triggers start from now (no catch-up for the time it was disabled)."""
+    acr = backend.cloud(store)
+    if acr is not None:
+        return backend.set_status(acr, name, d.ENABLED)
     store = _store(store)
     resource = store.get(name)
     resource["properties"]["status"] = d.ENABLED
@@ -159,6 +177,9 @@ def enable(name: str, *, store: TaskStore | None = None) -> TaskInfo:
 
 
 def disable(name: str, *, store: TaskStore | None = None) -> TaskInfo:
+    acr = backend.cloud(store)
+    if acr is not None:
+        return backend.set_status(acr, name, d.DISABLED)
     store = _store(store)
     resource = store.get(name)
     resource["properties"]["status"] = d.DISABLED
@@ -169,6 +190,9 @@ def disable(name: str, *, store: TaskStore | None = None) -> TaskInfo:
 def run(name: str, *, store: TaskStore | None = None, progress=None, run_store: RunStore | None = None):
     """Run the task now (`az acr task run`): on its context (a git task: the branch head), recorded with the
     task's name. Returns the run; raises a RunError subclass when it does not succeed."""
+    acr = backend.cloud(store)
+    if acr is not None:
+        return backend.run(acr, name, progress, run_store)
     store = _store(store)
     resource = store.get(name)
     if progress is None:
@@ -192,6 +216,9 @@ def run(name: str, *, store: TaskStore | None = None, progress=None, run_store: 
 def list_runs(name: str | None = None, *, top: int | None = 15, status: str | None = None,
               store: TaskStore | None = None) -> RunList:
     """Runs of a task (or of every task), newest first, as `az acr task list-runs --name`."""
+    acr = backend.cloud(store)
+    if acr is not None:
+        return backend.list_runs(acr, name, top, status)
     store = _store(store)
     if name is not None:
         store.get(name)  # an unknown task is an error, not an empty list
