@@ -106,10 +106,8 @@ def parse_run_request(body: object) -> BuildJob | TaskJob:
         return _build(body)
     if kind in ("FileTaskRunRequest", "EncodedTaskRunRequest"):
         return _task(body, kind)
-    if kind == "TaskRunRequest":
-        raise bad_request("TaskRunRequest needs a task; the emulator does not serve tasks yet.", "TaskNotFound")
-    raise bad_request(f"The run request type '{kind}' is not supported. Use DockerBuildRequest, FileTaskRunRequest "
-                      f"or EncodedTaskRunRequest.", target="type")
+    raise bad_request(f"The run request type '{kind}' is not supported. Use DockerBuildRequest, FileTaskRunRequest, "
+                      f"EncodedTaskRunRequest or TaskRunRequest.", target="type")
 
 
 def _build(body: dict) -> BuildJob:
