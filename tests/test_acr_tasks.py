@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import jwt
 import pytest
+
+from acrmagic.emulator.process import EmulatorProcess
 import requests
 
 import acrmagic
@@ -52,22 +53,11 @@ def test_task_json_goes_to_the_sdk_model_and_back_unchanged():
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("acr-tasks-emulator")
-    config = tmp / "emulator.json"
-    stderr = open(tmp / "emulator.stderr", "w")
-    proc = subprocess.Popen([PYTHON, "-m", "acrmagic.emulator", "--config-file", str(config), "--poll-interval", "1",
-                             "--log-level", "info"], stdout=subprocess.PIPE, stderr=stderr, text=True,
-                            env={**os.environ, "ACRMAGIC_HOME": str(tmp / "home")})
-    line = proc.stdout.readline()
-    assert line, (tmp / "emulator.stderr").read_text()[-2000:]
-    info = json.loads(line)
-    info["config_file"], info["stderr"] = str(config), tmp / "emulator.stderr"
+    process = EmulatorProcess(tmp, ["--poll-interval", "1", "--log-level", "info"],
+                              env={**os.environ, "ACRMAGIC_HOME": str(tmp / "home")})
+    info = dict(process.info, config_file=str(process.config_file), stderr=process.stderr_path)
     yield info
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    stderr.close()
+    process.stop()
 
 
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -90,8 +80,7 @@ def _raw_runs(target, task: str) -> list[dict]:
 
 
 def _push_base(ctx: Path, name: str, marker: str) -> str:
-    from acrmagic.targets.local import LocalTarget  # noqa: F401 - the local engine builds the base
-
+    # -r localhost:5000: the base is built on the local engine, whatever target the test chose
     run = acrmagic.build(f"FROM busybox\nRUN echo {marker} > /base\n", image=name, context=str(ctx), logs=False,
                          registry="localhost:5000")
     return run.output_images[0].digest
