@@ -169,6 +169,22 @@ def test_tasks_in_the_emulator(emulator, make_context, monkeypatch, tmp_path, ho
     assert token not in _cli("task", "list", "-o", "json", env=env).stdout
     assert token in json.dumps(target.get_task(git_task, secrets=True))  # listDetails: ACR keeps it
 
+    # a new commit fires the commit trigger in the emulator, and the run builds exactly that commit
+    time.sleep(3)  # the emulator's scheduler has seen the first head by now: that is its baseline
+    (work / "Dockerfile").write_text("FROM busybox\nRUN echo second\n")
+    subprocess.run(["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two"],
+                   check=True)
+    subprocess.run(["git", "-C", str(work), "push", "-q", str(bare), "main"], check=True)
+    second = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    committed = _wait(lambda: [r for r in _raw_runs(target, git_task) if r["properties"].get("sourceTrigger")], 60,
+                      "the commit run")[0]
+    assert committed["properties"]["sourceTrigger"]["commitId"] == second
+    assert committed["properties"]["sourceTrigger"]["branchName"] == "main"
+    assert committed["properties"]["runType"] == "AutoBuild"
+    _wait(lambda: target.get_run(committed["name"]).status in ("Succeeded", "Failed", "Error"), 120, "the commit run")
+    assert target.get_run(committed["name"]).status == "Succeeded"
+
     # a token for the task's system identity
     principal = info.resource["identity"]["principalId"]
     answer = requests.get(emulator["identity_endpoint"], headers={"X-IDENTITY-HEADER": emulator["identity_header"]},
