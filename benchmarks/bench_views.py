@@ -83,7 +83,7 @@ def history_render(n: int = 10_000) -> None:
     samples = []
     for _ in range(5):
         t0 = time.perf_counter()
-        h = History(store=RunStore())
+        h = History()  # reads the store of ACRMAGIC_HOME through the public API
         samples.append(time.perf_counter() - t0)
     assert h.table.total == n
     print(f"history of {n:,} runs, first render (query + first page + widget state): median "
