@@ -154,6 +154,11 @@ class BuildFailed(AcrMagicError):
         self.exit_code = exit_code
 
 
+class EngineLost(BuildFailed):
+    """The Docker engine went away under a build or push (stopped or died): the run could not be carried
+    out, so it is recorded Error (RunErrored), not Failed."""
+
+
 class StepFailed(AcrMagicError):
     """One attempt of a task step failed (the scheduler decides about retries and the run)."""
 

@@ -7,6 +7,7 @@ Any engine the docker SDK reaches works: DOCKER_HOST with unix://, tcp:// (+ DOC
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Callable
 
 from ... import refs
 from ...context import BuildContext
-from ...errors import BuildFailed, EngineError, EngineUnavailable
+from ...errors import BuildFailed, EngineError, EngineLost, EngineUnavailable
 from ...events import Emit, LogEvent
 from ...retry import PushRetry
 from .buildkit import TraceDecoder
@@ -98,11 +99,32 @@ class EngineBuilder:
         except EngineError as e:
             raise BuildFailed(e.message) from None
         except (OSError, EngineUnavailable) as e:
-            raise BuildFailed(f"lost the connection to the Docker engine: {e}") from None
+            raise self.lost("the build", e) from None
+        except (http.client.HTTPException, ValueError) as e:  # a stream cut mid-message, if the engine is gone
+            if self.engine_gone():
+                raise self.lost("the build", e) from None
+            raise
+        if not error and not image_id and self.engine_gone():
+            raise self.lost("the build", None)  # the stream ended because the engine stopped or died
         if error or not image_id:
             code = decoder.failures[0].exit_code if decoder.failures else None
             raise BuildFailed(error or "the engine finished the build without an image", exit_code=code)
         return BuildResult(image_id=image_id, base_digest=decoder.base_digest)
+
+    def engine_gone(self) -> bool:
+        """Whether the engine no longer answers (asked once a stream broke or ended without its outcome)."""
+        try:
+            self.engine.call("GET", "/version", timeout=5)
+        except (OSError, EngineUnavailable, http.client.HTTPException, ValueError):
+            return True
+        except EngineError:
+            return False
+        return False
+
+    def lost(self, what: str, cause: Exception | None) -> EngineLost:
+        gone = cause is None or isinstance(cause, EngineUnavailable)
+        why = "the engine stopped answering" if gone else (str(cause) or type(cause).__name__)
+        return EngineLost(f"lost the connection to the Docker engine at {self.engine.host} during {what} ({why})")
 
     def cancel(self, build_id: str) -> None:
         try:
@@ -127,7 +149,13 @@ class EngineBuilder:
         except EngineError as e:
             raise BuildFailed(f"push of {ref} failed: {e.message}") from None
         except (OSError, EngineUnavailable) as e:
-            raise BuildFailed(f"push of {ref} failed: lost the connection to the Docker engine: {e}") from None
+            raise self.lost(f"the push of {ref}", e) from None
+        except (http.client.HTTPException, ValueError) as e:  # a stream cut mid-message, if the engine is gone
+            if self.engine_gone():
+                raise self.lost(f"the push of {ref}", e) from None
+            raise
+        if not digest and self.engine_gone():
+            raise self.lost(f"the push of {ref}", None)
         if not digest:
             raise BuildFailed(f"push of {ref} failed: the registry returned no digest")
         return digest

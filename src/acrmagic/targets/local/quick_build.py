@@ -8,11 +8,11 @@ from typing import Callable
 
 from ... import dockerfile, refs
 from ...context import BuildContext, pack
-from ...errors import BuildFailed, UsageError
+from ...errors import BuildFailed, EngineLost, UsageError
 from ...events import Emit, LogEvent, StepEvent
 from ...runrequest import QuickBuild, platform_record, render_image
 from ...runs.model import OutputImage
-from ...states import CANCELED, FAILED, STEP_FAILED, STOP_INTERRUPT, STOP_TIMEOUT, SUCCEEDED, TIMEOUT
+from ...states import CANCELED, ERROR, FAILED, STEP_FAILED, STOP_INTERRUPT, STOP_TIMEOUT, SUCCEEDED, TIMEOUT
 from ..base import Outcome, RunHandle
 from .builds import PUSH_RETRY, BuildRequest, EngineBuilder, new_build_id
 
@@ -77,6 +77,8 @@ class QuickBuildRun(RunHandle):
         except BuildFailed as e:
             if self.reason:
                 return stop_outcome(self.reason, req.timeout)
+            if isinstance(e, EngineLost):  # the engine went away: the run could not be carried out
+                return Outcome(ERROR, e.message)
             if failed:
                 step = failed[0]
                 code = f" with exit code {step.exit_code}" if step.exit_code is not None else ""
@@ -92,7 +94,10 @@ class QuickBuildRun(RunHandle):
             for ref in self.tags:
                 if self.reason:
                     return stop_outcome(self.reason, req.timeout, f" (before pushing {ref})")
-                digest, error = self._push(ref, emit)
+                try:
+                    digest, error = self._push(ref, emit)
+                except EngineLost as e:
+                    return Outcome(ERROR, e.message, outcome.output_images, bases)
                 if error:
                     return Outcome(FAILED, error, outcome.output_images, bases)
                 image = refs.parse(ref)
@@ -104,6 +109,8 @@ class QuickBuildRun(RunHandle):
         for attempt in range(PUSH_RETRY.attempts):  # a registry can refuse a push for a moment (concurrent uploads)
             try:
                 return self.builder.push(ref, emit), None
+            except EngineLost:
+                raise  # no engine to try again with
             except BuildFailed as e:
                 if attempt == PUSH_RETRY.attempts - 1:
                     return None, e.message

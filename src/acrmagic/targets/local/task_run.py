@@ -83,7 +83,9 @@ class TaskRunHandle(RunHandle):
             for image in state.images:
                 ref = refs.parse(image["image"])
                 outcome.output_images.append(OutputImage(ref.registry, ref.repository, ref.tag, image["digest"]))
-        if outcome.status == TIMEOUT:
+        if self.executor.engine_lost and outcome.status == FAILED:  # the engine went away: not the task's failure
+            outcome.status, outcome.error = ERROR, self.executor.engine_lost
+        elif outcome.status == TIMEOUT:
             outcome.error = STOP_MESSAGES[STOP_TIMEOUT].format(timeout=self.request.timeout)
         elif outcome.status == CANCELED:
             outcome.error = "canceled"

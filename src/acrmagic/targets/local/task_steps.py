@@ -33,7 +33,7 @@ from pathlib import Path
 import docker
 import requests
 
-from ...errors import BuildFailed, StepFailed, StepStopped
+from ...errors import BuildFailed, EngineLost, StepFailed, StepStopped
 from ...events import LogEvent
 from ...taskfile.execute import DEADLINE_EXCEEDED, Attempt
 from ...taskfile.model import Step
@@ -63,6 +63,8 @@ class LocalTaskExecutor:
         self.lock = threading.Lock()
         self.has_bridge = self.builder.network_mode != "host"
         self.hosts = {s.id: "127.0.0.1" for s in plan.task.steps if not self.has_bridge}
+        #: why the engine went away under the run (set by the step that found out): the run is an Error
+        self.engine_lost: str | None = None
 
     # -- set-up -------------------------------------------------------------------------------------
     def prepare(self, log) -> None:
@@ -136,14 +138,14 @@ class LocalTaskExecutor:
         output = _Collector(log)
         reader = threading.Thread(target=output.follow, args=(container,), daemon=True)
         reader.start()
-        code = self._wait(container, deadline, stop)
+        code = self._wait(container, deadline, stop, f"step {step.id}")
         reader.join(timeout=5)
         output.catch_up(container)
         if not step.get("keep"):
             self._remove(name)
         return Attempt(code, output.text())
 
-    def _wait(self, container, deadline: float, stop: threading.Event) -> int:
+    def _wait(self, container, deadline: float, stop: threading.Event, what: str = "a step") -> int:
         while True:
             if stop.is_set():
                 self._kill(container)
@@ -154,8 +156,14 @@ class LocalTaskExecutor:
                 raise StepFailed(DEADLINE_EXCEEDED)
             try:
                 code = container.wait(timeout=min(left, 0.5))["StatusCode"]
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                continue
+            except requests.RequestException as e:
+                if isinstance(e, requests.exceptions.ReadTimeout):
+                    continue
+                if self.builder.engine_gone():  # the wait was cut by the engine going away
+                    raise self._lost(what) from None
+                if isinstance(e, requests.exceptions.ConnectionError):
+                    continue
+                raise
             if stop.is_set():  # killed because the run is stopping, not a failure of its own
                 raise StepStopped()
             return code
@@ -209,6 +217,9 @@ class LocalTaskExecutor:
             self.build_refs.pop(step.id, None)
             if stop.is_set():
                 raise StepStopped() from None
+            if isinstance(e, EngineLost):
+                self.engine_lost = self.engine_lost or e.message
+                raise StepFailed(e.message) from None
             if time.monotonic() >= deadline:
                 raise StepFailed(DEADLINE_EXCEEDED) from None
             log(f"build failed: {e.message}")
@@ -240,7 +251,14 @@ class LocalTaskExecutor:
         try:
             return self.builder.push(ref, lambda ev: log(ev.line() if isinstance(ev, LogEvent) else str(ev)))
         except BuildFailed as e:
+            if isinstance(e, EngineLost):
+                self.engine_lost = self.engine_lost or e.message
             raise StepFailed(e.message) from None
+
+    def _lost(self, what: str) -> StepFailed:
+        message = self.builder.lost(what, None).message
+        self.engine_lost = self.engine_lost or message
+        return StepFailed(message)
 
     # -- stopping and cleaning ------------------------------------------------------------------------
     def kill(self, step: Step) -> None:
@@ -254,7 +272,7 @@ class LocalTaskExecutor:
     def _kill(self, container) -> None:
         try:
             container.kill()
-        except docker.errors.APIError:
+        except (docker.errors.APIError, requests.RequestException):
             pass
 
     def _remove(self, name: str) -> None:
@@ -262,8 +280,8 @@ class LocalTaskExecutor:
             self.client.containers.get(name).remove(force=True)
         except docker.errors.NotFound:
             pass
-        except docker.errors.APIError:
-            pass
+        except (docker.errors.APIError, requests.RequestException):
+            pass  # an engine gone: the next run removes what is left (leftovers)
 
     def cleanup(self, steps: list[Step]) -> None:
         for step in steps:
@@ -279,7 +297,7 @@ class LocalTaskExecutor:
     def _remove_volume(self, name: str) -> None:
         try:
             self.client.volumes.get(name).remove(force=True)
-        except docker.errors.APIError:
+        except (docker.errors.APIError, requests.RequestException):
             pass
 
     def _socket_path(self) -> str | None:
