@@ -4,6 +4,7 @@ which `./dev test` starts; they fail (not skip) when those are missing."""
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import docker
@@ -59,6 +60,17 @@ def engine():
     client.ping()
     yield client
     client.close()
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "a condition", interval: float = 0.1):
+    """Poll `predicate` until it returns something true (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def registry_digest(repository: str, tag: str, registry: str = REGISTRY) -> str | None:

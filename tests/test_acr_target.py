@@ -30,7 +30,7 @@ from acrmagic.states import CANCELED, STEP_SUCCEEDED, STOP_TIMEOUT, SUCCEEDED
 from acrmagic.targets.acr import AcrTarget, Pacing
 from acrmagic.targets.acr.logblob import LogFollower
 
-from conftest import registry_digest
+from conftest import registry_digest, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -116,14 +116,6 @@ def _in_thread(fn):
     return thread, box
 
 
-def _wait(predicate, timeout=60, what="a condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # -- quick builds --------------------------------------------------------------------------------------------
@@ -271,7 +263,7 @@ def test_cancel_from_the_view_stops_the_run_in_acr(emulator, make_context):
     assert time.monotonic() - started < 60
     run_id = e.value.run.run_id
     assert RunStore().get(run_id).status == CANCELED
-    assert _wait(lambda: target.get_run(run_id).status == CANCELED, 30, "ACR to report Canceled")
+    assert wait_for(lambda: target.get_run(run_id).status == CANCELED, 30, "ACR to report Canceled")
 
 
 def test_a_run_past_its_deadline_is_canceled_in_acr_and_recorded_timeout(emulator, make_context):
@@ -281,7 +273,7 @@ def test_a_run_past_its_deadline_is_canceled_in_acr_and_recorded_timeout(emulato
     obs = Observer()
     execution = runner.start(req, target=target, observer=obs)
     thread, box = _in_thread(execution.run)
-    _wait(lambda: any("slow-now" in line for line in obs.lines), 60, "the build to start")
+    wait_for(lambda: any("slow-now" in line for line in obs.lines), 60, "the build to start")
     execution.stop(STOP_TIMEOUT)  # what the supervisor does at the run's deadline (ACR takes 300 s at least)
     thread.join(60)
     assert isinstance(box.get("error"), RunTimedOut), box
@@ -295,7 +287,7 @@ def test_cancel_from_another_target_instance(emulator, make_context):
     req = QuickBuild(context=str(ctx), images=[], dockerfile_text="FROM busybox\nRUN echo waiting-now && sleep 120\n")
     obs = Observer()
     thread, box = _in_thread(lambda: _run(req, target, obs))
-    _wait(lambda: any("waiting-now" in line for line in obs.lines), 60, "the build to start")
+    wait_for(lambda: any("waiting-now" in line for line in obs.lines), 60, "the build to start")
     run_id = obs.runs[0].run_id
     other = AcrTarget.from_config(target.describe(), pacing=FAST)  # as `acrmagic cancel` in another process
     assert other.owner_cancels is False
@@ -313,7 +305,7 @@ def test_idle_cutoff_ends_a_silent_follow(emulator, make_context):
         _run(req, target)
     run_id = e.value.run.run_id
     target.cancel(run_id)  # it was still going in ACR
-    assert _wait(lambda: target.get_run(run_id).status == CANCELED, 30, "ACR to cancel the silent run")
+    assert wait_for(lambda: target.get_run(run_id).status == CANCELED, 30, "ACR to cancel the silent run")
 
 
 # -- bad inputs ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from acrmagic import tasks
 from acrmagic.errors import UsageError
 from acrmagic.targets.acr import tasks as acr_tasks
 
-from conftest import registry_digest
+from conftest import registry_digest, wait_for
 
 PYTHON = sys.executable
 
@@ -64,14 +64,6 @@ def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([PYTHON, "-m", "acrmagic", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _raw_runs(target, task: str) -> list[dict]:
@@ -137,12 +129,12 @@ def test_tasks_in_the_emulator(emulator, make_context, monkeypatch, tmp_path, ho
     second_base = _push_base(base_ctx, base, "two")
     monkeypatch.setenv("ACRMAGIC_TARGET", f"emulator:{emulator['config_file']}")
     assert second_base != first_base
-    rebuilt = _wait(lambda: [r for r in _raw_runs(target, name) if r["properties"].get("imageUpdateTrigger")], 90,
+    rebuilt = wait_for(lambda: [r for r in _raw_runs(target, name) if r["properties"].get("imageUpdateTrigger")], 90,
                     "the base-image rebuild")[0]
     assert rebuilt["properties"]["runType"] == "AutoBuild"
     images = rebuilt["properties"]["imageUpdateTrigger"]["images"]
     assert images[0]["previousDigest"] == first_base and images[0]["newDigest"] == second_base
-    _wait(lambda: target.get_run(rebuilt["name"]).status in ("Succeeded", "Failed", "Error"), 120, "the rebuild")
+    wait_for(lambda: target.get_run(rebuilt["name"]).status in ("Succeeded", "Failed", "Error"), 120, "the rebuild")
     assert target.get_run(rebuilt["name"]).status == "Succeeded"
 
     # delete: then the task is unknown
@@ -177,12 +169,12 @@ def test_tasks_in_the_emulator(emulator, make_context, monkeypatch, tmp_path, ho
     subprocess.run(["git", "-C", str(work), "push", "-q", str(bare), "main"], check=True)
     second = subprocess.run(["git", "-C", str(work), "rev-parse", "HEAD"], capture_output=True, text=True,
                             check=True).stdout.strip()
-    committed = _wait(lambda: [r for r in _raw_runs(target, git_task) if r["properties"].get("sourceTrigger")], 60,
+    committed = wait_for(lambda: [r for r in _raw_runs(target, git_task) if r["properties"].get("sourceTrigger")], 60,
                       "the commit run")[0]
     assert committed["properties"]["sourceTrigger"]["commitId"] == second
     assert committed["properties"]["sourceTrigger"]["branchName"] == "main"
     assert committed["properties"]["runType"] == "AutoBuild"
-    _wait(lambda: target.get_run(committed["name"]).status in ("Succeeded", "Failed", "Error"), 120, "the commit run")
+    wait_for(lambda: target.get_run(committed["name"]).status in ("Succeeded", "Failed", "Error"), 120, "its end")
     assert target.get_run(committed["name"]).status == "Succeeded"
 
     # a token for the task's system identity
@@ -194,7 +186,7 @@ def test_tasks_in_the_emulator(emulator, make_context, monkeypatch, tmp_path, ho
     assert jwt.decode(answer.json()["access_token"], options={"verify_signature": False})["oid"] == principal
 
     # the timer fired on its own
-    timed = _wait(lambda: [r for r in _raw_runs(target, timer_task) if r["properties"].get("timerTrigger")], 90,
+    timed = wait_for(lambda: [r for r in _raw_runs(target, timer_task) if r["properties"].get("timerTrigger")], 90,
                   "the timer run")[0]
     assert timed["properties"]["timerTrigger"]["timerTriggerName"] == "every"
     assert timed["properties"]["runType"] == "AutoRun"
