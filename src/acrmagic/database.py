@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -18,16 +19,31 @@ class Database:
                  migrate: Callable[[sqlite3.Connection], None] | None = None):
         """Open (or create) `path` with `schema`; `migrate` first updates a file an older acrmagic wrote."""
         self.path = path
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._prepare(schema, migrate)
+                break
+            except sqlite3.OperationalError as e:
+                # switching the journal mode and the schema script can meet another process's write; SQLite
+                # may answer "locked" at once instead of waiting for it, so wait here
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise StoreError(f"cannot open the {what} {path}: {e}") from None
+                time.sleep(0.05)
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot open the {what} {path}: {e}") from None
+        self._local = threading.local()
+
+    def _prepare(self, schema: str, migrate) -> None:
+        db = sqlite3.connect(self.path, timeout=60)
         try:
-            db = sqlite3.connect(path, timeout=60)
-            db.execute("PRAGMA journal_mode=WAL")  # persistent, for every later connection too
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")  # persistent, for every later connection too
             if migrate is not None:
                 migrate(db)
             db.executescript(schema)
+        finally:
             db.close()
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open the {what} {path}: {e}") from None
-        self._local = threading.local()
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection."""
