@@ -21,6 +21,7 @@ from ..errors import UsageError
 from ..events import Emit, StepRecord
 from ..runrequest import QuickBuild, TaskRun
 from ..runs.model import OutputImage, Run
+from ..states import CANCELED, STOP_CANCEL, STOP_INTERRUPT, STOP_TIMEOUT, TIMEOUT
 
 
 @dataclass
@@ -32,6 +33,22 @@ class Outcome:
     output_images: list[OutputImage] = field(default_factory=list)
     base_images: list[dict] = field(default_factory=list)  # [{"image": ..., "digest": ...}]
     failed_step: int | None = None  # the number of the step that failed: its last lines go under the error
+
+
+#: what a stopped run's record says, whatever its target (states.STOP_* -> message)
+STOP_MESSAGES = {STOP_INTERRUPT: "canceled by the user (interrupt)",
+                 STOP_TIMEOUT: "the run did not finish within --timeout {timeout}s",
+                 STOP_CANCEL: "canceled (acrmagic cancel or the view's Cancel button)"}
+
+
+def stop_message(reason: str, timeout: int) -> str:
+    return STOP_MESSAGES.get(reason, STOP_MESSAGES[STOP_CANCEL]).format(timeout=timeout)
+
+
+def stop_outcome(reason: str, timeout: int, what: str = "", output_images=()) -> Outcome:
+    """The outcome of a run stopped for `reason`: Timeout for the deadline, Canceled otherwise."""
+    return Outcome(TIMEOUT if reason == STOP_TIMEOUT else CANCELED, stop_message(reason, timeout) + what,
+                   list(output_images))
 
 
 class RunHandle(ABC):

@@ -8,15 +8,10 @@ import time
 from ...errors import AcrMagicError, CloudError
 from ...events import Emit, LogEvent, StepRecord
 from ...logformat import LogReader
-from ...states import CANCELED, ERROR, FAILED, STOP_INTERRUPT, STOP_TIMEOUT, SUCCEEDED, TERMINAL, TIMEOUT
-from ..base import Outcome, RunHandle
+from ...states import CANCELED, ERROR, FAILED, SUCCEEDED, TERMINAL, TIMEOUT
+from ..base import Outcome, RunHandle, stop_outcome
 from . import records
 from .logblob import Followed, LogFollower, Pacing
-
-STOP_MESSAGES = {STOP_INTERRUPT: "canceled by the user (interrupt)",
-                 STOP_TIMEOUT: "the run did not finish within --timeout {timeout}s"}
-CANCEL_MESSAGE = "canceled (acrmagic cancel or the view's Cancel button)"
-
 
 class RunLink:
     """What following one run needs: its registry's clients, the run ID, the CA bundle."""
@@ -138,10 +133,9 @@ class AcrRunHandle(RunHandle):
         status = records.status(run)
         images = records.output_images(run)
         if self.reason is not None and status != SUCCEEDED:
-            message = (STOP_MESSAGES.get(self.reason, CANCEL_MESSAGE)).format(timeout=self.timeout)
-            if status not in TERMINAL:
-                message += f"; ACR still reports the run {status} (`acrmagic logs {self.run_id}`)"
-            return Outcome(TIMEOUT if self.reason == STOP_TIMEOUT else CANCELED, message, images)
+            still = "" if status in TERMINAL else (f"; ACR still reports the run {status} "
+                                                   f"(`acrmagic logs {self.run_id}`)")
+            return stop_outcome(self.reason, self.timeout, still, images)
         if status not in TERMINAL:
             return Outcome(ERROR, f"the log of run {self.run_id} ended but ACR reports it {status} "
                                   f"(`acrmagic logs {self.run_id}`)", images)

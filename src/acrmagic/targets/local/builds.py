@@ -22,10 +22,8 @@ from .buildkit import TraceDecoder
 from .engine import NO_AUTH, Engine, connect
 
 
-#: every push gets this many attempts, with these back-offs between them (acr-builder's push policy)
-PUSH_ATTEMPTS = 3
-PUSH_BACKOFF = (0.25, 0.5, 1.0)
-PUSH_RETRY = PushRetry(PUSH_ATTEMPTS, PUSH_BACKOFF)
+#: every push gets three attempts, with these back-offs between them (acr-builder's push policy)
+PUSH_RETRY = PushRetry(3, (0.25, 0.5, 1.0))
 
 
 def new_build_id() -> str:
@@ -49,9 +47,7 @@ class BuildResult:
     base_digest: "Callable[[str], str | None]" = lambda ref: None  # normalized base ref -> digest the build used
 
 
-
 class EngineBuilder:
-
     def __init__(self, engine: Engine | None = None):
         self.engine = engine or connect()
         self._network_mode: str | None = None

@@ -12,21 +12,9 @@ from ...errors import BuildFailed, EngineLost, UsageError
 from ...events import Emit, LogEvent, StepEvent
 from ...runrequest import QuickBuild, platform_record, render_image
 from ...runs.model import OutputImage
-from ...states import CANCELED, ERROR, FAILED, STEP_FAILED, STOP_INTERRUPT, STOP_TIMEOUT, SUCCEEDED, TIMEOUT
-from ..base import Outcome, RunHandle
+from ...states import ERROR, FAILED, STEP_FAILED, SUCCEEDED
+from ..base import Outcome, RunHandle, stop_outcome
 from .builds import PUSH_RETRY, BuildRequest, EngineBuilder, new_build_id
-
-STOP_MESSAGES = {STOP_INTERRUPT: "canceled by the user (interrupt)",
-                 STOP_TIMEOUT: "the run did not finish within --timeout {timeout}s"}
-CANCEL_MESSAGE = "canceled (acrmagic cancel or the view's Cancel button)"
-
-
-def stop_outcome(reason: str, timeout: int, what: str = "") -> Outcome:
-    """The outcome of a run stopped for `reason` (states.STOP_*)."""
-    if reason == STOP_TIMEOUT:
-        return Outcome(TIMEOUT, STOP_MESSAGES[STOP_TIMEOUT].format(timeout=timeout) + what)
-    return Outcome(CANCELED, STOP_MESSAGES.get(reason, CANCEL_MESSAGE) + what)
-
 
 def engine_platform(platform: str | None) -> str | None:
     """`--platform` as the engine spells it: az's `x86` is Docker's `386`."""

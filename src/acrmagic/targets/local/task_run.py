@@ -16,9 +16,8 @@ from ...states import (CANCELED, ERROR, FAILED, STEP_CANCELED, STEP_RUNNING, STO
                        STOP_TIMEOUT, TIMEOUT, run_status)
 from ...taskfile import Plan
 from ...taskfile.execute import StepState, TaskRunner
-from ..base import Outcome, RunHandle
+from ..base import Outcome, RunHandle, stop_message
 from .builds import PUSH_RETRY, EngineBuilder
-from .quick_build import STOP_MESSAGES
 
 # the scheduler knows two ways to stop: out of time, or canceled (however it was asked)
 _RUNNER_STOP = {STOP_TIMEOUT: STOP_TIMEOUT, STOP_INTERRUPT: STOP_CANCEL, STOP_CANCEL: STOP_CANCEL}
@@ -86,7 +85,7 @@ class TaskRunHandle(RunHandle):
         if self.executor.engine_lost and outcome.status == FAILED:  # the engine went away: not the task's failure
             outcome.status, outcome.error = ERROR, self.executor.engine_lost
         elif outcome.status == TIMEOUT:
-            outcome.error = STOP_MESSAGES[STOP_TIMEOUT].format(timeout=self.request.timeout)
+            outcome.error = stop_message(STOP_TIMEOUT, self.request.timeout)
         elif outcome.status == CANCELED:
             outcome.error = "canceled"
         elif outcome.status == FAILED and self.runner.failure:
