@@ -475,3 +475,11 @@ def test_the_command_line_in_cloud_mode_use_no_wait_logs_show_runs(emulator, mak
     assert local.stdout.startswith("runs go to the local Docker engine")
     refused = _cli("build", "--no-wait", str(ctx), env=env)
     assert refused.returncode == 2 and "--no-wait is for runs in ACR" in refused.stderr
+
+
+def test_no_error_message_carries_a_storage_signature():
+    """An HTTP library quotes the URL it failed on; a log link's or upload URL's SAS signature must not
+    reach the run record through the message (every acrmagic error strips it)."""
+    url = "https://127.0.0.1:9/c/logs/ca1/rawtext.log?sv=2026-04-06&se=2026-12-01&sr=b&sp=r&sig=AbC%2Fsecret%3D"
+    message = CloudError(f"lost the log storage of run ca1: Max retries exceeded with url: {url}").message
+    assert "AbC%2Fsecret" not in message and "sig=***" in message and "/c/logs/ca1/rawtext.log" in message

@@ -152,12 +152,11 @@ def _status(status: str | None) -> str | None:
 
 def show(run_id: str) -> model.Run:
     run, remote = _record(run_id)
-    if remote is not None and not run.finished:  # a cloud run goes on without us: ask its registry
+    if remote is not None and not run.finished and run.log_path:  # recorded here, going on in ACR: refresh it
         fresh = remote.get_run(run_id)
         for name in ("status", "start_time", "finish_time", "output_images", "error"):
             setattr(run, name, getattr(fresh, name))
-        if run.log_path:
-            RunStore().save(run)
+        RunStore().save(run)
     return run
 
 

@@ -7,6 +7,8 @@ the failure), and never carries a secret value: messages pass through the run's 
 
 from __future__ import annotations
 
+from .redact import strip_sas
+
 
 _LINE_BREAKS = {c: repr(chr(c))[1:-1] for c in (0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)}
 
@@ -17,10 +19,11 @@ def one_line(text: str) -> str:
 
 
 class AcrMagicError(Exception):
-    """Base of every acrmagic error. Its message is one line, whatever a value quoted in it holds."""
+    """Base of every acrmagic error. Its message is one line, whatever a value quoted in it holds, and
+    never holds a SAS signature."""
 
     def __init__(self, message: str, *, details: list[str] | None = None):
-        message = one_line(message)
+        message = one_line(strip_sas(message))  # no message carries a storage signature, whoever quotes a URL
         super().__init__(message)
         self.message = message
         #: extra lines shown under the headline (e.g. the last log lines of a failed step)

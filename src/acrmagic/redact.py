@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 MASK = "***"
 
 
@@ -24,3 +26,13 @@ class Redactor:
             if value in text:
                 text = text.replace(value, MASK)
         return text
+
+
+# the parts of a SAS URL that make it a credential (the signature, and what it signs)
+_SAS_PARAMS = re.compile(r"([?&](sig|se|sp|sv|sr|st|spr|skoid|sktid|skt|ske|sks|skv)=)[^&\s'\"]*")
+
+
+def strip_sas(text: str) -> str:
+    """A storage SAS URL quoted in a message (an HTTP library's "Max retries exceeded with url: ...")
+    keeps its path but loses its signature."""
+    return _SAS_PARAMS.sub(r"\1***", text) if "sig=" in text else text
