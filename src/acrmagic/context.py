@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import ContextError, one_line
+from .errors import ContextError  # one line, whatever path it quotes
 from .textfiles import decode
 
 #: where a Dockerfile that is not part of the context (a cell body, excluded, outside) is placed in it
@@ -39,11 +39,6 @@ GZIP_LEVEL = 6
 
 _CHUNK = 1 << 20  # bytes read (and written) at a time: large enough that Python's overhead vanishes
 _GIT_URL = re.compile(r"^(git@[^:]+:|git://|ssh://|(https?|file)://.+\.git(#|$)|(https?|file)://[^#]+#)")
-
-
-def _error(message: str) -> ContextError:
-    """A ContextError on one line: paths are the user's text, and a newline in one must not split it."""
-    return ContextError(one_line(message))
 
 
 def is_git_url(context: str) -> bool:
@@ -81,7 +76,7 @@ def _read_ignore_file(path: Path) -> list[str]:
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise _error(f"cannot read {path}: {e.strerror}") from None
+        raise ContextError(f"cannot read {path}: {e.strerror}") from None
     text = decode(data, path.name)  # not UTF-8: one line naming the file, the line and the byte
     patterns = []
     for line in text.splitlines():
@@ -126,7 +121,7 @@ def _included(root: Path, patterns: list[str]) -> list[str]:
             return sorted(out)
         return sorted(_matcher(patterns).walk(str(root)))
     except OSError as e:
-        raise _error(f"cannot read {e.filename or root} for the build context: {e.strerror}") from None
+        raise ContextError(f"cannot read {e.filename or root} for the build context: {e.strerror}") from None
 
 
 def _raise(error: OSError):
@@ -163,7 +158,7 @@ class _TarWriter:
             st = os.lstat(full)
             info = self._info(full, rel, st)
         except OSError as e:
-            raise _error(f"cannot read {full} for the build context: {e.strerror}") from None
+            raise ContextError(f"cannot read {full} for the build context: {e.strerror}") from None
         if info is None:  # a socket: Docker sends none either
             return
         self.digest.update(f"{rel}\0{info.mode:o}\0{info.type!r}\0{info.linkname}\0".encode("utf-8", "surrogateescape"))
@@ -204,13 +199,13 @@ class _TarWriter:
                 while left:
                     n = f.readinto(self._buffer[:min(left, _CHUNK)])
                     if not n:
-                        raise _error(f"{full} shrank while it was packed for the build context")
+                        raise ContextError(f"{full} shrank while it was packed for the build context")
                     chunk = self._buffer[:n]
                     file_digest.update(chunk)
                     self._write(chunk)
                     left -= n
         except OSError as e:
-            raise _error(f"cannot read {full} for the build context: {e.strerror}") from None
+            raise ContextError(f"cannot read {full} for the build context: {e.strerror}") from None
         self._pad(size)
         return file_digest.digest()
 
@@ -285,7 +280,7 @@ def _select(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: 
     """What a build of `folder` sends: the included paths, and where the Dockerfile goes."""
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
-        raise _error(f"--context: no such folder: {folder}")
+        raise ContextError(f"--context: no such folder: {folder}")
     if dockerfile_text is not None:
         files = _included(root, read_dockerignore(root))
         data = dockerfile_text.encode("utf-8", "replace")
@@ -293,11 +288,11 @@ def _select(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: 
     given = (dockerfile or "Dockerfile").replace(os.sep, "/")
     path = Path(given) if os.path.isabs(given) else root / given
     if not path.is_file():
-        raise _error(f"-f/--file: no Dockerfile at {path}")
+        raise ContextError(f"-f/--file: no Dockerfile at {path}")
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise _error(f"-f/--file: cannot read {path}: {e.strerror}") from None
+        raise ContextError(f"-f/--file: cannot read {path}: {e.strerror}") from None
     text = decode(data, given)  # BuildKit would misread another encoding: refused here, with file and line
     files = _included(root, read_dockerignore(root, path))
     try:
@@ -324,7 +319,7 @@ def pack_tree(folder: str | os.PathLike) -> tuple[BinaryIO, str]:
     (stream it, e.g. to `put_archive`), and its content digest."""
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
-        raise _error(f"--context: no such folder: {folder}")
+        raise ContextError(f"--context: no such folder: {folder}")
     tar, digest, _ = _spool(root, _included(root, read_dockerignore(root)), {})
     return tar, digest
 
@@ -418,7 +413,7 @@ def _git(*args: str, cwd: str | None = None) -> str:
                           env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
     if proc.returncode != 0:
         last = ((proc.stderr or proc.stdout).strip().splitlines() or ["no output"])[-1]
-        raise _error(f"git {args[0]} failed: {last}")
+        raise ContextError(f"git {args[0]} failed: {last}")
     return proc.stdout.strip()
 
 
@@ -436,7 +431,7 @@ def pack_git(url: str, dockerfile_text: str | None = None, dockerfile: str | Non
         commit = _git("rev-parse", "HEAD", cwd=tmp)
         folder = Path(tmp) / subdir if subdir else Path(tmp)
         if not folder.is_dir():
-            raise _error(f"--context: {url}: no folder {subdir!r} in the repository")
+            raise ContextError(f"--context: {url}: no folder {subdir!r} in the repository")
         shutil.rmtree(Path(tmp) / ".git")  # as BuildKit's git source: the context holds no .git
         ctx = pack_folder(folder, dockerfile_text, dockerfile)  # the tar is a file of its own: the folder can go
     ctx.source = {"type": "git", "url": repo, "ref": ref or "HEAD", "subdir": subdir, "commit": commit,

@@ -4,7 +4,6 @@ so `%%acrbuild -t x` and `acrmagic build -t x` mean the same (and follow `az acr
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ class Parser(argparse.ArgumentParser):
             for form in {text, repr(text)[1:-1], one_line(text)}:  # as given, as %r quotes it, as escaped
                 # whole words only (as argparse quotes or lists them): a short value leaves others' words alone
                 message = re.sub(rf"(?<![^\s'\"=]){re.escape(form)}(?![^\s'\",)])", "***", message)
-        raise UsageError(one_line(f"{self.prog}: {message}"))
+        raise UsageError(f"{self.prog}: {message}")  # one line: every acrmagic error escapes its breaks
 
     def _secret_texts(self) -> set[str]:
         """The values given to secret options in this parser's argv (KEY=VALUE, all of it)."""
@@ -54,7 +53,7 @@ class Parser(argparse.ArgumentParser):
             # and a mistyped secret flag (--set-secrets) still carries a secret
             prefix = name.startswith("--") and len(name) > 2 and any(f.startswith(name) for f in flags)
             typo = name.startswith("-") and (any(w in name.lower() for w in ("secret", "token", "password"))
-                                             or bool(difflib.get_close_matches(name, flags, n=1, cutoff=0.8)))
+                                             or _close_to_one_of(name, flags))
             if not (name in flags or prefix or typo):
                 continue
             given = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
@@ -63,8 +62,14 @@ class Parser(argparse.ArgumentParser):
 
     def exit(self, status=0, message=None):  # -h prints help, then stop without killing the kernel
         if message:
-            raise UsageError(one_line(message.strip()))
+            raise UsageError(message.strip())
         raise HelpShown()
+
+
+def _close_to_one_of(name: str, flags: list[str]) -> bool:
+    import difflib  # only when a parse failed: not paid by every command
+
+    return bool(difflib.get_close_matches(name, flags, n=1, cutoff=0.8))
 
 
 def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
@@ -79,7 +84,6 @@ def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 
 
 _ARGUMENT = re.compile(r"^argument (\S+): ")
-#: what str.splitlines() breaks at: a message shown as one line has none of them
 
 
 def key_value(flag: str, secret: bool = False):

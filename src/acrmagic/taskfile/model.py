@@ -15,6 +15,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from .. import refs
 from ..errors import TaskFileError
 from . import buildspec, dockersyntax, yamlv2
 from .load import VALID_VERSIONS, DEFAULT_VERSION, Source
@@ -256,19 +257,13 @@ def parse_build(build: str) -> dict:
             target = tok
         if not tok.startswith("-") and not prev.startswith("-"):
             context = tok
-    return {"tags": tags, "buildArgs": args, "dockerfile": dockerfile, "target": target, "context": context,
-            "tokens": tokens}
-
-
-def _has_registry(ref: str) -> bool:
-    first, sep, _ = ref.partition("/")
-    return bool(sep) and ("." in first or ":" in first or first == "localhost")
+    return {"tags": tags, "buildArgs": args, "dockerfile": dockerfile, "target": target, "context": context}
 
 
 def cache_ref(step: Step, task_name: str, registry: str) -> str:
     """The registry cache image of `cache: enabled` (graph/step.go GetCmdWithCacheFlags): in the repository
     of the first tag that names a registry, else the run registry plus the first tag's path."""
-    tagged = next((t for t in step.tags if _has_registry(t)), None)
+    tagged = next((t for t in step.tags if refs.has_registry(t)), None)
     if tagged:
         repo = tagged.split("@")[0]
     else:

@@ -12,15 +12,12 @@ from ...errors import UsageError
 from ...events import Emit, LogEvent, StepEvent, StepRecord
 from ...runrequest import TaskRun
 from ...runs.model import OutputImage
-from ...states import (CANCELED, ERROR, FAILED, STEP_CANCELED, STEP_RUNNING, STOP_CANCEL, STOP_INTERRUPT,
-                       STOP_TIMEOUT, TIMEOUT, run_status)
+from ...states import CANCELED, ERROR, FAILED, STEP_CANCELED, STEP_RUNNING, STOP_TIMEOUT, TIMEOUT, run_status
 from ...taskfile import Plan
 from ...taskfile.execute import StepState, TaskRunner
 from ..base import Outcome, RunHandle, stop_message
 from .builds import PUSH_RETRY, EngineBuilder
 
-# the scheduler knows two ways to stop: out of time, or canceled (however it was asked)
-_RUNNER_STOP = {STOP_TIMEOUT: STOP_TIMEOUT, STOP_INTERRUPT: STOP_CANCEL, STOP_CANCEL: STOP_CANCEL}
 
 
 def submit(builder: Callable[[], EngineBuilder], request: TaskRun, registry: str,
@@ -66,7 +63,7 @@ class TaskRunHandle(RunHandle):
                             exit_code=state.exit_code, extra=extra, logged=False))
 
     def stop(self, reason: str) -> None:
-        self.runner.request_stop(_RUNNER_STOP[reason])
+        self.runner.request_stop(reason)
 
     def execute(self, emit: Emit) -> Outcome:
         self.emit = emit
