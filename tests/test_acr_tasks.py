@@ -179,6 +179,8 @@ def test_tasks_in_the_emulator(emulator, make_context, monkeypatch, tmp_path, ho
 
     # a token for the task's system identity
     principal = info.resource["identity"]["principalId"]
+    tasks.update(git_task, timeout=900)  # an update keeps the task's identity, as ARM's PATCH does
+    assert target.get_task(git_task)["identity"]["principalId"] == principal
     answer = requests.get(emulator["identity_endpoint"], headers={"X-IDENTITY-HEADER": emulator["identity_header"]},
                           params={"api-version": "2019-08-01", "resource": "https://management.azure.com/",
                                   "principal_id": principal}, timeout=10)

@@ -26,6 +26,7 @@ from typing import Callable, Protocol
 from ..errors import AcrMagicError
 from ..events import LogEvent
 from ..runrequest import QuickBuild, TaskRun
+from ..textfiles import read_text
 from ..states import ERROR, FAILED, STEP_FAILED, STEP_SUCCEEDED, STOP_CANCEL, SUCCEEDED
 from ..taskfile import steplog
 from .blobs import log_time
@@ -43,6 +44,7 @@ class RunContext:
     source: Path | None     # the uploaded source archive (tar.gz), downloaded; None for encoded tasks
     log: Log                # one line at a time; secrets already masked by the caller
     on_status: OnStatus     # called once, at the end
+    folder: Path | None = None  # the source as a folder already (a task's checkout): used as it is, not unpacked
 
 
 class RunExecutor(Protocol):
@@ -80,9 +82,10 @@ class LocalTargetExecutor:
                 handle.handle.stop(STOP_CANCEL)
 
     def _run(self, job: BuildJob | TaskJob, ctx: RunContext, run: _Run) -> None:
-        folder = Path(tempfile.mkdtemp(prefix=f"acrmagic-emulator-{ctx.run_id}-"))
+        own = ctx.folder is None  # an archive to unpack into a folder of this run's
+        folder = Path(tempfile.mkdtemp(prefix=f"acrmagic-emulator-{ctx.run_id}-")) if own else ctx.folder
         try:
-            if ctx.source is not None:
+            if own and ctx.source is not None:
                 with tarfile.open(ctx.source, mode="r:*") as archive:
                     archive.extractall(folder, filter="data")
             request = _build_request(job, ctx, folder) if isinstance(job, BuildJob) else _task_request(job, folder)
@@ -102,14 +105,17 @@ class LocalTargetExecutor:
                     ctx.log(f"{log_time()} Successfully pushed image: {image.registry}/{image.repository}:{image.tag}")
                 state = STEP_SUCCEEDED if outcome.status == SUCCEEDED else STEP_FAILED
                 ctx.log(f"{log_time()} {steplog.step_finished('build', state, time.monotonic() - started)}")
-            ctx.on_status(outcome.status, {"outputImages": images, "error": outcome.error})
+            # what the run stood on, as the build saw it: a base-image trigger learns from these
+            ctx.on_status(outcome.status, {"outputImages": images, "error": outcome.error,
+                                           "baseImages": outcome.base_images, "dockerfile": handle.dockerfile})
         except AcrMagicError as e:  # a task file that does not load, a context the engine refuses: the run fails
             ctx.log(e.message)
             ctx.on_status(FAILED, {"error": e.message})
         except Exception as e:  # the engine went away, an unexpected answer: the run errs, the server lives
             ctx.on_status(ERROR, {"error": f"{type(e).__name__}: {e}"})
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if own:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
@@ -138,7 +144,7 @@ def _task_request(job: TaskJob, folder: Path) -> TaskRun:
         path = folder / name
         if not path.is_file():
             raise AcrMagicError(f"{name}: no such file in the uploaded source")
-        return path.read_text(encoding="utf-8", errors="replace")
+        return read_text(path, name)  # not UTF-8: the run fails with file and line, as it would locally
 
     values, secrets = _split_secrets(job.values, job.secrets)
     values_text = job.values_content if job.values_content is not None else (

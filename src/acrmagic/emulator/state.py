@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..runs.store import base36  # ACR's run IDs and the local store's are the same shape
+from ..states import TERMINAL
 from .arm import RUN_TYPE, REGISTRY_TYPE, not_found, registry_id, timestamp, utc_now
 
 SKUS = ("Basic", "Standard", "Premium", "Classic")
-TERMINAL = ("Succeeded", "Failed", "Canceled", "Error", "Timeout")
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass
@@ -112,15 +112,6 @@ class RunRecord:
 
     def touch(self) -> None:
         self.last_updated_time = utc_now()
-
-
-def base36(n: int) -> str:
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = _B36[r] + out
-        if not n:
-            return out
 
 
 class Store:

@@ -21,9 +21,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-import shutil
-import tarfile
-import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -31,6 +28,7 @@ from pathlib import Path
 from starlette.routing import Route
 
 from ..errors import ArmError
+from ..states import SUCCEEDED
 from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, timestamp, utc_now
 from .execute import RunContext
 from .run_requests import DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT, BuildJob, Platform, TaskJob, _base64, _named_list
@@ -182,7 +180,9 @@ class TasksApi:
         created = (old or {}).get("properties", {}).get("creationDate", now)
         return {"id": f"{reg.id}/tasks/{name}", "name": name, "type": TASK_TYPE,
                 "location": body.get("location") or reg.location, "tags": body.get("tags") or {},
-                "identity": self._identity(body.get("identity"), None),
+                # the same identity keeps its principal across PUT and PATCH, as ARM's does
+                "identity": self._identity(body.get("identity"),
+                                           (old or {}).get("identity") if body.get("identity") else None),
                 "systemData": {"createdBy": by, "createdByType": "Application",
                                "createdAt": (old or {}).get("systemData", {}).get("createdAt", now),
                                "lastModifiedBy": by, "lastModifiedByType": "Application", "lastModifiedAt": now},
@@ -235,8 +235,6 @@ class TasksApi:
                         "identity": body["identity"] if body.get("identity") is not None else old.get("identity"),
                         "properties": merged_props}
             task = self._stored(reg, old["name"], new_body, old, call.claims)
-            if body.get("identity") is None and old.get("identity"):
-                task["identity"] = old["identity"]
             self.store.put_task(reg, task)
             if self.triggers is not None:
                 self.triggers.sync(reg, task, old)
@@ -362,27 +360,22 @@ class TaskSourceExecutor:
         src = launch.source(resource, str(self.home), source.commit_id)
         if src.record.get("commit"):
             ctx.log(f"Fetching source: {src.record['repository']} at commit {src.record['commit']}")
-        work = Path(tempfile.mkdtemp(prefix="acrmagic-task-source-"))
-        archive = work / "source.tar.gz"
-        with tarfile.open(archive, "w:gz") as tar:
-            tar.add(src.folder, arcname=".")
 
         def on_status(status: str, details: dict) -> None:
             try:
-                if source.triggers is not None and status == "Succeeded":
-                    source.triggers.learned(source.task, src.folder, job, details)
+                if source.triggers is not None and status == SUCCEEDED:
+                    source.triggers.learned(source.task, job, details)
             except Exception as e:  # what the trigger learns must not change the run's outcome
                 ctx.log(f"base-image dependencies not recorded: {type(e).__name__}: {e}")
             finally:
                 src.close()
-                shutil.rmtree(work, ignore_errors=True)
             ctx.on_status(status, details)
 
         try:
-            return self.inner.start(job, dataclasses.replace(ctx, source=archive, on_status=on_status))
+            # the checkout is the run's source as it is: no archive to pack here and unpack there
+            return self.inner.start(job, dataclasses.replace(ctx, source=None, folder=src.folder, on_status=on_status))
         except BaseException:
             src.close()
-            shutil.rmtree(work, ignore_errors=True)
             raise
 
     def cancel(self, handle) -> None:

@@ -23,15 +23,15 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from ..errors import AcrMagicError, UsageError
+from ..errors import UsageError
+from ..runs.model import TRIGGER_KEYS  # where ACR's Run resource keeps each trigger's payload
 from ..tasks import base_image, secrets, timer
 from ..tasks import definition as d
 from ..tasks.scheduler import DEFAULT_POLL_INTERVAL, Scheduler
 from ..tasks.store import DONE, PENDING, STARTED, TaskStore
-from .state import TERMINAL, Registry, Store
+from ..states import TERMINAL
+from .state import Registry, Store
 from .tasks_api import local_shape
-
-PAYLOAD_KEYS = {"Commit": "sourceTrigger", "Image Update": "imageUpdateTrigger", "Timer": "timerTrigger"}
 
 
 def mirror_name(registry: Registry, task: str) -> str:
@@ -90,32 +90,15 @@ class Triggers:
                 pass
             secrets.forget(self.home, name)
 
-    def learned(self, task: dict, folder: Path, job, details: dict) -> None:
-        """After a successful run: the images the task now stands on, and the tags it pushed."""
+    def learned(self, task: dict, job, details: dict) -> None:
+        """After a successful run: the images the task now stands on (with the digests its build used), and
+        the tags it pushed."""
         registry = next(r for r, t in self.store.all_tasks() if t is task or t["id"].lower() == task["id"].lower())
         name = mirror_name(registry, task["name"])
         kind = (task["properties"].get("trigger", {}).get("baseImageTrigger") or {}).get("baseImageTriggerType",
                                                                                        d.RUNTIME)
-        watch: dict[str, str] = {}
-        step = task["properties"]["step"]
-        dockerfile = folder / step.get("dockerFilePath", "") if step["type"] == "Docker" else None
-        if dockerfile is not None and dockerfile.is_file():
-            from .. import dockerfile as dockerfiles
-
-            text = dockerfile.read_text(encoding="utf-8", errors="replace")
-            args = getattr(job, "build_args", {}) or {}
-            images = dockerfiles.base_images(text, args)
-            if kind != d.ALL:
-                final = base_image.runtime_base(text, args)
-                images = [final] if final else []
-            checker = base_image.DigestChecker()
-            for image in images:
-                try:
-                    digest = checker.digest(image)
-                except AcrMagicError:
-                    digest = None
-                if digest:
-                    watch[image] = digest
+        watch = base_image.watched(details.get("baseImages") or [], details.get("dockerfile"),
+                                   getattr(job, "build_args", {}) or {}, kind)
         outputs = [f"{i['registry']}/{i['repository']}:{i['tag']}" for i in details.get("outputImages") or []
                    if i.get("tag")]
 
@@ -165,7 +148,7 @@ class Triggers:
                        "scheduleOccurrence": payload["scheduledOccurrence"]}
         try:
             queued = self.api.start(registry, task, {"oid": "acr-task-trigger", "appid": "acr-task-trigger"},
-                                    trigger={PAYLOAD_KEYS[fire.kind]: payload},
+                                    trigger={TRIGGER_KEYS[fire.kind]: payload},
                                     commit_id=payload.get("commitId") if fire.kind == "Commit" else None)
         except Exception as e:
             self.tasks.mark(fire.id, DONE, error=f"{type(e).__name__}: {e}")

@@ -22,6 +22,7 @@ from concurrent.futures import Executor
 from .. import config, dockerfile, refs
 from ..errors import RegistryUnavailable
 from ..registry import MANIFEST_TYPES, manifest_digest
+from . import definition as d
 
 _LOOPBACK = ("localhost", "127.0.0.1")
 
@@ -62,10 +63,17 @@ def _args_prefix(text: str) -> str:
 
 def watch_list(run, trigger_type: str) -> dict[str, str]:
     """{image: digest} a task's base-image trigger watches after `run` (a Run record)."""
-    bases = {b["image"]: b["digest"] for b in run.base_images if b.get("digest")}
-    if trigger_type == "All" or not run.dockerfile:
+    return watched(run.base_images, run.dockerfile, (run.request or {}).get("buildArgs"), trigger_type)
+
+
+def watched(base_images: list[dict], dockerfile_text: str | None, build_args: dict | None,
+            trigger_type: str) -> dict[str, str]:
+    """{image: digest} to watch, of the base images a build stood on (with the digests it used):
+    `All` every stage's, `Runtime` the final stage's."""
+    bases = {b["image"]: b["digest"] for b in base_images if b.get("digest")}
+    if trigger_type == d.ALL or not dockerfile_text:
         return bases
-    final = runtime_base(run.dockerfile, (run.request or {}).get("buildArgs"))
+    final = runtime_base(dockerfile_text, build_args)
     return {final: bases[final]} if final in bases else {}
 
 
