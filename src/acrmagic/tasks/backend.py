@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import RunError, UsageError
+from ..errors import UsageError
 from ..runs.model import now
 from ..states import MANUAL
 from ..targets.base import Target
@@ -160,10 +160,7 @@ def run(acr, name: str, progress=None, run_store=None):
     execution = runner.start(request, target=_TaskRunTarget(acr, name), observer=progress,
                              store=run_store or RunStore(),
                              trigger={"runType": "QuickRun", "type": MANUAL, "task": name, "details": {}})
-    try:
-        return execution.run()
-    except RunError:
-        raise
+    return execution.run()
 
 
 def list_runs(acr, name: str | None, top: int | None, status: str | None):

@@ -148,18 +148,10 @@ def task_parser(prog: str = "acrmagic") -> Parser:
     return p
 
 
-_FLAG_NAMES = {"image": "image", "context": "context", "file": "file", "cmd": "cmd", "set": "set",
-               "set_secret": "set_secret", "values": "values", "arg": "arg",
-               "commit_trigger_enabled": "commit_trigger_enabled",
-               "base_image_trigger_enabled": "base_image_trigger_enabled",
-               "base_image_trigger_type": "base_image_trigger_type", "schedule": "schedule", "timeout": "timeout",
-               "platform": "platform", "git_access_token": "git_access_token", "assign_identity": "assign_identity",
-               "registry": "registry", "no_push": "no_push", "no_cache": "no_cache", "target": "target",
-               "status": "status"}
-
-
 def _flags(ns: argparse.Namespace, body: str | None) -> dict:
-    flags = {key: getattr(ns, attr) for key, attr in _FLAG_NAMES.items() if getattr(ns, attr, None) is not None}
+    from .definition import FLAGS  # the flags a definition takes, by the names the parser gives them
+
+    flags = {key: getattr(ns, key) for key in FLAGS if key != "body" and getattr(ns, key, None) is not None}
     if body is not None and body.strip():
         flags["body"] = body
     return flags

@@ -45,8 +45,10 @@ def provider(url: str) -> str:
 
 
 def _env(token: str | None) -> dict[str, str]:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "SSH_ASKPASS": "/bin/false",
-           "GCM_INTERACTIVE": "never"}
+    # git gets no managed-identity endpoint secret (set in this process while a token is fetched)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "MSI_"))}
+    env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "SSH_ASKPASS": "/bin/false",
+                "GCM_INTERACTIVE": "never"})
     if token:
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         n = int(env.get("GIT_CONFIG_COUNT") or 0)  # add to the caller's own GIT_CONFIG_* entries

@@ -193,9 +193,8 @@ class Scheduler:
             errors = {k: v for k, v in state.get("errors", {}).items() if k == "run"}
             fired = self._check_commit(resource, state, heads, errors)
             fired += self._check_timers(resource, state, now, errors)
-            if any(u in busy for u in upstream.get(name, ())):
-                pass  # built on a task that is rebuilding: wait for its new image, then rebuild once
-            else:
+            # built on a task that is rebuilding: wait for its new image, then rebuild once
+            if not any(u in busy for u in upstream.get(name, ())):
                 fired += self._check_base_images(resource, state, now, errors)
             if fired:
                 busy.add(name)
