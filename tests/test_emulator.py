@@ -669,7 +669,7 @@ def test_a_run_past_its_timeout_is_stopped_and_marked_timeout(tmp_path):
     try:
         reg = Registry("acrmagic", "rg", "sub")
         storage = Storage(azurite.endpoint, tls.ca_bundle)
-        scheduler = Scheduler(Store([reg], "tenant"), storage, Sleeper(), tmp_path / "work")
+        scheduler = Scheduler(Store([reg]), storage, Sleeper(), tmp_path / "work")
         job = parse_run_request({"type": "EncodedTaskRunRequest", "platform": {"os": "linux"},
                                  "encodedTaskContent": base64.b64encode(b"steps: []").decode()})
         job.timeout = 1

@@ -102,7 +102,7 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
         issuer = Issuer(settings.tenant_id, settings.user_identities, settings.token_lifetime,
                         extra_audiences=(base_url + "/", base_url))
         storage = Storage(azurite.endpoint, tls.ca_bundle)
-        store = Store(settings.registries, settings.tenant_id, settings.run_id_prefix)
+        store = Store(settings.registries, settings.run_id_prefix)
         scheduler = Scheduler(store, storage, TaskSourceExecutor(executor or LocalTargetExecutor(), state_dir / "tasks"),
                               state_dir / "work", settings.max_running)
         arm = ArmApp(store, storage, scheduler, issuer, base_url)

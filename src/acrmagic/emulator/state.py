@@ -117,9 +117,8 @@ class RunRecord:
 class Store:
     """Registries, uploads and runs; safe to use from request handlers and run threads."""
 
-    def __init__(self, registries: list[Registry], tenant_id: str, run_id_prefix: str = "ca"):
+    def __init__(self, registries: list[Registry], run_id_prefix: str = "ca"):
         self.registries = registries
-        self.tenant_id = tenant_id
         self.prefix = run_id_prefix
         self._lock = threading.RLock()
         self._uploads: set[tuple[str, str]] = set()

@@ -104,7 +104,6 @@ class Step:
     dockerfile: str = "Dockerfile"
     context: str = ""
     target: str | None = None
-    uses_buildx: bool = False
     user_build: str = ""  # `build` as the file gives it (`build` gains the cache flags with `cache: enabled`)
     cache_ref: str | None = None  # the registry cache of `cache: enabled` (buildx --cache-to/--cache-from)
 
@@ -115,6 +114,11 @@ class Step:
     def at(self, key: str, index: int | None = None) -> tuple[int | None, int | None]:
         """(line, column) of a property's value (or of item `index` of a list), else the step's line."""
         return self.raw.get("_marks", {}).get(key if index is None else (key, index), (self.line, None))
+
+    @property
+    def uses_buildx(self) -> bool:
+        """`cache: enabled` runs `buildx build` with a registry cache (on Linux)."""
+        return self.cache_ref is not None
 
     def build_spec(self) -> buildspec.BuildSpec:
         """What a build step asks of `docker build`, read as the docker CLI reads it (see buildspec)."""
@@ -380,7 +384,6 @@ def build_task(doc: dict, src: Source, *, registry: str, task_name: str = "", cl
         if step.type == "build" and cache.lower() == "enabled" and os_name != "windows":
             step.cache_ref = cache_ref(step, task_name, registry)
             step.build = f"{cache_flags(step.cache_ref)} {step.build}"
-            step.uses_buildx = True
     return Task(version=version, steps=steps, networks=networks, volumes=volumes, secrets=secrets, env=task_env,
                 step_timeout=step_timeout, working_directory=task_wd)
 
