@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
-from . import config, runner, targets
-from .errors import RunNotFound, UsageError
+from . import config, refs, runner, targets
+from .errors import RunNotFound, UsageError, quoted
 from .options import DEFAULT_TIMEOUT, BuildOptions, TaskOptions
 from .runrequest import QuickBuild, TaskRun
 from .runs import model
@@ -183,13 +183,13 @@ def use(registry: str | None = None, *, resource_group: str | None = None, subsc
         return targets.describe(config.chosen_target())
     if emulator is not None:
         path = Path(emulator).expanduser()
-        if not path.is_file():
-            raise UsageError(f"use --emulator: no emulator config file at {emulator} (the JSON `acrmagic emulator` "
-                             "writes with --config-file)")
+        config.read_emulator_config(path)  # a config that would send a token or the identity header elsewhere: refused now
+        if registry is not None:
+            _registry_name(registry, acr_only=True)
         chosen = {"kind": "acr", "emulatorConfig": str(path.resolve()), "registry": registry, "identity": identity}
     elif registry == "local":
         chosen = {"kind": "local"}
-    elif not targets.is_acr_registry(registry):
+    elif not _registry_name(registry):
         chosen = {"kind": "local", "registry": registry}
     else:
         chosen = {"kind": "acr", "registry": registry.split(".")[0], "resourceGroup": resource_group,
@@ -198,6 +198,17 @@ def use(registry: str | None = None, *, resource_group: str | None = None, subsc
     config.save_target(chosen)
     # said with the path as the user gave it (saved notebooks carry no machine paths); kept absolute
     return targets.describe({**chosen, "emulatorConfig": emulator} if emulator else chosen)
+
+
+def _registry_name(registry: str, acr_only: bool = False) -> bool:
+    """Is `registry` an ACR name (True) or a registry address (False)? Anything else is refused in one line."""
+    try:
+        refs.check_registry(registry, "use: REGISTRY")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if acr_only and not refs.is_acr_name(registry):
+        raise UsageError(f"use --emulator: {quoted(registry)} is not an ACR registry name (5 to 50 letters and digits)")
+    return refs.is_acr_name(registry)
 
 
 #: how long `cancel` lets the process that owns a run stop it cleanly before the target is told directly

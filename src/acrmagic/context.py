@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from . import gitsource
 from .errors import ContextError  # one line, whatever path it quotes
+from .gitsource import is_git_url  # what a git context is: gitsource's to say
 from .textfiles import decode
 
 #: where a Dockerfile that is not part of the context (a cell body, excluded, outside) is placed in it
@@ -38,11 +40,6 @@ INLINE_DOCKERFILE = ".acrmagic.Dockerfile"
 GZIP_LEVEL = 6
 
 _CHUNK = 1 << 20  # bytes read (and written) at a time: large enough that Python's overhead vanishes
-_GIT_URL = re.compile(r"^(git@[^:]+:|git://|ssh://|(https?|file)://.+\.git(#|$)|(https?|file)://[^#]+#)")
-
-
-def is_git_url(context: str) -> bool:
-    return bool(_GIT_URL.match(context)) or context.startswith("github.com/")
 
 
 @dataclass
@@ -406,32 +403,16 @@ def _incompressible(block: bytes, sample: int = 8 << 10) -> bool:
     return sum(len(zlib.compress(p, 1)) for p in parts) >= 0.97 * sample * 4
 
 
-def _git(*args: str, cwd: str | None = None) -> str:
-    import subprocess  # only git contexts run a program
-
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
-    if proc.returncode != 0:
-        last = ((proc.stderr or proc.stdout).strip().splitlines() or ["no output"])[-1]
-        raise ContextError(f"git {args[0]} failed: {last}")
-    return proc.stdout.strip()
-
-
 def pack_git(url: str, dockerfile_text: str | None = None, dockerfile: str | None = None) -> BuildContext:
     """Fetch `url` (``repo#ref:subdir`` as Docker reads it) at depth 1 and pack it."""
     import shutil
     import tempfile
 
-    repo, _, fragment = url.partition("#")
-    ref, _, subdir = fragment.partition(":")
+    repo, ref, subdir = gitsource.split_context(url)
     with tempfile.TemporaryDirectory(prefix="acrmagic-git-") as tmp:
-        _git("init", "-q", tmp)
-        _git("fetch", "-q", "--depth", "1", repo, ref or "HEAD", cwd=tmp)
-        _git("checkout", "-q", "FETCH_HEAD", cwd=tmp)
-        commit = _git("rev-parse", "HEAD", cwd=tmp)
-        folder = Path(tmp) / subdir if subdir else Path(tmp)
-        if not folder.is_dir():
-            raise ContextError(f"--context: {url}: no folder {subdir!r} in the repository")
+        gitsource.run(["init", "-q"], [tmp], repo)
+        commit = gitsource.fetch(repo, ref or "HEAD", Path(tmp))
+        folder = gitsource.subfolder(Path(tmp), subdir, f"--context: {url}")
         shutil.rmtree(Path(tmp) / ".git")  # as BuildKit's git source: the context holds no .git
         ctx = pack_folder(folder, dockerfile_text, dockerfile)  # the tar is a file of its own: the folder can go
     ctx.source = {"type": "git", "url": repo, "ref": ref or "HEAD", "subdir": subdir, "commit": commit,

@@ -18,6 +18,12 @@ def one_line(text: str) -> str:
     return text.translate(_LINE_BREAKS)
 
 
+def quoted(value, limit: int = 60) -> str:
+    """A value as a message quotes it: repr'd and cut, so a 100 KB input still makes one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 4] + "...'"
+
+
 class AcrMagicError(Exception):
     """Base of every acrmagic error. Its message is one line, whatever a value quoted in it holds, and
     never holds a SAS signature."""
@@ -44,6 +50,10 @@ class UsageError(AcrMagicError):
 
 class ContextError(UsageError):
     """The build context (folder, git URL, Dockerfile) cannot be read."""
+
+
+class BadDelivery(UsageError):
+    """A signed webhook delivery whose payload is not what its event documents (answered 400)."""
 
 
 class TaskFileError(UsageError):

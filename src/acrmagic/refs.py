@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .errors import quoted
+
 DOCKER_HUB = "docker.io"
+#: Docker's limit on a name (registry host and repository path together), distribution/reference's NameTotalLengthMax
+NAME_MAX = 255
+#: an ACR registry is named by 5-50 letters and digits (its login server adds .azurecr.io)
+ACR_NAME = re.compile(r"[A-Za-z0-9]{5,50}")
+ACR_SUFFIX = ".azurecr.io"
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
@@ -49,10 +56,12 @@ def parse(text: str, *, default_registry: str = DOCKER_HUB) -> ImageRef:
     """Split a reference; a name without a registry gets `default_registry` (Docker Hub names get
     `library/` for one-component repositories). Raises ValueError for what Docker would refuse."""
     qualified = text if has_registry(text) else f"{default_registry}/{text}"
-    m = _REFERENCE.match(qualified)
+    m = _REFERENCE.fullmatch(qualified)
     if not m or not m.group("host"):
-        raise ValueError(f"{text!r} is not a valid image reference")
+        raise ValueError(f"{quoted(text)} is not a valid image reference")
     host, repo = m.group("host"), m.group("repo")
+    if len(f"{host}/{repo}") > NAME_MAX:
+        raise ValueError(f"{quoted(text)}: an image name is at most {NAME_MAX} characters (registry and repository)")
     if host == DOCKER_HUB and "/" not in repo:
         repo = f"library/{repo}"
     return ImageRef(host, repo, m.group("tag"), m.group("digest"))
@@ -75,3 +84,23 @@ def with_default_tag(name: str) -> str:
     """`name:latest` when `name` has neither tag nor digest."""
     ref_part = name.rsplit("/", 1)[-1]
     return name if ":" in ref_part or "@" in name else name + ":latest"
+
+
+def is_acr_name(registry: str) -> bool:
+    """`myreg` or `myreg.azurecr.io` (any case): the name of an ACR registry."""
+    name = registry[:-len(ACR_SUFFIX)] if registry.lower().endswith(ACR_SUFFIX) else registry
+    return bool(ACR_NAME.fullmatch(name)) and name.lower() != "localhost"
+
+
+def check_registry(text, what: str) -> str:
+    """A registry as `-r` / `use` take it: an ACR registry name (5-50 letters and digits, optionally with
+    .azurecr.io), or the address of another registry as Docker reads one (`host.domain[:port]`,
+    `localhost[:port]`, `host:port`). Anything else is one line naming `what`."""
+    if isinstance(text, str) and (is_acr_name(text) or (_HOST_RE.fullmatch(text) and has_registry(text + "/x"))):
+        return text
+    raise ValueError(f"{what}: {quoted(text)} is not a registry: give an ACR registry name (5 to 50 letters and "
+                     "digits) or a registry address such as localhost:5000")
+
+
+_HOST_RE = re.compile(_HOST)
+

@@ -8,26 +8,26 @@ target again (to cancel it, or to read its log from ACR).
 
 from __future__ import annotations
 
-import re
-
-from .. import config
+from .. import config, refs
+from ..errors import UsageError
 from .base import Target
-
-# an ACR registry is named by 5-50 letters and digits (its login server adds .azurecr.io)
-_ACR_NAME = re.compile(r"^[A-Za-z0-9]{5,50}$")
 
 
 def is_acr_registry(registry: str) -> bool:
     """`-r myreg` and `-r myreg.azurecr.io` name an ACR registry; `-r localhost:5000` a registry address."""
-    return registry.lower().endswith(".azurecr.io") or (bool(_ACR_NAME.match(registry)) and registry != "localhost")
+    return refs.is_acr_name(registry)
 
 
 def resolve(registry: str | None = None, chosen: dict | None = None) -> dict:
     """The target of a new run, as a config dict: `-r REGISTRY` on one command overrides what
     `acrmagic use` / ACRMAGIC_TARGET chose: a registry address runs locally, an ACR name in ACR."""
     chosen = dict(chosen if chosen is not None else config.chosen_target())
-    if not registry:
+    if registry is None:
         return chosen
+    try:
+        refs.check_registry(registry, "-r/--registry")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if not is_acr_registry(registry):
         return {"kind": "local", "registry": registry}
     base = chosen if chosen.get("kind") == "acr" else {"kind": "acr"}

@@ -44,7 +44,7 @@ _SAFE = re.compile(r"^[\w@%+=:,./-]*$")
 
 
 def shell_quote(text: str) -> str:
-    return text if _SAFE.match(text) else "'" + text.replace("'", "'\"'\"'") + "'"
+    return text if _SAFE.fullmatch(text) else "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 @dataclass

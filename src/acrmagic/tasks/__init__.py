@@ -21,7 +21,7 @@ from __future__ import annotations
 from ..errors import AcrMagicError, RunError, UsageError
 from ..runs.model import RunList, now
 from ..runs.store import RunStore
-from . import commit as git
+from .. import gitsource as git
 from . import definition as d
 from . import backend, launch, secrets, timer
 from .scheduler import DEFAULT_POLL_INTERVAL, Scheduler, after_run, background

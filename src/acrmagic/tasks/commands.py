@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import threading
@@ -20,7 +21,7 @@ from datetime import datetime, timezone
 from ..errors import UsageError
 from ..commands import TASK_VERBS
 from ..options import Parser
-from .scheduler import DEFAULT_POLL_INTERVAL
+from .scheduler import DEFAULT_POLL_INTERVAL, MAX_PARALLEL
 
 VERBS = TASK_VERBS
 
@@ -40,6 +41,14 @@ def _seconds(text: str) -> float:
     if not 0.05 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"expected 0.05 to 86400 seconds, got {text!r}")
     return value
+
+
+def _bounded_int(low: int, high: int, what: str):
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"\s*[0-9]+\s*", text) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"expected {what} from {low} to {high}, got {text[:40]!r}")
+        return int(text)
+    return parse
 
 
 def _definition_flags(p: Parser, creating: bool) -> None:
@@ -128,8 +137,10 @@ def add_task_commands(sub) -> None:
                        help="in a notebook (%%acr scheduler start|stop|status): the scheduler in the kernel")
     sched.add_argument("--poll-interval", type=_seconds, default=DEFAULT_POLL_INTERVAL,
                        help=f"seconds between trigger checks (default {DEFAULT_POLL_INTERVAL:g})")
-    sched.add_argument("--max-parallel", type=int, default=2, help="runs of different tasks at once (default 2)")
-    sched.add_argument("--webhook-port", type=int, help="also receive GitHub push webhooks on 127.0.0.1:PORT")
+    sched.add_argument("--max-parallel", type=_bounded_int(1, MAX_PARALLEL, "a number of runs"), default=2,
+                       help="runs of different tasks at once (default 2)")
+    sched.add_argument("--webhook-port", type=_bounded_int(1, 65535, "a port"),
+                       help="also receive GitHub push webhooks on 127.0.0.1:PORT")
     sched.add_argument("--webhook-secret-file", metavar="FILE",
                        help="the webhook secret (mode 0600; default: ACRMAGIC_WEBHOOK_SECRET)")
 
@@ -239,12 +250,18 @@ def serve(ns: argparse.Namespace, stdout) -> int:
 
     store = TaskStore()
     scheduler = Scheduler(store, poll_interval=ns.poll_interval, max_parallel=ns.max_parallel, log=log)
+    scheduler.lock.acquire()  # a lock that cannot be taken at all (a folder in its place) fails here, in one line
     server = None
-    if ns.webhook_port is not None:
-        from . import webhook
+    try:
+        if ns.webhook_port is not None:
+            from . import webhook
 
-        secret = webhook.load_secret(ns.webhook_secret_file)
-        server = webhook.WebhookServer(webhook.app(store, secret, on_fire=scheduler.wake, log=log), ns.webhook_port)
+            secret = webhook.load_secret(ns.webhook_secret_file)
+            server = webhook.WebhookServer(webhook.app(store, secret, on_fire=scheduler.wake, log=log,
+                                                       heads=scheduler.heads), ns.webhook_port)
+    except BaseException:
+        scheduler.lock.release()
+        raise
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -28,7 +28,7 @@ from ..context import INLINE_DOCKERFILE, is_git_url
 from ..errors import UsageError
 from ..runrequest import render_image
 from . import secrets, timer
-from .commit import check_url, provider, split_context
+from ..gitsource import check_url, provider, split_context
 
 # -- ACR's names and defaults -------------------------------------------------------------------------------
 RESOURCE_TYPE = "Microsoft.ContainerRegistry/registries/tasks"
@@ -63,7 +63,7 @@ FLAGS: dict[str, object] = {
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise UsageError(f"-n/--name: {name!r} is not a valid task name: use 5-50 letters, digits, '-' or '_'")
     return name
 

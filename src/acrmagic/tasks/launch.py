@@ -21,7 +21,7 @@ from ..runs.store import RunStore
 from ..states import MANUAL
 from ..targets.base import Target
 from ..textfiles import read_text
-from . import commit as git
+from .. import gitsource as git
 from . import definition as d
 from . import secrets
 
@@ -115,13 +115,14 @@ def source(resource: dict, home: str, commit_id: str | None = None) -> Source:
     token = git_token(resource, home)
     commit_id = commit_id or git.head(repo, branch, token)
     checkout = git.checkout(repo, commit_id, token)
-    folder = checkout / subdir if subdir else checkout
-    if not folder.is_dir():
+    try:
+        folder = git.subfolder(checkout, subdir, f"task {resource['name']}: {repo} at {commit_id[:12]}")
+    except UsageError:
         shutil.rmtree(checkout, ignore_errors=True)
-        raise UsageError(f"task {resource['name']}: no folder {subdir!r} in {repo} at {commit_id[:12]}")
+        raise
     record = {"type": "git", "url": repo, "repository": repo, "branch": branch, "ref": commit_id,
               "commit": commit_id, "subdir": subdir}
-    return Source(folder, record, temporary=True) if folder == checkout else _Nested(folder, record, checkout)
+    return Source(folder, record, temporary=True) if folder == checkout.resolve() else _Nested(folder, record, checkout)
 
 
 class _Nested(Source):

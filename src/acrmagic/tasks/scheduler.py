@@ -33,12 +33,14 @@ from ..errors import AcrMagicError, RunError, UsageError
 from ..runs.model import now as now_iso
 from ..runs.store import RunStore
 from ..states import QUEUED, RUNNING, SUCCEEDED
-from . import base_image, commit, launch, timer
+from .. import gitsource
+from . import base_image, launch, timer
 from . import definition as d
 from .store import DONE, PENDING, STARTED, Fire, TaskStore, new_fire_id
 
 DEFAULT_POLL_INTERVAL = 10.0  # seconds: a commit is picked up within this, on average half of it
 STOP_GRACE = 30.0  # seconds a stopping scheduler lets its runs finish before it cancels them
+MAX_PARALLEL = 64  # runs of different tasks at once: more would only queue on the engine
 
 
 class SchedulerLock:
@@ -55,8 +57,11 @@ class SchedulerLock:
     def acquire(self) -> bool:
         if self._file is not None:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            f = open(self.path, "a+")
+        except OSError as e:
+            raise UsageError(f"scheduler: cannot open its lock file {self.path}: {e.strerror}") from None
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -138,8 +143,10 @@ class Scheduler:
         self.home = str(self.store.home)
         self.run_store = run_store or RunStore(self.store.home)
         self.clock, self.poll_interval = clock, poll_interval
-        self.heads = heads or commit.head
+        self.heads = heads or gitsource.head
         self.digests = digests or base_image.DigestChecker()
+        if not isinstance(max_parallel, int) or not 1 <= max_parallel <= MAX_PARALLEL:
+            raise UsageError(f"scheduler: --max-parallel must be 1 to {MAX_PARALLEL}, got {max_parallel!r}")
         self.target, self.max_parallel = target, max_parallel
         self.log = log or (lambda line: None)
         self.lock = SchedulerLock(self.store.home)
@@ -248,7 +255,7 @@ class Scheduler:
             return []
         repo, branch, _ = d.git_source(resource)
         payload = {"id": new_fire_id(), "eventType": "commit", "commitId": head, "branchName": branch,
-                   "repositoryUrl": repo, "providerType": commit.provider(repo)}
+                   "repositoryUrl": repo, "providerType": gitsource.provider(repo)}
         return self._fire(name, "Commit", payload, lambda s: _advance(s, "commit", "last", last, head))
 
     def _check_timers(self, resource: dict, state: dict, now: datetime, errors: dict) -> list[Fire]:

@@ -51,7 +51,7 @@ def parse_schedule(text: str, index: int) -> dict:
     if not sep or " " in name.strip():  # a cron expression has no colon; a name has no space
         name, cron = f"t{index}", text
     name = name.strip()
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UsageError(f"--schedule: timer name {name!r}: use 1-50 letters, digits, '-' or '_'")
     return {"name": name, "schedule": check_cron(cron), "status": "Enabled"}
 

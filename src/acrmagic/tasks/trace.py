@@ -73,7 +73,7 @@ class Trace:
 
 def _parse(text: str) -> tuple[str | None, str | None]:
     """(registry/repository:tag or None, digest or None) of what the user asked about."""
-    if _DIGEST.match(text):
+    if _DIGEST.fullmatch(text):
         return None, text
     try:
         ref = refs.parse(refs.qualify(text, config.default_registry()))

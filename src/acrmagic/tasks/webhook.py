@@ -21,13 +21,15 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from ..errors import UsageError
-from . import commit, secrets
+from .. import gitsource
+from ..errors import AcrMagicError, BadDelivery, UsageError
+from . import launch, secrets
 from . import definition as d
 from .store import TaskStore, new_fire_id
 
 SECRET_ENV = "ACRMAGIC_WEBHOOK_SECRET"
 _ZERO = "0" * 40
+MAX_BODY = 25 << 20  # GitHub caps a delivery's payload at 25 MB
 
 
 def load_secret(path: str | None = None) -> str:
@@ -56,64 +58,127 @@ def _same_repo(a: str) -> str:
     return url.removesuffix("/").removesuffix(".git")
 
 
+def read_push(body: bytes) -> tuple[str, str, set[str]] | None:
+    """(branch, the pushed commit, the repository's URLs) of a push payload, each checked as data;
+    None for a push with nothing to build (a tag, a deleted branch)."""
+    try:
+        push = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadDelivery("the body is not JSON") from None
+    if not isinstance(push, dict):
+        raise BadDelivery("the body is not a JSON object")
+    ref, after, repo = push.get("ref"), push.get("after"), push.get("repository")
+    if not isinstance(ref, str):
+        raise BadDelivery("`ref` is missing or not a string")
+    if not isinstance(after, str):
+        raise BadDelivery("`after` is missing or not a string")
+    if not isinstance(repo, dict):
+        raise BadDelivery("`repository` is missing or not an object")
+    try:
+        after = gitsource.check_commit(after, "`after`")
+    except UsageError as e:
+        raise BadDelivery(str(e)) from None
+    if not ref.startswith("refs/heads/") or after == _ZERO:  # a tag, or a deleted branch: nothing to build
+        return None
+    try:
+        branch = gitsource.check_branch(ref.removeprefix("refs/heads/"), "`ref`")
+    except UsageError as e:
+        raise BadDelivery(str(e)) from None
+    urls = {_same_repo(u) for u in (repo.get(k) for k in ("clone_url", "html_url", "ssh_url", "git_url", "url"))
+            if isinstance(u, str) and u}
+    if not urls:
+        raise BadDelivery("`repository` names no URL")
+    return branch, after, urls
+
+
 def deliver(store: TaskStore, secret: str, headers: dict[str, str], body: bytes,
-            log: Callable[[str], None] = lambda line: None) -> tuple[int, dict]:
-    """Handle one delivery: (HTTP status, JSON answer). Pure of HTTP, so tests can call it directly."""
-    headers = {k.lower(): v for k, v in headers.items()}
-    delivery = headers.get("x-github-delivery", "?")
+            log: Callable[[str], None] = lambda line: None,
+            heads: Callable[[str, str, str | None], str] = gitsource.head) -> tuple[int, dict]:
+    """Handle one delivery: (HTTP status, JSON answer). Pure of HTTP, so tests can call it directly.
+
+    A delivery says *that* a branch moved, never *what* to build: the commit built is the branch's head
+    as the repository itself reports it now (`heads`, git ls-remote), and only when that head is not
+    the one last seen. So a replayed or late delivery never builds an older commit after a newer one,
+    and nothing in the payload reaches git."""
+    headers = {str(k).lower(): v for k, v in headers.items()}
+    delivery = _printable(headers.get("x-github-delivery", "?"))
     given = headers.get("x-hub-signature-256", "")
-    if not given or not hmac.compare_digest(given, signature(secret, body)):
+    if not given or not hmac.compare_digest(given.encode(), signature(secret, body).encode()):
         log(f"webhook: rejected delivery {delivery}: {'missing' if not given else 'bad'} X-Hub-Signature-256")
         return 401, {"error": "bad signature"}
     event = headers.get("x-github-event", "")
     if event == "ping":
         return 200, {"message": "pong"}
     if event != "push":
-        return 202, {"message": f"ignored event {event or '(none)'}"}
+        return 202, {"message": f"ignored event {_printable(event) or '(none)'}"}
     try:
-        push = json.loads(body)
-        ref, after = push["ref"], push["after"]
-        repo = push.get("repository") or {}
-    except (ValueError, KeyError, TypeError):
-        log(f"webhook: delivery {delivery}: not a push payload")
-        return 400, {"error": "not a GitHub push payload"}
-    if not ref.startswith("refs/heads/") or after == _ZERO:  # a tag, or a deleted branch: nothing to build
+        push = read_push(body)
+    except BadDelivery as e:
+        log(f"webhook: delivery {delivery}: not a GitHub push payload: {e}")
+        return 400, {"error": f"not a GitHub push payload: {e}"}
+    if push is None:
         return 202, {"message": "nothing to build"}
-    urls = {_same_repo(u) for u in (repo.get(k) for k in ("clone_url", "html_url", "ssh_url", "git_url", "url")) if u}
-    branch = ref.removeprefix("refs/heads/")
-    fired = []
-    for resource, _ in store.all():
+    branch, after, urls = push
+    fired, stale = [], []
+    for resource, state in store.all():
         source = d.commit_trigger(resource)
         if not d.enabled(resource) or not source:
             continue
         repository = source["sourceRepository"]
-        if _same_repo(repository["repositoryUrl"]) not in urls or repository["branch"] != branch:
+        url = repository["repositoryUrl"]
+        if _same_repo(url) not in urls or repository["branch"] != branch:
             continue
-        payload = {"id": new_fire_id(), "eventType": "commit", "commitId": after, "branchName": branch,
-                   "repositoryUrl": repository["repositoryUrl"], "providerType": commit.provider(repository["repositoryUrl"])}
+        try:
+            head = heads(url, branch, launch.git_token(resource, str(store.home)))
+        except AcrMagicError as e:  # the next poll tries again; the scheduler records trigger errors
+            log(f"webhook: delivery {delivery}: task {resource['name']}: {e}")
+            continue
+        last = state.get("commit", {}).get("last")
+        if head == last:
+            if head != after:
+                stale.append(resource["name"])
+            continue
+        payload = {"id": new_fire_id(), "eventType": "commit", "commitId": head, "branchName": branch,
+                   "repositoryUrl": url, "providerType": gitsource.provider(url)}
 
-        def change(state: dict) -> bool | None:
+        def change(state: dict, last=last, head=head) -> bool | None:
             section = state.setdefault("commit", {})
-            if section.get("last") == after:
-                return False  # polling saw it first
-            section["last"] = after
+            if section.get("last") != last:
+                return False  # polling (or another delivery) moved it meanwhile
+            section["last"] = head
             return None
         if store.fire(resource["name"], "Commit", payload, change):
             fired.append(resource["name"])
-    log(f"webhook: delivery {delivery}: push {after[:12]} to {branch}: fired {', '.join(fired) or 'no task'}")
+    note = f"; the branch has moved on, not rebuilt: {', '.join(stale)}" if stale else ""
+    log(f"webhook: delivery {delivery}: push {after[:12]} to {branch}: fired {', '.join(fired) or 'no task'}{note}")
     return 200, {"fired": fired}
 
 
+def _printable(value: str, limit: int = 80) -> str:
+    """A header as it may appear in one log line: no control characters, bounded."""
+    text = re.sub(r"[\x00-\x1f\x7f]", "?", str(value))
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def app(store: TaskStore, secret: str, on_fire: Callable[[], None] = lambda: None,
-        log: Callable[[str], None] = lambda line: None):
+        log: Callable[[str], None] = lambda line: None,
+        heads: Callable[[str, str, str | None], str] = gitsource.head):
     """The Starlette application: POST / (or /webhook) takes GitHub deliveries."""
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     async def receive(request):
-        body = await request.body()
-        status, answer = deliver(store, secret, dict(request.headers), body, log)
+        from starlette.concurrency import run_in_threadpool
+
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                log(f"webhook: rejected a delivery over {MAX_BODY >> 20} MiB")
+                return JSONResponse({"error": f"payload over {MAX_BODY >> 20} MiB"}, status_code=413)
+        # git ls-remote answers in its own time: not on the event loop
+        status, answer = await run_in_threadpool(deliver, store, secret, dict(request.headers), body, log, heads)
         if answer.get("fired"):
             on_fire()
         return JSONResponse(answer, status_code=status)
@@ -122,26 +187,39 @@ def app(store: TaskStore, secret: str, on_fire: Callable[[], None] = lambda: Non
 
 
 class WebhookServer:
-    """uvicorn serving `app` on 127.0.0.1:port in a thread."""
+    """uvicorn serving `app` on 127.0.0.1:port in a thread. The socket is bound here, before the thread
+    starts, so a port in use is one line to the caller rather than a traceback in a thread that dies while
+    the scheduler runs on without its receiver."""
 
     def __init__(self, application, port: int):
+        import socket
+
         import uvicorn
 
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise UsageError(f"--webhook-port: {port!r} is not a port (1 to 65535)")
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind(("127.0.0.1", port))
+            self.socket.listen(128)
+        except OSError as e:
+            self.socket.close()
+            raise UsageError(f"--webhook-port {port}: cannot listen on 127.0.0.1:{port}: {e.strerror}") from None
         self.server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
                                                     access_log=False, lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="acrmagic-webhook")
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True,
+                                       name="acrmagic-webhook")
 
     def start(self) -> None:
         self.thread.start()
 
     @property
-    def port(self) -> int | None:
-        servers = getattr(self.server, "servers", None) or []
-        for s in servers:
-            for sock in s.sockets:
-                return sock.getsockname()[1]
-        return None
+    def port(self) -> int:
+        return self.socket.getsockname()[1]
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(10)
+        if self.thread.is_alive():
+            self.thread.join(10)
+        self.socket.close()

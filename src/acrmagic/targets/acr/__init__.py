@@ -58,7 +58,7 @@ class AcrTarget(Target):
         name = (registry or (self.emulator or {}).get("registry") or "").strip()  # the emulator's first registry
         if name.lower().endswith(".azurecr.io"):
             name = name.split(".")[0]
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise UsageError(f"-r/--registry: {registry!r} is not an ACR registry name (5 to 50 letters and digits)")
         self.config = {"kind": self.kind, "registry": name, "resourceGroup": resource_group or None,
                        "subscription": subscription or None, "identity": identity or None,
@@ -300,16 +300,9 @@ class AcrTarget(Target):
 
 
 def _read_emulator(path) -> dict:
-    p = Path(path).expanduser()
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"emulatorConfig: no file at {p}: start the emulator with --config-file {p}") from None
-    except (OSError, ValueError) as e:
-        raise UsageError(f"emulatorConfig: cannot read {p}: {e}") from None
-    if not isinstance(data, dict) or not data.get("management_url"):
-        raise UsageError(f"emulatorConfig: {p} is not the emulator's start-up JSON (no management_url)")
-    return data
+    from ... import config
+
+    return config.read_emulator_config(path)
 
 
 def _odata(text: str) -> str:
