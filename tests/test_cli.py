@@ -111,3 +111,63 @@ def test_a_file_not_in_utf8_is_one_line_naming_file_line_and_column_and_nothing_
     assert done.returncode == 2
     assert done.stderr.strip() == expected.format(ctx=ctx)
     assert json.loads(cli("runs", "-o", "json").stdout) == []
+
+
+def _main(*argv: str):
+    """acrmagic in this process: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from acrmagic import cli as command
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = command.main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("verb", ["build", "run", "runs", "show", "logs", "cancel", "use", "task", "scheduler",
+                                  "trace", "stack", "task create", "task list-runs"])
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_every_sub_command_has_its_own_help(verb, flag):
+    code, out, err = _main(*verb.split(), flag)
+    assert (code, err) == (0, "")
+    assert out.startswith(f"usage: acrmagic {verb}")
+
+
+def test_a_parse_error_names_acrmagic_once():
+    code, _, err = _main("runs", "--bogus")
+    assert code == 2 and err == "acrmagic: unrecognized arguments: --bogus\n"
+    code, _, err = _main("runs", "--top", "99999999999999999999")
+    assert code == 2 and err.strip() == ("acrmagic runs: --top: expected a number of runs from 1 to 1000000, "
+                                         "got '99999999999999999999'")
+    code, _, err = _main("runs", "--top", "0")
+    assert code == 2 and "--top" in err
+
+
+def test_runs_top_out_of_range_from_python():
+    import acrmagic
+    from acrmagic.errors import UsageError
+
+    with pytest.raises(UsageError, match="--top must be a whole number from 1 to"):
+        acrmagic.runs(top=10 ** 30)
+
+
+def test_a_scheduler_lock_that_is_a_folder_is_one_line(home):
+    (home / "scheduler.lock").mkdir(parents=True)
+    code, _, err = _main("scheduler", "--poll-interval", "0.1")
+    assert code == 2 and err.strip().startswith("acrmagic: scheduler: cannot open its lock file")
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.engine
+def test_dev_null_means_no_source(tmp_path):
+    task = tmp_path / "task.yaml"
+    task.write_text("version: v1.1.0\nsteps:\n  - cmd: busybox sh -c 'ls -A /workspace | wc -l'\n")
+    code, out, err = _main("run", "-f", str(task), "/dev/null", "-o", "json")
+    assert code == 0, err
+    run = json.loads(out[out.rindex("\n{\n") + 1:])  # after the run's plain log lines
+    assert run["status"] == "Succeeded" and run["source"]["type"] == "none"
+    import acrmagic
+
+    assert "] 0" in acrmagic.logs(run["runId"])  # an empty /workspace

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "acrmagic"
 
 VOCABULARY = {"acrmagic.errors", "acrmagic.states", "acrmagic.events", "acrmagic.refs", "acrmagic.redact",
-              "acrmagic.config", "acrmagic.textfiles", "acrmagic.retry", "acrmagic.owner", "acrmagic.database"}
+              "acrmagic.config", "acrmagic.textfiles", "acrmagic.retry", "acrmagic.owner", "acrmagic.database",
+              "acrmagic.cron"}
 DISPLAY = ("acrmagic.views", "acrmagic.progress", "acrmagic.notebook", "acrmagic.magics")
 FRONT = ("acrmagic.api", "acrmagic.cli", "acrmagic.runner") + DISPLAY
 

@@ -123,3 +123,11 @@ def test_task_definitions_through_acrtask_and_acr_task(ip, make_context, capsys)
     bad = run(ip, "%acrtask create -n x")
     assert bad.error_in_exec is not None and "--name" in str(bad.error_in_exec)
     run(ip, "%acrtask delete -n magictask")
+
+
+@pytest.mark.parametrize("verb", ["runs", "show", "logs", "cancel", "use", "task", "task create", "scheduler", "trace"])
+def test_every_acr_verb_has_its_own_help(ip, capsys, verb):
+    result = run(ip, f"%acr {verb} -h")
+    assert result.error_in_exec is None and result.result is None
+    out = capsys.readouterr().out
+    assert out.startswith("usage: acr ") and verb.split()[0] in out.splitlines()[0]

@@ -68,7 +68,16 @@ def test_run_and_list_runs_of_a_cell_body_task(make_context):
 
 @pytest.mark.parametrize("argv, error, message", [
     (["task", "create", "-n", "abc", "--cmd", "x"], UsageError, "not a valid task name"),
-    (["task", "create", "-n", "bad-cron", "--cmd", "x", "--schedule", "0 0 0 0 0"], UsageError, "not a valid cron"),
+    (["task", "create", "-n", "bad-cron", "--cmd", "x", "--schedule", "0 0 0 0 0"], UsageError, "not a schedule ACR accepts"),
+    (["task", "create", "-n", "never-cron", "--cmd", "x", "--schedule", "0 0 30 2 *"], UsageError, "never fire"),
+    (["task", "create", "-n", "quartz-cron", "--cmd", "x", "--schedule", "0 0 L * *"], UsageError, "L, W, # or ?"),
+    (["task", "create", "-n", "a" * 3000, "--cmd", "x"], UsageError, r"^-n/--name: '.{40,60}' is not a valid"),
+    (["task", "create", "-n", "bad-registry", "--cmd", "x", "-r", "my registry"], UsageError, "is not a registry"),
+    (["task", "create", "-n", "long-image", "--cmd", "x", "-c", "/dev/null", "-t", "a" * 300], UsageError,
+     "at most 255"),
+    (["task", "create", "-n", "empty-token", "--cmd", "x", "--git-access-token", ""], UsageError, "token is empty"),
+    (["task", "create", "-n", "two-line-token", "--cmd", "x", "--git-access-token", "ghp_a\nghp_b"], UsageError,
+     "line break"),
     (["task", "create", "-n", "bad-tz", "--cmd", "x", "--schedule", "TZ=Atlantis/Capital 0 2 * * *"], UsageError,
      "unknown time zone"),
     (["task", "create", "-n", "no-repo", "-c", "file:///nonexistent/repo.git", "-f", "Dockerfile"], ContextError,
@@ -117,3 +126,22 @@ def test_foreground_scheduler_stops_on_sigterm(home):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("body, error, message", [
+    ("version: v1.1.0\nsteps:\n  - cmd: [unclosed\n", TaskFileError, r"^<cell>:4:1: not valid YAML"),
+    ("steps: {a: [}\n", TaskFileError, r"^<cell>:1:\d+: not valid YAML"),
+    ("version: v1.1.0\n", TaskFileError, "needs `steps:`"),
+    ("hello there\nthis is text\n", UsageError, "neither a Dockerfile"),
+])
+def test_a_cell_that_is_no_task_and_no_dockerfile_is_refused(body, error, message):
+    with pytest.raises(error, match=message) as e:
+        magic("task create -n cell-task", body)
+    assert "\n" not in str(e.value)
+    assert TaskStore().names() == []
+
+
+def test_a_dockerfile_cell_is_still_a_docker_task(make_context):
+    ctx = make_context({})
+    info = magic(f"task create -n docker-cell -c {ctx}", "# a comment first\nARG BASE=busybox\nFROM $BASE\n")
+    assert info.resource["properties"]["step"]["type"] == "Docker"

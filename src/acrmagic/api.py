@@ -10,7 +10,7 @@ import time
 
 from . import config, refs, runner, targets
 from .errors import RunNotFound, UsageError, quoted
-from .options import DEFAULT_TIMEOUT, BuildOptions, TaskOptions
+from .options import DEFAULT_TIMEOUT, MAX_TOP, BuildOptions, TaskOptions
 from .runrequest import QuickBuild, TaskRun
 from .runs import model
 from .runs.store import RunStore
@@ -97,6 +97,8 @@ def runs(status: str | None = None, task: str | None = None, top: int | None = N
     """Recorded runs, newest first. With an ACR registry chosen, its own run history joins in (runs
     started elsewhere, e.g. by `az acr build` or a trigger in ACR); a run acrmagic recorded wins."""
     status = _status(status)
+    if top is not None and (not isinstance(top, int) or not 1 <= top <= MAX_TOP):
+        raise UsageError(f"runs: --top must be a whole number from 1 to {MAX_TOP}, got {quoted(top)}")
     found = RunStore().list(status=status, task=task, top=top)
     remote = _history_target()
     if remote is not None:

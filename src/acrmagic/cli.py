@@ -11,7 +11,7 @@ import signal
 import sys
 
 from . import api
-from .errors import AcrMagicError, RunError, UsageError
+from .errors import AcrMagicError, UsageError
 from .commands import add_history_commands
 from .options import BuildOptions, HelpShown, Parser, TaskOptions, build_parser, task_parser
 
@@ -32,9 +32,16 @@ def _parser() -> Parser:
     add_task_commands(sub)
     sub.add_parser("emulator", add_help=False, help="the offline ACR emulator (`acrmagic emulator -h`)")
     stack = sub.add_parser("stack", add_help=False, help="the local engine, registry and offline mirror")
+    stack.add_argument("-h", "--help", action="help", help="show this help")
     stack.add_argument("action", choices=["up", "down", "status"])
     stack.add_argument("--browser", action="store_true", help="with up: also install Chromium (browser tests)")
     return p
+
+
+def _prefixed(error: Exception) -> str:
+    """One line, `acrmagic: ...` once (a parser's message already starts with its program's name)."""
+    text = str(error)
+    return text if text.startswith("acrmagic") else f"acrmagic: {text}"
 
 
 def _terminate(signum, frame):
@@ -49,13 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     except HelpShown:
         return 0
     except UsageError as e:
-        print(f"acrmagic: {e}", file=sys.stderr)
+        print(_prefixed(e), file=sys.stderr)
         return 2
-    except RunError as e:
-        print(f"acrmagic: {e}", file=sys.stderr)
-        return 1
-    except AcrMagicError as e:
-        print(f"acrmagic: {e}", file=sys.stderr)
+    except AcrMagicError as e:  # RunError and the rest
+        print(_prefixed(e), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -115,6 +115,16 @@ def key_value_text(flag: str, secret: bool = False):
 MAX_TIMEOUT = 365 * 24 * 3600
 
 
+MAX_TOP = 1_000_000  # `--top`: far past any history, and inside SQLite's integers
+
+
+def top_count(text: str) -> int:
+    """`--top N`: a whole number from 1 to MAX_TOP."""
+    if not re.fullmatch(r"\s*[+]?[0-9]+\s*", text) or not 1 <= int(text) <= MAX_TOP:
+        raise argparse.ArgumentTypeError(f"expected a number of runs from 1 to {MAX_TOP}, got {text[:40]!r}")
+    return int(text)
+
+
 def positive_int(text: str) -> int:
     """Seconds: a positive whole number (ASCII digits, as az reads it)."""
     if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import refs
 from .context import is_git_url
-from .errors import UsageError
+from .errors import UsageError, quoted
 from .options import BuildOptions, TaskOptions
 from .states import QUICK_BUILD, QUICK_RUN
 from .textfiles import read_text  # one rule for every user file: UTF-8, or one clear line
@@ -115,8 +115,10 @@ class TaskRun:
             raise UsageError("acrtask: no task: write the task YAML in the cell, or pass -f FILE")
         if not text.strip():
             raise UsageError("acrtask: the cell is empty: write a task (version: v1.1.0, steps: ...) or pass -f FILE")
-        context_path = None
-        if not is_git_url(opts.context):
+        context, context_path = opts.context, None
+        if context == NO_SOURCE:  # as `az acr run ... /dev/null`: the task runs without source
+            context = None
+        elif not is_git_url(context):
             context_path = Path(opts.context).expanduser()
             if not context_path.is_dir():
                 raise UsageError(f"--context: no such folder: {opts.context}")
@@ -124,15 +126,20 @@ class TaskRun:
         values_text = None
         if opts.values_file:
             if context_path is None:
-                raise UsageError("--values: a values file is read from a folder context; this context is a git URL")
+                raise UsageError("--values: a values file is read from a folder context; this context is "
+                                 + ("a git URL" if context else "none (/dev/null)"))
             values_path = context_path / opts.values_file
             if not values_path.is_file():
                 raise UsageError(f"--values: no values file at {opts.values_file} in the context {opts.context}")
             values_text = read_text(values_path, opts.values_file)
-        return cls(task_text=text, task_name=name, context=opts.context, context_path=context_path,
+        return cls(task_text=text, task_name=name, context=context, context_path=context_path,
                    values_text=values_text, values_file=opts.values_file,
                    set_values=_pairs(opts.set_values, "--set"), set_secrets=_pairs(opts.set_secrets, "--set-secret"),
                    timeout=opts.timeout, agent_pool=getattr(opts, "agent_pool", None), recorded={**opts.recorded(), "task": text})
+
+
+#: the context that means "no source", as az acr run and az acr task create read it
+NO_SOURCE = "/dev/null"
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -158,8 +165,9 @@ def render_image(name: str, run_id: str, registry: str) -> str:
     ref = refs.with_default_tag(refs.qualify(_RUN_ALIAS.sub(lambda m: values[m.group(1)], ref), registry))
     try:
         refs.parse(ref)
-    except ValueError:
-        raise UsageError(f"-t/--image: {name!r} is not a valid image name (lower-case name, optional :tag)") from None
+    except ValueError as e:
+        why = "at most 255 characters" if "at most" in str(e) else "lower-case name, optional :tag"
+        raise UsageError(f"-t/--image: {quoted(name)} is not a valid image name ({why})") from None
     return ref
 
 

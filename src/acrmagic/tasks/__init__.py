@@ -60,8 +60,9 @@ def _given_token(name: str, given: str | None) -> str | None:
     if given and given.startswith("@"):
         path = Path(given[1:]).expanduser()
         secrets.check_file(path, "--git-access-token")
-        return path.read_text().strip()
-    return given or os.environ.get(secrets.env_name(name, secrets.GIT_TOKEN))
+        return secrets.check_token(path.read_text(), f"--git-access-token {given}")
+    found = given or os.environ.get(secrets.env_name(name, secrets.GIT_TOKEN))
+    return None if found is None else secrets.check_token(found, "--git-access-token")
 
 
 def _remember(store: TaskStore, name: str, given: dict[str, str]) -> None:

@@ -18,9 +18,9 @@ import sys
 import threading
 from datetime import datetime, timezone
 
-from ..errors import UsageError
+from ..errors import HelpShown, UsageError
 from ..commands import TASK_VERBS
-from ..options import Parser
+from ..options import Parser, top_count
 from .scheduler import DEFAULT_POLL_INTERVAL, MAX_PARALLEL
 
 VERBS = TASK_VERBS
@@ -127,7 +127,7 @@ def add_task_commands(sub) -> None:
     runs = verbs.add_parser("list-runs", add_help=False, help="runs of tasks, newest first")
     runs.add_argument("-h", "--help", action="help", help="show this help")
     runs.add_argument("-n", "--name", help="only runs of this task")
-    runs.add_argument("--top", type=int, default=15, help="at most this many (default 15)")
+    runs.add_argument("--top", type=top_count, default=15, help="at most this many (default 15)")
     runs.add_argument("--run-status", "--status", dest="run_status", help="only runs with this status")
     _output(runs)
 
@@ -293,7 +293,10 @@ def magic(line: str, cell: str | None = None):
         argv = shlex.split(line)
     except ValueError as e:
         raise UsageError(f"acr: cannot split the line: {e}") from None
-    ns = task_parser("acr").parse_args(argv)
+    try:
+        ns = task_parser("acr").parse_args(argv)
+    except HelpShown:  # -h printed the help: nothing else to show
+        return None
     result = dispatch(ns, cell)
     if getattr(ns, "output", "table") == "json":
         if hasattr(result, "to_dict"):

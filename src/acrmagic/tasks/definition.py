@@ -25,7 +25,8 @@ from pathlib import Path
 import yaml
 
 from ..context import INLINE_DOCKERFILE, is_git_url
-from ..errors import UsageError
+from .. import refs
+from ..errors import TaskFileError, UsageError, quoted
 from ..runrequest import render_image
 from . import secrets, timer
 from ..gitsource import check_url, provider, split_context
@@ -64,7 +65,7 @@ FLAGS: dict[str, object] = {
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise UsageError(f"-n/--name: {name!r} is not a valid task name: use 5-50 letters, digits, '-' or '_'")
+        raise UsageError(f"-n/--name: {quoted(name)} is not a valid task name: use 5-50 letters, digits, '-' or '_'")
     return name
 
 
@@ -72,6 +73,14 @@ def check_flags(flags: dict) -> None:
     unknown = sorted(set(flags) - set(FLAGS))
     if unknown:
         raise UsageError(f"unknown field {unknown[0]!r} (known: {', '.join(FLAGS)})")
+    token = flags.get("git_access_token")
+    if token is not None and not (isinstance(token, str) and token.startswith("@")):
+        secrets.check_token(token, "--git-access-token")
+    if flags.get("registry") is not None:
+        try:
+            refs.check_registry(flags["registry"], "-r/--registry")
+        except ValueError as e:
+            raise UsageError(str(e)) from None
 
 
 def task_id(name: str) -> str:
@@ -141,13 +150,35 @@ def _values(f: dict, given: dict) -> list[dict]:
     return values
 
 
+#: a cell whose first line starts with one of these is a task file, never a Dockerfile
+_TASK_KEY = re.compile(r"(version|steps|alias|secrets|volumes|stepTimeout|totalTimeout|workingDirectory|env|"
+                       r"networks|id)\s*:", re.IGNORECASE)
+_DOCKERFILE_START = re.compile(r"(FROM|ARG)\s", re.IGNORECASE)
+
+
 def is_task_yaml(text: str) -> bool:
-    """A cell body is a task when it reads as a YAML mapping with steps; otherwise it is a Dockerfile."""
+    """A cell body is a task when it reads as a YAML mapping with steps, or begins as one (then a YAML
+    error is the task's, with its line and column); a Dockerfile begins with FROM or ARG. A body that is
+    neither is one line saying both."""
+    first = next((line.strip() for line in text.splitlines()
+                  if line.strip() and not line.lstrip().startswith("#")), "")
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return False
-    return isinstance(data, dict) and "steps" in data
+    except yaml.YAMLError as e:
+        if _TASK_KEY.match(first):
+            mark = getattr(e, "problem_mark", None)
+            raise TaskFileError(f"not valid YAML: {getattr(e, 'problem', None) or e}", kind="load", file="<cell>",
+                                line=mark.line + 1 if mark else None,
+                                column=mark.column + 1 if mark else None) from None
+        data = None
+    if isinstance(data, dict) and "steps" in data:
+        return True
+    if _TASK_KEY.match(first):
+        raise TaskFileError("a task needs `steps:` (version: v1.1.0, steps: [...])", kind="load", file="<cell>")
+    if not _DOCKERFILE_START.match(first):
+        raise UsageError(f"the cell is neither a Dockerfile (its first instruction, {quoted(first[:40])}, is not FROM "
+                         "or ARG) nor a task (version: v1.1.0, steps: ...)")
+    return False
 
 
 def _step(f: dict, context: str | None, given: dict) -> dict:
@@ -155,6 +186,8 @@ def _step(f: dict, context: str | None, given: dict) -> dict:
     if len(chosen) > 1:
         raise UsageError(f"give one of -f/--file, --cmd and a cell body, not {' and '.join(chosen)}")
     common = {"contextPath": context or "/dev/null"}
+    for image in f["image"]:
+        render_image(image, "aa1", "localhost:5000")  # the grammar, with stand-in values
     if f["cmd"]:
         values = [{"name": CMD_VALUE, "value": f["cmd"], "isSecret": False}, *_values(f, given)]
         return {"type": ENCODED_TASK, **common, "encodedTaskContent": _b64(CMD_TEMPLATE.format(timeout=f["timeout"])),
@@ -182,8 +215,6 @@ def _step(f: dict, context: str | None, given: dict) -> dict:
         raise UsageError("-c/--context: a Docker build step needs a context (a folder or a git URL)")
     if f["set"] or f["set_secret"] or f["values"]:
         raise UsageError("--set/--set-secret/--values go with task files; a Docker step takes --arg")
-    for image in f["image"]:
-        render_image(image, "aa1", "localhost:5000")  # the grammar, with stand-in values
     return {"type": DOCKER, **common, "imageNames": list(f["image"]), "isPushEnabled": not f["no_push"],
             "noCache": bool(f["no_cache"]), "dockerFilePath": file or INLINE_DOCKERFILE,
             "arguments": [{"name": k, "value": v, "isSecret": False} for k, v in _pairs(f["arg"], "--arg")],

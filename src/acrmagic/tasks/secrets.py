@@ -53,6 +53,15 @@ def check_file(path: Path, what: str) -> None:
                          f"run `chmod 600 {path}`")
 
 
+def check_token(value, what: str) -> str:
+    """A token as git and HTTP headers carry it: one line, not empty; the message never repeats it."""
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{what}: the token is empty")
+    if re.search(r"[\x00-\x1f\x7f\s]", value.strip()):
+        raise UsageError(f"{what}: the token holds a line break, a space or a control character (one line expected)")
+    return value.strip()
+
+
 def reference(given: str, what: str) -> str:
     """The reference the store keeps for a secret given to create/update ("file:PATH" or "memory")."""
     if given.startswith("@"):

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from ..errors import UsageError
+from .. import cron
+from ..errors import UsageError, quoted
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 _TZ_PREFIX = re.compile(r"^(?:CRON_)?TZ=(\S+)\s+")
@@ -35,14 +36,10 @@ def check_cron(expr: str, flag: str = "--schedule") -> str:
             raise UsageError(f"{flag}: unknown time zone {tz.group(1)!r}; schedules are in UTC") from None
         raise UsageError(f"{flag}: schedules are in UTC, as in ACR: drop {tz.group(0).strip()!r} and write the "
                          "time in UTC")
-    fields = text.split()
-    if len(fields) != 5:
-        raise UsageError(f"{flag}: {expr!r} is not a cron schedule: expected 5 fields (minute hour day-of-month "
-                         f"month day-of-week), got {len(fields)}")
-    if not croniter.is_valid(text):
-        raise UsageError(f"{flag}: {expr!r} is not a valid cron schedule (minute hour day-of-month month "
-                         "day-of-week, e.g. '0 2 * * *')")
-    return " ".join(fields)
+    wrong = cron.problem(text)
+    if wrong:
+        raise UsageError(f"{flag}: {quoted(expr)} is not a schedule ACR accepts: {wrong} (e.g. '0 2 * * *')")
+    return " ".join(text.split())
 
 
 def parse_schedule(text: str, index: int) -> dict:
@@ -52,7 +49,7 @@ def parse_schedule(text: str, index: int) -> dict:
         name, cron = f"t{index}", text
     name = name.strip()
     if not _NAME.fullmatch(name):
-        raise UsageError(f"--schedule: timer name {name!r}: use 1-50 letters, digits, '-' or '_'")
+        raise UsageError(f"--schedule: timer name {quoted(name)}: use 1-50 letters, digits, '-' or '_'")
     return {"name": name, "schedule": check_cron(cron), "status": "Enabled"}
 
 

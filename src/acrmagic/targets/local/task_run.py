@@ -3,6 +3,7 @@ task-file engine's runner with acr-builder's rules; every step's lines and state
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -23,10 +24,14 @@ from .builds import PUSH_RETRY, EngineBuilder
 def submit(builder: Callable[[], EngineBuilder], request: TaskRun, registry: str,
            reserve_id: Callable[[], str]) -> "TaskRunHandle":
     request.plan("dryrun", registry)  # every input error surfaces here, before anything is recorded
-    if request.context_path is None:
+    if request.context is not None and request.context_path is None:
         raise UsageError("--context: a task run on the local engine needs a folder context (git URLs go to ACR)")
     engine = builder()
-    context_tar, digest = pack_tree(request.context_path)  # recorded, and copied into /workspace: packed once
+    if request.context_path is None:  # no source (/dev/null): an empty /workspace, as in ACR
+        with tempfile.TemporaryDirectory(prefix="acrmagic-nosource-") as empty:
+            context_tar, digest = pack_tree(empty)  # the tar is a file of its own: the folder can go
+    else:
+        context_tar, digest = pack_tree(request.context_path)  # recorded, and copied into /workspace: packed once
     run_id = reserve_id()
     plan = request.plan(run_id, registry)  # again, now that templates can see .Run.ID
     return TaskRunHandle(engine, request, plan, run_id, context_tar, digest)
@@ -39,14 +44,15 @@ class TaskRunHandle(RunHandle):
         self.request, self.plan, self.run_id = request, plan, run_id
         self.executor = LocalTaskExecutor(run_id, context_tar, plan, builder)
         self.cancel_ref = f"task:{self.executor.instance}"
-        self.source = {"type": "folder", "path": str(request.context_path), "digest": digest}
+        self.source = ({"type": "none", "digest": digest} if request.context_path is None else
+                       {"type": "folder", "path": str(request.context_path), "digest": digest})
         self.platform = {"os": "linux"}
         levels = {sid: n for n, level in enumerate(plan.levels) for sid in level}
         self.numbers = {s.id: i + 1 for i, s in enumerate(plan.task.steps)}
         self.steps = [StepRecord(s.id, self.numbers[s.id], extra={"type": s.type, "level": levels[s.id]})
                       for s in plan.task.steps]
         self.notes = [f"task {request.task_name}: {len(plan.task.steps)} steps in {len(plan.levels)} levels, "
-                      f"context {request.context}"]  # as the user gave it: saved notebooks carry no machine paths
+                      f"context {request.context or 'none'}"]  # as the user gave it: saved notebooks carry no machine paths
         self.emit: Emit = lambda ev: None
         self.runner = TaskRunner(plan, self.executor, log=self._log, on_state=self._state, push_retry=PUSH_RETRY)
 
