@@ -18,6 +18,7 @@ from acrmagic.runs.store import RunStore
 from acrmagic.states import SUCCEEDED
 from acrmagic.tasks.scheduler import Scheduler, SchedulerLock
 from acrmagic.tasks.store import TaskStore
+from conftest import wait_for
 
 GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
 pytestmark = pytest.mark.engine
@@ -189,3 +190,55 @@ def test_a_broken_trigger_does_not_stop_the_others(tmp_path):
     assert scheduler.wait_idle(120)
     assert RunStore().list(task="good-task")[0].status == SUCCEEDED
     scheduler.close()
+
+
+def test_a_scheduler_killed_with_sigkill_leaves_nothing_once_it_restarts(tmp_path, home):
+    """The restarted scheduler itself (no other run on the engine) removes the killed one's step and helper
+    containers, volumes and source checkout, says so in one line, and the run is recorded Error."""
+    import os
+    import signal
+
+    import docker
+
+    client = docker.from_env()
+    repo = Repo(tmp_path, {"task.yaml": "version: v1.1.0\nsteps:\n  - id: long\n    cmd: busybox sleep 120\n"})
+    tasks.create("killed-sched", context=f"{repo.url}#main", file="task.yaml")
+    argv = [sys.executable, "-m", "acrmagic", "scheduler", "--poll-interval", "0.2"]
+    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+    second = None
+    try:
+        time.sleep(1)  # its baseline: the head now
+        repo.commit({"task.yaml": "version: v1.1.0\nsteps:\n  - id: long\n    cmd: busybox sleep 121\n"})
+        label = lambda run_id: {"label": f"org.acrmagic.run-id={run_id}"}  # noqa: E731
+
+        def started():
+            runs = RunStore().list(task="killed-sched")
+            return runs and client.containers.list(all=True, filters=label(runs[0].run_id)) and runs[0]
+        run = wait_for(started, 90, "the task's step container")
+        checkout_root = home / "checkouts"
+        assert [p for owner in checkout_root.iterdir() for p in owner.iterdir()]  # its checkout, while it runs
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+        assert client.containers.list(all=True, filters=label(run.run_id))  # a killed process cleans nothing
+
+        log = tmp_path / "second.log"
+        with open(log, "w") as out:
+            second = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
+        line = wait_for(lambda: next((x for x in log.read_text().splitlines() if "no longer exist" in x), None),
+                        60, "the restarted scheduler's clean-up line")
+        assert "acb_" in line and "checkouts" in line
+        assert client.containers.list(all=True, filters=label(run.run_id)) == []
+        assert client.volumes.list(filters=label(run.run_id)) == []
+        assert [p for owner in checkout_root.iterdir() for p in owner.iterdir()] == []
+        record = RunStore().get(run.run_id)
+        assert record.status == "Error" and "exited before the run finished" in record.error
+        time.sleep(1)  # a few ticks: the killed run's fire is settled, never run again
+        assert [r.run_id for r in RunStore().list(task="killed-sched")] == [run.run_id]
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(40)
+                except subprocess.TimeoutExpired:
+                    proc.kill()

@@ -183,10 +183,11 @@ def fetch(url: str, ref: str, folder: Path, token: str | None = None) -> str:
     return check_commit(run(["rev-parse", "--verify", "HEAD^{commit}"], [], url, cwd=str(folder)).strip())
 
 
-def checkout(url: str, commit: str, token: str | None = None) -> Path:
-    """A temporary folder holding exactly `commit` (no .git, as BuildKit's git source); the caller removes it."""
+def checkout(url: str, commit: str, token: str | None = None, parent: Path | None = None) -> Path:
+    """A temporary folder (in `parent`, default the system's) holding exactly `commit` (no .git, as
+    BuildKit's git source); the caller removes it."""
     commit = check_commit(commit)
-    folder = Path(tempfile.mkdtemp(prefix="acrmagic-task-"))
+    folder = Path(tempfile.mkdtemp(prefix="acrmagic-task-", dir=parent))
     try:
         run(["init", "-q"], [str(folder)], url)
         fetch(url, commit, folder, token)

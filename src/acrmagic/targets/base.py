@@ -92,6 +92,11 @@ class Target(ABC):
     def cancel(self, cancel_ref: str) -> None:
         """Cancel the run known by `cancel_ref` (may be called from another process)."""
 
+    def remove_leftovers(self) -> list[str]:
+        """Remove what runs of processes that no longer exist left behind (containers, volumes); the
+        names removed. Targets whose runs leave nothing on this machine (ACR) have nothing to do."""
+        return []
+
     # -- targets that keep their own run history (ACR) -------------------------------------------------
     keeps_history = False
 

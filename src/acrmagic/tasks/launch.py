@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .. import runner, targets
+from .. import owner, runner, targets
 from ..context import INLINE_DOCKERFILE
 from ..errors import TaskFileError, UsageError
 from ..runrequest import QuickBuild, TaskRun
@@ -114,7 +114,7 @@ def source(resource: dict, home: str, commit_id: str | None = None) -> Source:
     repo, branch, subdir = gitsrc
     token = git_token(resource, home)
     commit_id = commit_id or git.head(repo, branch, token)
-    checkout = git.checkout(repo, commit_id, token)
+    checkout = git.checkout(repo, commit_id, token, checkouts(home))
     try:
         folder = git.subfolder(checkout, subdir, f"task {resource['name']}: {repo} at {commit_id[:12]}")
     except UsageError:
@@ -123,6 +123,28 @@ def source(resource: dict, home: str, commit_id: str | None = None) -> Source:
     record = {"type": "git", "url": repo, "repository": repo, "branch": branch, "ref": commit_id,
               "commit": commit_id, "subdir": subdir}
     return Source(folder, record, temporary=True) if folder == checkout.resolve() else _Nested(folder, record, checkout)
+
+
+CHECKOUTS = "checkouts"  # under ACRMAGIC_HOME: <owner process>/<one folder per run>
+
+
+def checkouts(home: str) -> Path:
+    """This process's folder of source checkouts: named for its owner (host:pid:start), so a process
+    that starts after this one was killed finds and removes what it left (`remove_dead_checkouts`)."""
+    folder = Path(home) / CHECKOUTS / owner.this_process()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def remove_dead_checkouts(home: str) -> list[str]:
+    """Remove the checkouts of processes that no longer exist; the folders removed."""
+    removed = []
+    root = Path(home) / CHECKOUTS
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if not owner.alive(folder.name):
+            removed += [str(p) for p in sorted(folder.iterdir())]
+            shutil.rmtree(folder, ignore_errors=True)
+    return removed
 
 
 class _Nested(Source):

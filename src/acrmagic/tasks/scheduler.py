@@ -33,7 +33,7 @@ from ..errors import AcrMagicError, RunError, UsageError
 from ..runs.model import now as now_iso
 from ..runs.store import RunStore
 from ..states import QUEUED, RUNNING, SUCCEEDED
-from .. import gitsource
+from .. import gitsource, targets
 from . import base_image, launch, timer
 from . import definition as d
 from .store import DONE, PENDING, STARTED, Fire, TaskStore, new_fire_id
@@ -156,6 +156,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._pool: ThreadPoolExecutor | None = None  # for network waits; threads made once, not per tick
         self._parsed: dict[str, tuple[str, dict]] = {}  # JSON text -> parsed, so a tick parses only changes
+        self._recovered = False
 
     def _rows(self) -> list[tuple[dict, dict]]:
         rows, parsed = [], {}
@@ -176,9 +177,25 @@ class Scheduler:
     def tick(self) -> Tick:
         if not self.lock.acquire():
             return Tick(standby=True)
+        if not self._recovered:  # first tick as the active scheduler: clear what a killed one left
+            self._recovered = True
+            self.recover()
         result = self.check()
         result.started = self.dispatch()
         return result
+
+    def recover(self) -> list[str]:
+        """What runs of processes that no longer exist (a scheduler killed with SIGKILL, a dead kernel)
+        left behind: the run store has recorded those runs Error already (on opening); their source
+        checkouts, step and helper containers and volumes go now, said in one line."""
+        removed = launch.remove_dead_checkouts(self.home)
+        try:
+            removed += targets.from_config({"kind": "local"}).remove_leftovers()
+        except AcrMagicError:  # no engine answers here: nothing of ours can be on it
+            pass
+        if removed:
+            self.log(f"removed what runs of processes that no longer exist left behind: {', '.join(removed)}")
+        return removed
 
     def check(self) -> Tick:
         """Check every enabled task's triggers; fires go to the outbox (no run starts here)."""

@@ -53,11 +53,14 @@ class LocalTarget(Target):
         else:
             from .task_run import submit
         handle = submit(self.builder, request, self.registry, reserve_id)
-        removed = leftovers.remove_orphans(self.builder().engine)
+        removed = self.remove_leftovers()
         if removed:  # a killed run's containers and volumes: gone now, and the new run's log says so
             handle.notes.append(f"removed what runs of processes that no longer exist left on the engine: "
                                 f"{', '.join(removed)}")
         return handle
+
+    def remove_leftovers(self) -> list[str]:
+        return leftovers.remove_orphans(self.builder().engine)
 
     def cancel(self, cancel_ref: str) -> None:
         kind, _, ref = cancel_ref.partition(":")
