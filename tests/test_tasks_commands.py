@@ -145,3 +145,24 @@ def test_a_dockerfile_cell_is_still_a_docker_task(make_context):
     ctx = make_context({})
     info = magic(f"task create -n docker-cell -c {ctx}", "# a comment first\nARG BASE=busybox\nFROM $BASE\n")
     assert info.resource["properties"]["step"]["type"] == "Docker"
+
+
+def test_option_text_in_names_runs_nothing_and_stores_nothing(tmp_path, make_context):
+    marker = tmp_path / "pwned"
+    option = f"--upload-pack=touch {marker}"
+    ctx = make_context({"Dockerfile": "FROM busybox\n"})
+    attempts = [
+        (["task", "create", "-n", option, "--cmd", "x"], "not a valid task name"),
+        (["task", "create", "-n", "opt-image", "-c", str(ctx), "-f", "Dockerfile", "-t", option], "not a valid image"),
+        (["task", "create", "-n", "opt-url", "-c", f"{option}#main", "-f", "Dockerfile"], ""),
+        (["task", "create", "-n", "opt-url2", "-c", f"ssh://host/{option}.git#main", "-f", "Dockerfile"], ""),
+        (["task", "create", "-n", "opt-branch", "-c", f"file://{tmp_path}/r.git#{option}", "-f", "Dockerfile"],
+         "not a valid branch name"),
+        (["task", "create", "-n", "opt-token", "--cmd", "x", "--git-access-token", option + "\n"], "line break"),
+    ]
+    for argv, message in attempts:
+        with pytest.raises(UsageError, match=message) as e:
+            cli(*argv)
+        assert "\n" not in str(e.value)
+    assert TaskStore().names() == []
+    assert not marker.exists()

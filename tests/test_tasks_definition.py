@@ -117,7 +117,7 @@ def test_update_keeps_secrets_not_given_again():
     ("abc", {"cmd": "x"}, "not a valid task name"),
     ("bad name!", {"cmd": "x"}, "not a valid task name"),
     ("x" * 51, {"cmd": "x"}, "not a valid task name"),
-    ("hello", {"cmd": "x", "schedule": ["61 * * * *"]}, "not a valid cron schedule"),
+    ("hello", {"cmd": "x", "schedule": ["61 * * * *"]}, "not a schedule ACR accepts: a value is out of range"),
     ("hello", {"cmd": "x", "schedule": ["0 2 * * * *"]}, "expected 5 fields"),
     ("hello", {"cmd": "x", "schedule": ["TZ=Mars/Olympus 0 2 * * *"]}, "unknown time zone"),
     ("hello", {"cmd": "x", "schedule": ["a:0 2 * * *", "a:0 3 * * *"]}, "two timers are named 'a'"),

@@ -16,7 +16,7 @@ def test_parse_schedule_names_and_fields():
     assert timer.parse_schedule("0 2 * * *", 1) == {"name": "t1", "schedule": "0 2 * * *", "status": "Enabled"}
     assert timer.parse_schedule("nightly:0  2 * * *", 2)["name"] == "nightly"
     assert timer.parse_schedule("nightly:0  2 * * *", 2)["schedule"] == "0 2 * * *"
-    for bad, message in (("0 2 * *", "5 fields"), ("@daily", "5 fields"), ("0 25 * * *", "not a valid"),
+    for bad, message in (("0 2 * *", "5 fields"), ("@daily", "5 fields"), ("0 25 * * *", "out of range"),
                          ("CRON_TZ=Europe/Paris 0 2 * * *", "schedules are in UTC"),
                          ("TZ=Nowhere/Land 0 2 * * *", "unknown time zone"), ("bad name:0 2 * * *", "5 fields"), ("b@d:0 2 * * *", "timer name")):
         with pytest.raises(UsageError, match=message):

@@ -18,7 +18,7 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
 #: every month/weekday combination recurs within 28 years (the Gregorian calendar's weekday cycle for dates)
 HORIZON_YEARS = 28
-_EXTENSION = re.compile(r"[#?]|(?<![A-Za-z])[LW](?![A-Za-z])|\d[LW]|L-\d", re.IGNORECASE)
+_EXTENSION = re.compile(r"[#?]|(?<![A-Za-z])(?:LW|[LW])(?![A-Za-z])|\d[LW]|L-\d", re.IGNORECASE)
 _ELEMENT = re.compile(r"(?:\*|[0-9]+|[A-Za-z]{3})(?:-(?:[0-9]+|[A-Za-z]{3}))?(?:/[0-9]+)?")
 
 

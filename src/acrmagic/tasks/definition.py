@@ -29,7 +29,7 @@ from .. import refs
 from ..errors import TaskFileError, UsageError, quoted
 from ..runrequest import render_image
 from . import secrets, timer
-from ..gitsource import check_url, provider, split_context
+from ..gitsource import check_branch, check_url, provider, split_context
 
 # -- ACR's names and defaults -------------------------------------------------------------------------------
 RESOURCE_TYPE = "Microsoft.ContainerRegistry/registries/tasks"
@@ -124,7 +124,10 @@ def _context(context: str | None) -> str | None:
     if not context or context == "/dev/null":  # az: /dev/null means a task without source
         return None
     if is_git_url(context):
-        check_url(context)
+        repo, branch, _ = split_context(context)
+        check_url(repo)
+        if branch is not None:
+            check_branch(branch, "--context: the branch")
         return context
     folder = Path(context).expanduser()
     if not folder.is_dir():

@@ -1,0 +1,35 @@
+"""ACR's cron dialect: what a timer trigger's schedule may be (the client's commands and the emulator
+both check against it)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from acrmagic import cron
+
+
+@pytest.mark.parametrize("expr", ["0 2 * * *", "*/5 * * * *", "0 12 * * Mon-Fri", "0 0 1 JAN,JUL *", "0 0 29 2 *",
+                                  "15 3 1-7 * 1", "0 0 * * 7", "0-30/10 8-18 * * *"])
+def test_what_acr_takes(expr):
+    assert cron.problem(expr) is None
+
+
+@pytest.mark.parametrize("expr, why", [
+    ("0 0 30 2 *", "never fire"), ("0 0 31 4,6,9,11 *", "never fire"), ("0 0 31 2 *", "never fire"),
+    ("0 0 L * *", "L, W, # or ?"), ("0 0 15W * *", "L, W, # or ?"), ("0 0 * * 5#3", "L, W, # or ?"),
+    ("0 0 ? * *", "L, W, # or ?"), ("0 0 * * 5L", "L, W, # or ?"), ("0 0 LW * *", "L, W, # or ?"),
+    ("0 0 * * * *", "5 fields"), ("0 0 * *", "5 fields"), ("@daily", "5 fields"),
+    ("60 * * * *", "out of range"), ("0 24 * * *", "out of range"), ("0 0 0 * *", "out of range"),
+    ("0 0 * 13 *", "out of range"), ("x * * * *", "not cron syntax"), ("0 0 * * Monday", "not cron syntax"),
+])
+def test_what_acr_refuses(expr, why):
+    assert why in cron.problem(expr)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789*/,-LW#? abcJANMonFri", max_size=30))
+def test_any_text_gets_an_answer_never_an_exception(text):
+    answer = cron.problem(text)
+    assert answer is None or isinstance(answer, str)
