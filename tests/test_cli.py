@@ -42,7 +42,7 @@ def test_build_runs_show_logs_json(make_context):
 def test_unknown_flag_exits_2_with_one_line():
     done = cli("build", "--no-such-flag", ".")
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == ["acrmagic: acrmagic build: unrecognized arguments: --no-such-flag"]
+    assert done.stderr.strip().splitlines() == ["acrmagic build: unrecognized arguments: --no-such-flag"]
 
 
 def test_bad_build_arg_and_timeout_name_the_flag():
