@@ -150,7 +150,10 @@ def test_malformed_payloads_are_400_with_one_line(body, problem):
 def test_other_events_and_tags_build_nothing():
     body = json.dumps({"ref": "refs/tags/v1", "after": "a" * 40, "repository": {"clone_url": "u"}}).encode()
     assert _deliver(TaskStore(), body)[:2] == (202, {"message": "nothing to build"})
-    assert _deliver(TaskStore(), body, event="issues")[:2] == (202, {"message": "ignored event issues"})
+    status, answer, lines = _deliver(TaskStore(), body, event="issues")
+    assert status == 400 and answer == {"error": "unsupported event issues: subscribe this webhook to push events only"}
+    assert len(lines) == 1
+    assert _deliver(TaskStore(), body, event="")[0] == 400
 
 
 def test_served_answers_bad_payloads_400_never_500(task_repo):

@@ -109,8 +109,10 @@ def deliver(store: TaskStore, secret: str, headers: dict[str, str], body: bytes,
     event = headers.get("x-github-event", "")
     if event == "ping":
         return 200, {"message": "pong"}
-    if event != "push":
-        return 202, {"message": f"ignored event {_printable(event) or '(none)'}"}
+    if event != "push":  # the receiver is subscribed to push events only: anything else is a wrong request
+        log(f"webhook: delivery {delivery}: event {_printable(event) or '(none)'} refused: only push and ping")
+        return 400, {"error": f"unsupported event {_printable(event) or '(none)'}: subscribe this webhook to "
+                              "push events only"}
     try:
         push = read_push(body)
     except BadDelivery as e:
