@@ -147,7 +147,7 @@ def _status(status: str | None) -> str | None:
         return None
     canonical = run_status(status)
     if canonical is None:
-        raise UsageError(f"--status: unknown status {status!r} (Queued, Running, Succeeded, Failed, Canceled, "
+        raise UsageError(f"--status: unknown status {quoted(status)} (Queued, Running, Succeeded, Failed, Canceled, "
                          "Error, Timeout)")
     return canonical
 

@@ -24,12 +24,26 @@ def quoted(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 4] + "...'"
 
 
+#: the longest headline an error shows; its own quotes are cut shorter still (`quoted`)
+MAX_MESSAGE = 1000
+
+
+def shown(value, limit: int = 60) -> str:
+    """A name as a message shows it: as it is when short and printable, else `quoted`."""
+    if isinstance(value, str) and len(value) <= limit and value.isprintable() and " " not in value:
+        return value
+    return quoted(value, limit)
+
+
 class AcrMagicError(Exception):
     """Base of every acrmagic error. Its message is one line, whatever a value quoted in it holds, and
     never holds a SAS signature."""
 
     def __init__(self, message: str, *, details: list[str] | None = None):
         message = one_line(strip_sas(message))  # no message carries a storage signature, whoever quotes a URL
+        if len(message) > MAX_MESSAGE:  # a value pasted into a message (a 100 KB argument) never floods a screen
+            tail = f"... ({len(message)} characters)"
+            message = message[:MAX_MESSAGE - len(tail)] + tail
         super().__init__(message)
         self.message = message
         #: extra lines shown under the headline (e.g. the last log lines of a failed step)

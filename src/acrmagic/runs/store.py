@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import config
 from ..database import Database, Transaction
 from ..owner import process_start
-from ..errors import RunNotFound
+from ..errors import RunNotFound, shown
 from ..states import ERROR, QUEUED, RUNNING, STEP_CANCELED, STEP_QUEUED, STEP_RUNNING, STEP_SKIPPED
 from .model import Run, now
 
@@ -120,7 +120,7 @@ class RunStore:
         """Flag a run for cancel: the process that owns it sees the flag and stops it."""
         with self.db.transaction() as db:
             if db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
-                raise RunNotFound(f"no run {run_id} in {self.path}")
+                raise RunNotFound(f"no run {shown(run_id)} in {self.path}")
             db.execute("UPDATE runs SET cancel_requested=1 WHERE run_id=?", (run_id,))
 
     def owner_alive(self, run_id: str) -> bool:
@@ -162,7 +162,7 @@ class RunStore:
     def get(self, run_id: str) -> Run:
         rows = self.db.read("SELECT record FROM runs WHERE run_id=?", (run_id,))
         if not rows:
-            raise RunNotFound(f"no run {run_id} in {self.path}")
+            raise RunNotFound(f"no run {shown(run_id)} in {self.path}")
         return Run.from_record(json.loads(rows[0][0]))
 
     @staticmethod

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from .. import config, refs
-from ..errors import UsageError
+from ..errors import UsageError, quoted
 from ..runs.model import Run
 from ..runs.store import RunStore
 
@@ -78,7 +78,7 @@ def _parse(text: str) -> tuple[str | None, str | None]:
     try:
         ref = refs.parse(refs.qualify(text, config.default_registry()))
     except ValueError:
-        raise UsageError(f"trace: {text!r} is neither an image reference (repo[:tag][@digest]) nor a digest") from None
+        raise UsageError(f"trace: {quoted(text)} is neither an image reference (repo[:tag][@digest]) nor a digest") from None
     tag = ref.tag or ("latest" if not ref.digest else None)
     return (f"{ref.name}:{tag}" if tag else ref.name), ref.digest
 
