@@ -31,7 +31,20 @@ from ..tasks.scheduler import DEFAULT_POLL_INTERVAL, Scheduler
 from ..tasks.store import DONE, PENDING, STARTED, TaskStore
 from ..states import TERMINAL
 from .state import Registry, Store
-from .tasks_api import local_shape
+from .tasks_api import git_token, public
+
+
+def local_shape(task: dict, home: str, name: str | None = None) -> dict:
+    """The task as acrmagic.tasks' scheduler reads it: ACR's JSON without secrets, the git token by
+    reference to this process's memory."""
+    resource = public(task)
+    resource["name"] = name or task["name"]
+    token = git_token(task)
+    resource[d.EXTENSION] = {"registry": None, "dockerfile": None,
+                             "secretRefs": {secrets.GIT_TOKEN: "memory"} if token else {}}
+    if token:
+        secrets.remember(home, resource["name"], secrets.GIT_TOKEN, token)
+    return resource
 
 
 def mirror_name(registry: Registry, task: str) -> str:
