@@ -73,9 +73,11 @@ class ArmApp:
         self.contexts = contexts or ContextPolicy()
         #: where registries made with PUT push their images (the first configured registry's)
         self.default_login_server = store.registries[0].login_server if store.registries else "localhost:5000"
+        from .task_runs import TaskRunsApi
         from .tasks_api import TasksApi
 
         self.tasks = TasksApi(self)  # the task resources and their runs (tasks_api.py)
+        self.task_runs = TaskRunsApi(self)  # taskRun resources (task_runs.py)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def endpoint(self, handler: Callable[[Call], object], api_versions: tuple[str, ...] | None = None,
@@ -412,6 +414,7 @@ class ArmApp:
             Route(P + "/runs/{run_id}/listLogSasUrl", e(self.log_sas, tv), methods=["POST"]),
             Route(P + "/runs/{run_id}/cancel", e(self.cancel, tv), methods=["POST"]),
             *self.tasks.routes(),
+            *self.task_runs.routes(),
         ]
 
     def app(self) -> Starlette:
