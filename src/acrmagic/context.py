@@ -38,11 +38,15 @@ INLINE_DOCKERFILE = ".acrmagic.Dockerfile"
 GZIP_LEVEL = 6
 
 _CHUNK = 1 << 20  # bytes read (and written) at a time: large enough that Python's overhead vanishes
-_GIT_URL = re.compile(r"^(git@[^:]+:|git://|ssh://|(https?|file)://.+\.git(#|$)|(https?|file)://[^#]+#)")
+_GIT_URL = re.compile(r"^(git@[^:]+:|git://|ssh://|(https?|file)://[^/\s]*/\S+)")
+#: a remote tarball (ACR's other URL context), not a repository
+_TARBALL = re.compile(r"\.(tar\.gz|tgz|tar)([#?]|$)", re.I)
 
 
 def is_git_url(context: str) -> bool:
-    return bool(_GIT_URL.match(context)) or context.startswith("github.com/")
+    """A repository URL: `git@host:`, `git://`, `ssh://`, or an http(s)/file URL with a path, as ACR and az
+    read a context (a plain `https://github.com/org/repo` is one; a `.tar.gz` URL is a tarball)."""
+    return (bool(_GIT_URL.match(context)) and not _TARBALL.search(context)) or context.startswith("github.com/")
 
 
 @dataclass

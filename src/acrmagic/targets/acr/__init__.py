@@ -279,8 +279,10 @@ class AcrTarget(Target):
         with svc.translating(f"listing the runs of registry {w.name}", registry=w.name, resource_group=w.resource_group):
             pages = self._tasks().runs.list(w.resource_group, w.name, filter=" and ".join(clauses) or None, top=top)
             found = []
+            caller = _Once(self.who)
             for run in pages:
-                found.append(records.to_run(run, self.describe(), w.login_server))
+                found.append(records.to_run(run, self.describe(), w.login_server, caller=caller,
+                                            read=lambda run_id: self._link(run_id).get()))
                 if len(found) >= top:
                     break
         return found
@@ -288,7 +290,7 @@ class AcrTarget(Target):
     def get_run(self, run_id: str) -> Run:
         from . import records
 
-        return records.to_run(self._link(run_id).get(), self.describe(), self.where().login_server)
+        return records.to_run(self._link(run_id).get(), self.describe(), self.where().login_server, caller=self.who)
 
     def run_log(self, run_id: str) -> str:
         """The whole log blob; a run still going is followed to its end."""
@@ -314,6 +316,18 @@ def _read_emulator(path) -> dict:
 
 def _odata(text: str) -> str:
     return text.replace("'", "''")
+
+
+class _Once:
+    """A value computed on first use only (the caller's principal: one token request per listing)."""
+
+    def __init__(self, fn):
+        self.fn, self.done, self.value = fn, False, None
+
+    def __call__(self):
+        if not self.done:
+            self.value, self.done = self.fn(), True
+        return self.value
 
 
 def _size(n: int) -> str:
