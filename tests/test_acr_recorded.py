@@ -231,3 +231,120 @@ def test_the_emulator_answers_as_the_service_did(scenario, emulator, contexts):
         replay.client.close()
     print(f"{scenario}: {matched} of {len(exchanges)} recorded exchanges match")
     assert problems == [], f"{matched} of {len(exchanges)} match"
+
+
+# -- the client on the recorded bodies ---------------------------------------------------------------------
+def _recorded(kind: str) -> list[tuple[dict, dict]]:
+    """(exchange, response body) of every recorded answer that is (or lists) a resource of `kind`."""
+    out = []
+    for scenario in SCENARIOS:
+        for exchange in json.loads((DATA / f"{scenario}.json").read_text())["exchanges"]:
+            body = exchange["response"]
+            items = body.get("value", [body]) if isinstance(body, dict) else []
+            out += [(exchange, item) for item in items if item.get("type", "").endswith(kind)]
+    return out
+
+
+RUNS = [(e, r) for e, r in _recorded("/runs")] + [(e, t["properties"]["runResult"]) for e, t in _recorded("/taskRuns")]
+TASKS = _recorded("/tasks")
+
+
+def _iso(text: str | None) -> str | None:
+    from datetime import datetime, timezone
+
+    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).isoformat()
+
+
+def test_every_recorded_run_goes_through_the_sdk_and_the_record_whole():
+    from azure.mgmt.containerregistrytasks.models import Run as SdkRun
+
+    from acrmagic.runs.model import OutputImage
+    from acrmagic.targets.acr import records
+
+    full = next(r for e, r in RUNS if "runType" in r["properties"])
+    assert len(RUNS) >= 10
+    for exchange, body in RUNS:
+        props = body["properties"]
+        model = SdkRun(body)
+        assert model.as_dict() == body  # the SDK keeps every key as sent
+        reads = []
+
+        def read(run_id, _full=full):
+            reads.append(run_id)
+            return SdkRun(dict(_full, name=run_id, properties=dict(_full["properties"], runId=run_id)))
+
+        run = records.to_run(model, {"kind": "acr"}, "example.azurecr.io", caller=lambda: "caller-from-token",
+                             read=read)
+        if "runType" not in props:  # scheduleRun's answer: read again, nothing made up
+            assert reads == [props["runId"]], exchange["path"]
+            props = dict(full["properties"], runId=props["runId"])
+            source = full
+        else:
+            assert reads == []
+            source = body
+        assert run.run_id == props["runId"] and run.cancel_ref == props["runId"]
+        assert run.run_type == props["runType"] and run.status == props["status"]
+        assert run.create_time == _iso(props["createTime"])
+        assert run.start_time == _iso(props.get("startTime")) and run.finish_time == _iso(props.get("finishTime"))
+        assert run.task == props.get("task") and run.error == props.get("runErrorMessage")
+        assert run.platform == props["platform"]
+        assert run.output_images == [OutputImage(o["registry"], o["repository"], o["tag"], o["digest"])
+                                     for o in props.get("outputImages", [])]
+        assert run.trigger == "Manual" and run.trigger_details == {}
+        # real runs carry no createdBy: lastModifiedBy names who ran it, else the token the request went with
+        system = source.get("systemData")
+        assert run.who == (system["lastModifiedBy"] if system else "caller-from-token")
+        assert run.service == {k: (_iso(props[k]) if k == "lastUpdatedTime" else props[k])
+                               for k in ("lastUpdatedTime", "provisioningState", "isArchiveEnabled",
+                                         "agentConfiguration", "sourceRegistryAuth", "agentPoolName") if k in props}
+        assert run.backend == "acr" and run.registry == "example.azurecr.io" and run.target == {"kind": "acr"}
+        assert {k: v for k, v in run.to_dict().items() if k in props} == \
+            {k: (_iso(v) if k.endswith("Time") else v) for k, v in props.items() if k in run.to_dict()
+             and k != "outputImages"} | ({"outputImages": run.to_dict()["outputImages"]} if "outputImages" in props else {})
+
+
+def test_every_recorded_task_goes_through_the_sdk_unchanged():
+    from azure.mgmt.containerregistrytasks.models import Task
+
+    from acrmagic.targets.acr import tasks as acr_tasks
+
+    assert len(TASKS) >= 15
+    for exchange, body in TASKS:
+        model = Task(body)
+        assert acr_tasks.from_model(model) == body, exchange["path"]
+        assert model.properties.step.type == body["properties"]["step"]["type"]
+        assert model.properties.timeout == body["properties"]["timeout"]
+        assert model.properties.platform.os == body["properties"]["platform"]["os"]
+        assert (model.identity is None) == ("identity" not in body)
+        # what create sends back is the task without what the service computes
+        sent = acr_tasks.body(body)
+        assert "id" not in sent and "systemData" not in sent and "provisioningState" not in sent["properties"]
+        assert "baseImageDependencies" not in sent["properties"]["step"]
+
+
+class FakeAcr:
+    """The task operations the backend calls, answering with a recorded task (no SDK, no network)."""
+
+    def __init__(self, task: dict):
+        self.task, self.patches = task, []
+
+    def get_task(self, name, secrets=False):
+        return json.loads(json.dumps(self.task))
+
+    def update_task(self, name, patch):
+        self.patches.append(patch)
+        return self.task
+
+
+@pytest.mark.parametrize("name", ["testTask", "contextlessTaskCmd", "contextlessTaskfile"])
+def test_updating_a_recorded_task_with_no_change_sends_nothing_invented(name, monkeypatch, tmp_path):
+    from acrmagic.tasks import backend
+
+    monkeypatch.setenv("ACRMAGIC_HOME", str(tmp_path))
+    task = next(json.loads(json.dumps(t).replace("{git_context}", "https://github.com/Azure-Samples/acr-build-helloworld-node"))
+                for e, t in TASKS if t["name"] == name and e["method"] == "PUT")
+    acr = FakeAcr(task)
+    backend.update(acr, name, {}, lambda n, flags: flags)  # a plain GitHub URL is a git context, not a folder
+    assert acr.patches == [{"properties": {}}]
+    backend.update(acr, name, {"timeout": 600}, lambda n, flags: flags)
+    assert acr.patches[-1] == {"properties": {"timeout": 600}}

@@ -105,8 +105,8 @@ def changed(old: dict, new: dict) -> dict:
     for key, value in new.items():
         if key in _READ_ONLY or old.get(key) == value:
             continue
-        if value in ({}, [], None) and key not in old:
-            continue
+        if key not in old and (value in ({}, [], None) or _all_disabled(value)):
+            continue  # nothing that was there, nothing switched on: no change
         if key == "contextPath" and value == "/dev/null" and not old.get(key):
             continue
         if isinstance(value, dict) and isinstance(old.get(key), dict):
@@ -194,6 +194,12 @@ def list_runs(acr, name: str | None, top: int | None, status: str | None):
     from ..runs.model import RunList
 
     return RunList(acr.task_runs(name, top=top, status=status), query={"task": name, "status": status, "top": top})
+
+
+def _all_disabled(value) -> bool:
+    """Trigger items that are all switched off (a disabled source trigger ACR never had)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and v.get("status") == "Disabled"
+                                                           for v in value)
 
 
 __all__ = ["cloud", "create", "update", "changed", "show", "list_tasks", "set_status", "run", "list_runs", "to_acr"]
