@@ -111,7 +111,7 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
         arm = ArmApp(store, storage, scheduler, issuer, base_url, contexts)
         sources.tasks_api = arm.tasks
         arm_app = arm.app()
-        triggers = arm.tasks.triggers = Triggers(store, arm.tasks, state_dir / "tasks", settings.poll_interval,
+        triggers = arm.tasks.triggers = Triggers(store, arm.tasks, contexts, settings.poll_interval,
                                                  settings.clock_offset)
         triggers.start()
         identity_app = Starlette(routes=[Route(TOKEN_PATH, issuer.token_endpoint)])

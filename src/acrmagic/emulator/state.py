@@ -8,11 +8,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..runs.store import base36  # ACR's run IDs and the local store's are the same shape
 from ..states import TERMINAL
 from .arm import RUN_TYPE, REGISTRY_TYPE, not_found, registry_id, timestamp, utc_now
 
 SKUS = ("Basic", "Standard", "Premium", "Classic")
+
+
+def base36(n: int) -> str:
+    """ACR's run ids count in base 36 after a two-letter prefix: ca1 ... ca9, caa ... caz, ca10."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
 
 
 #: api-versions from which a registry GET carries these keys (seen in recorded answers of the service:
