@@ -1,6 +1,7 @@
 """Where a run's files come from on the service side: an upload of the caller's (a `sourceLocation`
-from listBuildSourceUploadUrl), a git repository (`URL[#REF][:FOLDER]`, as ACR reads a context), or
-nothing (`/dev/null`, a contextless task).
+from listBuildSourceUploadUrl), a git repository (`URL[#REF][:FOLDER]`, as ACR reads a context), an
+OCI artifact (`oci://`: accepted, not pulled: the emulator is offline), or nothing (`/dev/null`, a
+contextless task).
 
 ACR fetches git contexts from the network. The emulator is offline: a remote repository cannot be
 fetched, so such a run is accepted and then fails with one line saying so. Local git repositories
@@ -28,7 +29,8 @@ from ..errors import SourceUnavailable as SourceError
 from .arm import bad_request
 
 NULL_CONTEXT = "/dev/null"
-_REMOTE = re.compile(r"^(https?|ssh|git)://|^git@", re.I)
+_REMOTE = re.compile(r"^(https?|ssh|git|oci)://|^git@", re.I)
+_OCI = re.compile(r"^oci://", re.I)
 _FILE = re.compile(r"^file://", re.I)
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -74,6 +76,8 @@ class ContextPolicy:
             return
         if not isinstance(context, str) or not context.strip() or len(context) > 2048 or "\n" in context:
             raise bad_request(f"{target} must be a repository URL or {NULL_CONTEXT}.", target=target)
+        if _OCI.match(context):
+            return  # an artifact reference; pulled when a run starts
         if is_remote(context):
             git = split_git(context)
             _check_ref(git.ref, target)
@@ -149,6 +153,8 @@ def fetch(context: str | None, policy: ContextPolicy, token: str | None = None, 
         policy.check(context)
     except ArmError as e:
         raise SourceError(e.message) from None
+    if _OCI.match(context):
+        raise SourceError(f"the emulator works offline and does not pull OCI artifact contexts ({context})")
     if not is_git(context):
         folder = Path(context)
         if not folder.is_dir():
