@@ -46,12 +46,14 @@ ENUMS = {
     "roleAssignmentMode": {"LegacyRegistryPermissions", "AbacRepositoryPermissions"},
     "publicNetworkAccess": {"Enabled", "Disabled"},
     "zoneRedundancy": {"Enabled", "Disabled"},
-    "status": set(acrspec.RUN_STATUSES) | set(acrspec.TASK_STATUSES) | {"enabled", "disabled"},
+    "status": set(acrspec.RUN_STATUSES) | set(acrspec.TASK_STATUSES) | {"enabled", "disabled", "Accepted",
+                                                                         "Creating"},
 }
 TYPE_ENUMS = {"step": set(acrspec.STEP_TYPES), "": {"Microsoft.ContainerRegistry/registries",
                                                    "Microsoft.ContainerRegistry/registries/tasks",
                                                    "Microsoft.ContainerRegistry/registries/runs",
-                                                   "Microsoft.ContainerRegistry/registries/taskRuns"},
+                                                   "Microsoft.ContainerRegistry/registries/taskRuns",
+                                                   "Microsoft.Resources/deployments"},
               "baseImageDependencies": {"BuildTime", "Runtime"}, "runRequest": {"DockerBuildRequest", "FileTaskRunRequest",
                                                                                  "EncodedTaskRunRequest", "TaskRunRequest"}}
 

@@ -89,6 +89,9 @@ ROUTES = [  # (method, path, api-version): every route that reads a body
     ("PUT", P + "/tasks/fuzztask", TV), ("PATCH", P + "/tasks/fuzztask", TV), ("POST", P + "/tasks/fuzztask/listDetails", TV),
     ("PUT", P + "/taskRuns/fuzztaskrun", RV),
     ("PUT", P + "/tasks/other-task", TV), ("PATCH", P + "/tasks/other-task", TV),
+    ("PUT", f"/subscriptions/{SUB}/resourcegroups/{RG}/providers/Microsoft.Resources/deployments/fuzz", "2025-04-01"),
+    ("POST", f"/subscriptions/{SUB}/resourcegroups/{RG}/providers/Microsoft.Resources/deployments/fuzz/validate",
+     "2025-04-01"),
 ]
 
 
@@ -98,7 +101,7 @@ def _recorded_bodies() -> list[dict]:
         for exchange in json.loads(path.read_text())["exchanges"]:
             if isinstance(exchange.get("body"), dict):
                 bodies.append(json.loads(json.dumps(exchange["body"]).replace("{git_context}", "/etc")
-                                         .replace("{sub}", SUB).replace("{rg}", RG).replace("{registry}", REG)))
+                                         .replace("{sub}", SUB).replace("{rg}", RG).replace("{registry}", REG).replace("{git_context}", "/etc")))
     return bodies
 
 

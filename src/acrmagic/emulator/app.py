@@ -73,11 +73,13 @@ class ArmApp:
         self.contexts = contexts or ContextPolicy()
         #: where registries made with PUT push their images (the first configured registry's)
         self.default_login_server = store.registries[0].login_server if store.registries else "localhost:5000"
+        from .deployments import DeploymentsApi
         from .task_runs import TaskRunsApi
         from .tasks_api import TasksApi
 
         self.tasks = TasksApi(self)  # the task resources and their runs (tasks_api.py)
         self.task_runs = TaskRunsApi(self)  # taskRun resources (task_runs.py)
+        self.deployments = DeploymentsApi(self)  # templates deploying them (deployments.py)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def endpoint(self, handler: Callable[[Call], object], api_versions: tuple[str, ...] | None = None,
@@ -218,8 +220,9 @@ class ArmApp:
         return self.registry(call).to_json(call.api_version)
 
     def registry_put(self, call: Call) -> dict:
-        """`az acr create`: a new registry (201, Creating, an operation to poll, before 2025-era api-versions;
-        200 Succeeded from them on, as the service answers), or a replaced one's settings (200)."""
+        """`az acr create`: a new registry (201, Creating, an operation to poll, up to the 2025 api-versions;
+        200 Succeeded from 2026 ones on, as the service's recorded answers show), or a replaced one's
+        settings (200)."""
         sub, rg, name = call.param("subscription"), call.param("resource_group"), call.param("registry")
         body = call.object_body()
         location, sku = body.get("location"), body.get("sku")
@@ -244,7 +247,7 @@ class ArmApp:
                            location=location, created_by=by)
             self._apply_registry(reg, body, call)
             self.store.add_registry(reg)
-            if call.api_version[:4] < "2025":
+            if call.api_version[:4] < "2026":
                 call.status = 201
                 call.headers["Azure-AsyncOperation"] = (f"{self.base_url}{reg.id}/operationStatuses/"
                                                         f"registries-{uuid.uuid4()}?api-version={call.api_version}")
@@ -415,6 +418,7 @@ class ArmApp:
             Route(P + "/runs/{run_id}/cancel", e(self.cancel, tv), methods=["POST"]),
             *self.tasks.routes(),
             *self.task_runs.routes(),
+            *self.deployments.routes(),
         ]
 
     def app(self) -> Starlette:

@@ -79,7 +79,7 @@ def timestamp(moment: datetime | None) -> str | None:
 _CANONICAL = {s.lower(): s for s in (
     "subscriptions", "resourceGroups", "providers", PROVIDER, "registries", "runs", "listBuildSourceUploadUrl",
     "scheduleRun", "listLogSasUrl", "cancel", "resources", "tenants", "metadata", "endpoints", "operationStatuses",
-    "taskRuns", "tasks", "listDetails")}
+    "taskRuns", "tasks", "listDetails", "Microsoft.Resources", "deployments", "validate")}
 
 
 class CanonicalPathMiddleware:

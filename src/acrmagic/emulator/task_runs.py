@@ -67,9 +67,14 @@ class TaskRunsApi:
         return out
 
     def put(self, call) -> dict:
-        reg = self.arm.tasks_registry(call)
-        name = self._name(call)
-        body = call.object_body()
+        return self.create(self.arm.tasks_registry(call), self._name(call), call.object_body(), call.claims)
+
+    def create(self, reg, name: str, body: dict, claims: dict) -> dict:
+        """Create or replace a taskRun (its PUT, or a template deployment's); its answer."""
+        if not TASK_RUN_NAME.match(name):
+            raise bad_request(f"The taskRun name '{name}' is invalid.", "InvalidTaskRunName", target="taskRunName")
+        if not isinstance(body, dict):
+            raise bad_request("The request content must be a JSON object.")
         props = body.get("properties")
         if not isinstance(props, dict) or not isinstance(props.get("runRequest"), dict):
             raise bad_request("properties.runRequest (the run to start) is required.", target="runRequest")
@@ -85,8 +90,8 @@ class TaskRunsApi:
             if old is not None and old["properties"]["runRequest"] == _shown_request(props["runRequest"]) \
                     and old["properties"].get("forceUpdateTag") == props.get("forceUpdateTag"):
                 return self._answer(reg, old)  # the same request again runs nothing new
-            queued = self.arm.submit(reg, props["runRequest"], call.claims)
-            by, kind = principal(call.claims)
+            queued = self.arm.submit(reg, props["runRequest"], claims)
+            by, kind = principal(claims)
             now = timestamp(utc_now())
             system = (old or {}).get("systemData") or {"createdBy": by, "createdByType": kind, "createdAt": now}
             stored = {"type": TASK_RUN_TYPE,

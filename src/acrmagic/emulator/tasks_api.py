@@ -299,15 +299,19 @@ class TasksApi:
 
     # -- the endpoints -------------------------------------------------------------------------------------
     def put(self, call) -> dict:
-        reg = self.arm.tasks_registry(call)
-        name = self._task_name(call)
-        body = call.object_body()
+        return self.create(self.arm.tasks_registry(call), self._task_name(call), call.object_body(), call.claims)
+
+    def create(self, reg, name: str, body: dict, claims: dict) -> dict:
+        """Create or replace a task (its PUT, or a template deployment's); the answer."""
+        if not TASK_NAME.match(name):
+            raise bad_request(f"The task name '{name}' is invalid.", "InvalidTaskName", target="taskName")
+        _require(isinstance(body, dict), "The request content must be a JSON object.", "task")
         with self._lock:
             try:
                 old = self.store.task(reg, name)
             except ArmError:
                 old = None
-            task = self._stored(reg, old["name"] if old else name, body, old, call.claims)
+            task = self._stored(reg, old["name"] if old else name, body, old, claims)
             self.store.put_task(reg, task)
             if self.triggers is not None:
                 self.triggers.sync(reg, task, old)
