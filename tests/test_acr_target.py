@@ -20,7 +20,7 @@ import pytest
 
 from acrmagic import runner
 from acrmagic.emulator.process import EmulatorProcess
-from acrmagic.errors import (AuthenticationFailed, CloudError, CloudUnavailable, RunCanceled, RunErrored,
+from acrmagic.errors import (AuthenticationFailed, CloudError, CloudUnavailable, RunCanceled, RunErrored, RunFailed,
                              RunNotFound, RunTimedOut, TaskFileError, UsageError)
 from acrmagic.events import StepEvent
 from acrmagic.logformat import read_log
@@ -182,8 +182,11 @@ def test_replay_and_history(emulator, make_context):
 def test_git_context_is_passed_to_acr_as_is(emulator):
     target = emulator.target()
     req = QuickBuild(context="https://github.com/Azure-Samples/acr-build-helloworld-node.git", images=["x:1"])
-    with pytest.raises(CloudError, match="SourceLocationNotFound") as e:  # the emulator is offline: it says so
-        runner.start(req, target=target, observer=Observer())
+    # ACR accepts the repository URL and fetches it when the run starts; the emulator is offline, so
+    # the run fails there, with one line that says why
+    with pytest.raises(RunFailed) as e:
+        _run(req, target)
+    assert "offline" in e.value.message and "acr-build-helloworld-node" in e.value.message
     assert "\n" not in e.value.message
 
 

@@ -53,7 +53,9 @@ def test_task_json_goes_to_the_sdk_model_and_back_unchanged():
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("acr-tasks-emulator")
-    process = EmulatorProcess(tmp, ["--poll-interval", "1", "--log-level", "info"],
+    # the tasks' folder and file:// git contexts live under pytest's temporary folders
+    process = EmulatorProcess(tmp, ["--poll-interval", "1", "--log-level", "info",
+                                    "--context-root", str(tmp_path_factory.getbasetemp())],
                               env={**os.environ, "ACRMAGIC_HOME": str(tmp / "home")})
     info = dict(process.info, config_file=str(process.config_file), stderr=process.stderr_path)
     yield info

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -66,8 +67,10 @@ def az_executable() -> Path:
 
 # -- the emulator -------------------------------------------------------------------------------------
 class Emulator(EmulatorProcess):
-    def __init__(self, tmp: Path):
-        super().__init__(tmp, ["--state-dir", str(tmp / "state"), "--log-level", "info"],
+    def __init__(self, tmp: Path, context_root: Path):
+        # local git repositories under context_root stand in for GitHub (offline)
+        super().__init__(tmp, ["--state-dir", str(tmp / "state"), "--log-level", "info",
+                               "--context-root", str(context_root)],
                          env={**os.environ, "ACRMAGIC_HOME": str(tmp / "emulator-home")})
 
     def requests(self) -> list[str]:
@@ -78,7 +81,7 @@ class Emulator(EmulatorProcess):
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    emu = Emulator(tmp_path_factory.mktemp("az-emulator"))
+    emu = Emulator(tmp_path_factory.mktemp("az-emulator"), tmp_path_factory.getbasetemp())
     yield emu
     emu.stop()
 
@@ -174,7 +177,7 @@ def test_az_acr_build_pushes_the_image_the_run_list_names(az, emulator, ctx, don
     assert f"Successfully pushed image: {emulator.info['login_server']}/emu-az:{run_id}" in out
     assert f"Run ID: {run_id} was successful" in out
     run = az.json("acr", "task", "show-run", "-r", reg, "--run-id", run_id)
-    assert run["status"] == "Succeeded" and run["runType"] == "QuickBuild"
+    assert run["status"] == "Succeeded" and run["runType"] == "QuickRun"  # as the service records az acr build
     [image] = run["outputImages"]
     assert (image["registry"], image["repository"], image["tag"]) == (emulator.info["login_server"], "emu-az", run_id)
     # the registry's own HTTP API (not acrmagic, not az) holds that digest under that tag
@@ -197,7 +200,7 @@ def test_az_acr_run_runs_a_task_file_with_a_cmd_and_a_build_step(az, emulator, c
 def test_az_acr_task_list_runs_shows_both_newest_first(az, emulator, done):
     runs = az.json("acr", "task", "list-runs", "-r", emulator.info["registry"])
     assert [(r["runId"], r["status"], r["runType"]) for r in runs[:2]] == [
-        (done["run"], "Succeeded", "QuickRun"), (done["build"], "Succeeded", "QuickBuild")]
+        (done["run"], "Succeeded", "QuickRun"), (done["build"], "Succeeded", "QuickRun")]
     assert runs[0]["createTime"] >= runs[1]["createTime"]
     assert [i["digest"] for i in runs[1]["outputImages"]] == [done["digest"]]  # the registry's, as checked above
     top = az.json("acr", "task", "list-runs", "-r", emulator.info["registry"], "--top", "1")
@@ -232,3 +235,79 @@ def test_az_acr_task_cancel_run_stops_a_long_build(az, emulator, tmp_path):
     assert registry_digest("emu-az-slow", run_id, emulator.info["login_server"]) is None  # nothing pushed
     missing = az("acr", "task", "cancel-run", "-r", reg, "--run-id", "zz999", check=False)
     assert missing.returncode != 0 and "ResourceNotFound" in missing.stderr
+
+
+def _git_repository(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com"}
+    for args in (["init", "-q", "-b", "master"], ["add", "."], ["commit", "-qm", "one"]):
+        subprocess.run(["git", *args], cwd=folder, check=True, env=env, capture_output=True)
+    return folder
+
+
+def test_azure_clis_own_acr_task_scenario_offline(az, emulator, tmp_path):
+    """azure-cli's ACR task scenario (`test_acr_task` in its test_acr_task_commands.py), the same commands in
+    the same order with the same checks on each result, through the real az against the emulator. What
+    being offline forces: the scenario's GitHub context is a local git repository (a plain URL without
+    `.git` or `#ref`, as the GitHub one), and the contextless task runs an image the offline mirror has
+    (busybox for bash). The scenario's own resource group comes from `az group create`."""
+    rg, reg = f"clitest.rg{uuid.uuid4().hex[:6]}", f"clireg{uuid.uuid4().hex[:10]}"
+    repo = _git_repository(tmp_path / "node-helloworld", {"Dockerfile": "FROM busybox\nRUN echo hello > /hello\n"})
+    context, image, loc = f"file://{repo}", "testtask:v1", "westus"
+    az("group", "create", "-n", rg, "-l", loc)
+
+    created = az.json("acr", "create", "-n", reg, "-g", rg, "-l", loc, "--sku", "Standard")
+    assert (created["name"], created["location"], created["adminUserEnabled"]) == (reg, loc, False)
+    assert (created["sku"]["name"], created["sku"]["tier"], created["provisioningState"]) == \
+        ("Standard", "Standard", "Succeeded")
+
+    def docker_task_checks(task: dict, name: str) -> None:
+        assert (task["name"], task["location"], task["platform"]["os"], task["agentConfiguration"]["cpu"]) == \
+            (name, loc, "linux", 2)
+        assert (task["provisioningState"], task["status"], task["timeout"]) == ("Succeeded", "Enabled", 3600)
+        step = task["step"]
+        assert (step["dockerFilePath"], step["imageNames"], step["arguments"], step["isPushEnabled"],
+                step["noCache"]) == ("Dockerfile", [image], [], True, False)
+
+    docker_task_checks(az.json("acr", "task", "create", "-n", "testTask", "-r", reg, "--context", context, "--image",
+                               image, "-f", "Dockerfile", "--commit-trigger-enabled", "False",
+                               "--pull-request-trigger-enabled", "False"), "testTask")
+    docker_task_checks(az.json("acr", "task", "create", "-n", "artifactTask", "-r", reg, "--context",
+                               "oci://myregistry.azurecr.io/hello-world:v1", "--image", image, "-f", "Dockerfile"),
+                       "artifactTask")
+    contextless = az.json("acr", "task", "create", "-n", "contextlessTask", "-r", reg, "--cmd", "busybox",
+                          "-c", "/dev/null")
+    assert (contextless["name"], contextless["location"], contextless["platform"]["os"],
+            contextless["agentConfiguration"]["cpu"]) == ("contextlessTask", loc, "linux", 2)
+    assert (contextless["provisioningState"], contextless["status"], contextless["timeout"],
+            contextless["step"]["type"]) == ("Succeeded", "Enabled", 3600, "EncodedTask")
+
+    assert az.json("acr", "task", "list", "-r", reg)[0]["name"] == "testTask"  # in creation order
+
+    for name in ("contextlessTask", "testTask"):
+        ran = az.json("acr", "task", "run", "-n", name, "-r", reg, "--no-logs")
+        assert (ran["type"], ran["status"]) == ("Microsoft.ContainerRegistry/registries/runs", "Succeeded"), ran
+    run_id = ran["runId"]
+
+    runs = az.json("acr", "task", "list-runs", "-n", "testTask", "-r", reg)
+    assert (runs[0]["type"], runs[0]["runId"], runs[0]["isArchiveEnabled"]) == \
+        ("Microsoft.ContainerRegistry/registries/runs", run_id, False)
+    log = az("acr", "task", "logs", "-r", reg, "--run-id", run_id).stdout
+    assert f"Run ID: {run_id} was successful" in log
+
+    assert az.json("acr", "task", "show", "-n", "testTask", "-r", reg)["name"] == "testTask"
+    updated = az.json("acr", "task", "update", "-n", "testTask", "-r", reg, "--platform", "linux/arm")
+    assert (updated["name"], updated["platform"]["os"], updated["platform"]["architecture"]) == \
+        ("testTask", "linux", "arm")
+
+    archived = az.json("acr", "task", "update-run", "-r", reg, "--run-id", run_id, "--no-archive", "false")
+    assert (archived["type"], archived["runId"], archived["isArchiveEnabled"], archived["provisioningState"]) == \
+        ("Microsoft.ContainerRegistry/registries/runs", run_id, True, "Succeeded")
+
+    az("acr", "task", "delete", "-n", "testTask", "-r", reg, "-y")
+    az("acr", "delete", "-n", reg, "-g", rg, "-y")
+    gone = az("acr", "show", "-n", reg, "-g", rg, check=False)
+    assert gone.returncode != 0 and "ResourceNotFound" in gone.stderr

@@ -474,7 +474,7 @@ def test_quick_build_pushes_to_the_local_registry(built, emulator):
     assert re.fullmatch(r"ca[0-9a-z]+", queued.run_id)
     assert queued.status == "Queued" and queued.provisioning_state == "Succeeded"
     assert run.status == "Succeeded", run.run_error_message
-    assert run.run_type == "QuickBuild" and run.provisioning_state == "Succeeded"
+    assert run.run_type == "QuickRun" and run.provisioning_state == "Succeeded"  # as the service records `az acr build`
     assert run.create_time <= run.start_time <= run.finish_time
     assert run.platform.os == "linux" and run.agent_configuration.cpu == 2
     images = [(i.registry, i.repository, i.tag) for i in run.output_images]
@@ -517,7 +517,7 @@ def test_runs_list_filters_newest_first_and_top(built, emulator):
     assert run.run_id in ids
     assert [int(i[2:], 36) for i in ids] == sorted((int(i[2:], 36) for i in ids), reverse=True)  # newest first
     assert [r.run_id for r in tasks.runs.list(rg, reg, filter=f"runId eq '{run.run_id}'")] == [run.run_id]
-    assert run.run_id in [r.run_id for r in tasks.runs.list(rg, reg, filter="Status eq 'succeeded' and RunType eq 'QuickBuild'")]
+    assert run.run_id in [r.run_id for r in tasks.runs.list(rg, reg, filter="Status eq 'succeeded' and RunType eq 'QuickRun'")]
     digest = run.output_images[0].digest
     assert [r.run_id for r in tasks.runs.list(rg, reg, filter=f"contains(OutputImageManifests, 'emu-test@{digest}')")] \
         == [run.run_id]

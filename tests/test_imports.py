@@ -1,11 +1,12 @@
 """Imports flow one way. Every import in the package, including those inside functions, is read from
 the source; the test fails on a cycle and on an import against the layering:
 
-    errors, states, events, refs, redact, config, textfiles, retry, owner   the vocabulary
+    errors, states, events, refs, redact, config, textfiles, retry, owner, acrspec   the vocabulary
     taskfile/                                                    the task-file engine: no engine code
     runs/ (record, store, recorder)                              no display code, no targets
     targets/                                                     no runner, api, views
     runner -> targets, runs;  api -> runner;  views -> api and the record
+    emulator/ -> the vocabulary and the local target only (never acrmagic.tasks, runs, the ACR client)
     devstack (apt, dockerd, the mirror): development tooling, only the command line reaches it
 """
 
@@ -21,7 +22,7 @@ PACKAGE = "acrmagic"
 
 VOCABULARY = {"acrmagic.errors", "acrmagic.states", "acrmagic.events", "acrmagic.refs", "acrmagic.redact",
               "acrmagic.config", "acrmagic.textfiles", "acrmagic.retry", "acrmagic.owner", "acrmagic.database",
-              "acrmagic.cron"}
+              "acrmagic.acrspec"}
 DISPLAY = ("acrmagic.views", "acrmagic.progress", "acrmagic.notebook", "acrmagic.magics")
 FRONT = ("acrmagic.api", "acrmagic.cli", "acrmagic.runner") + DISPLAY
 
@@ -124,6 +125,10 @@ RULES = [
      "a target reports events; recording and display are the runner's"),
     ("acrmagic.runner", lambda m: _under(m, DISPLAY + ("acrmagic.api", "acrmagic.cli")),
      "the runner is handed its observer; it chooses no view"),
+    ("acrmagic.emulator", lambda m: _under(m, FRONT + ("acrmagic.tasks", "acrmagic.runs", "acrmagic.targets.acr",
+                                                       "acrmagic.context")),
+     "the emulator is an independent oracle: the service side from the API's definitions (acrspec), never the "
+     "client's task model, launch, secrets, scheduler, run store or ACR client"),
     ("acrmagic.views", lambda m: _under(m, ("acrmagic.runs.store", "acrmagic.runs.recorder", "acrmagic.targets",
                                             "acrmagic.runner", "acrmagic.taskfile")),
      "views use the public API"),

@@ -234,6 +234,11 @@ class ArmError(AcrMagicError):
         self.headers = headers or {}
 
 
+class SourceUnavailable(EmulatorError):
+    """The emulator cannot fetch a run's source when it starts (offline, a missing folder, a bad ref):
+    that run fails with this one line."""
+
+
 class StepStopped(AcrMagicError):
     """The run is stopping (another step failed, cancel, run timeout): a step leaves at once."""
 

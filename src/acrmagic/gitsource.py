@@ -30,7 +30,9 @@ LS_REMOTE_TIMEOUT = 30  # seconds: a repository that does not answer is a trigge
 FETCH_TIMEOUT = 600
 ALLOWED_PROTOCOLS = "https:http:ssh:git:file"
 
-_GIT_URL = re.compile(r"^(git@[^:]+:|git://|ssh://|(https?|file)://.+\.git(#|$)|(https?|file)://[^#]+#)")
+_GIT_URL = re.compile(r"^(git@[^:]+:|git://|ssh://|(https?|file)://[^/\s]*/\S+)")
+#: a remote tarball (ACR's other URL context), not a repository
+_TARBALL = re.compile(r"\.(tar\.gz|tgz|tar)([#?]|$)", re.I)
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:(?!//)[^\s]+$")
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
@@ -40,8 +42,9 @@ _AUTH_FAILED = re.compile(r"authentication failed|could not read username|403|40
 
 # -- what a git context is -------------------------------------------------------------------------------------
 def is_git_url(context: str) -> bool:
-    """`repo.git[#ref[:subdir]]`, `git@host:...`, `git://`, `ssh://`, or any URL with a `#ref` fragment."""
-    return bool(_GIT_URL.match(context)) or context.startswith("github.com/")
+    """A repository URL: `git@host:`, `git://`, `ssh://`, or an http(s)/file URL with a path, as ACR and az
+    read a context (a plain `https://github.com/org/repo` is one; a `.tar.gz` URL is a tarball)."""
+    return (bool(_GIT_URL.match(context)) and not _TARBALL.search(context)) or context.startswith("github.com/")
 
 
 def split_context(context: str) -> tuple[str, str | None, str]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import acrspec
 from .errors import quoted
 
 DOCKER_HUB = "docker.io"
 #: Docker's limit on a name (registry host and repository path together), distribution/reference's NameTotalLengthMax
 NAME_MAX = 255
 #: an ACR registry is named by 5-50 letters and digits (its login server adds .azurecr.io)
-ACR_NAME = re.compile(r"[A-Za-z0-9]{5,50}")
+ACR_NAME = acrspec.REGISTRY_NAME
 ACR_SUFFIX = ".azurecr.io"
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

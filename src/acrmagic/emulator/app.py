@@ -1,7 +1,12 @@
 """The management front: Starlette routes for the ARM calls the Azure SDKs and the Azure CLI make
-for ACR quick builds and runs, plus the cloud-discovery, subscription and tenant calls `az cloud
-register` and `az login --identity` need. Every call but metadata discovery checks the bearer token.
-Answers are synchronous (200, `provisioningState: Succeeded`, no LRO headers)."""
+for ACR registries (create, update, delete), quick builds and runs, plus the cloud-discovery,
+subscription, tenant and resource-group calls `az cloud register`, `az login --identity` and
+`az group create` need. Every call but metadata discovery checks the bearer token.
+
+Answers follow the service's recorded exchanges (tests/data/acr_recorded): a registry created with an
+api-version before 2025 answers 201 `provisioningState: Creating` with an Azure-AsyncOperation link
+(its operation status is Succeeded at once); newer api-versions answer 200 Succeeded, as recorded.
+Everything else is synchronous. A body of the wrong shape is a 400 with ARM's error body, never a 500."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import json
 import re
 import uuid
 from urllib.parse import urlencode
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from starlette.applications import Starlette
@@ -28,11 +33,14 @@ from .filters import compile_filter
 from .identity import Issuer
 from .run_requests import parse_run_request
 from .scheduler import Scheduler
-from .state import Registry, Store
+from ..acrspec import REGISTRY_NAME
+from .sources import ContextPolicy
+from .state import ROLE_ASSIGNMENT_MODES, SKUS, Registry, Store, principal
 
 PAGE = 100
 P = "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/" + REGISTRY_TYPE + "/{registry}"
 _REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@)", re.I)
+_GROUP = re.compile(r"^[-\w._()]{1,90}$")
 
 
 @dataclass
@@ -40,18 +48,38 @@ class Call:
     request: Request
     claims: dict
     body: object
+    status: int = 200                          # a handler may answer 201
+    headers: dict = field(default_factory=dict)  # and add headers (Azure-AsyncOperation)
 
     def param(self, name: str) -> str:
         return self.request.path_params[name]
 
+    @property
+    def api_version(self) -> str:
+        return self.request.query_params.get("api-version", "")
+
+    def object_body(self) -> dict:
+        """The JSON body, which must be an object."""
+        if not isinstance(self.body, dict):
+            raise bad_request("The request content must be a JSON object.")
+        return self.body
+
 
 class ArmApp:
-    def __init__(self, store: Store, storage: Storage, scheduler: Scheduler, issuer: Issuer, base_url: str):
+    def __init__(self, store: Store, storage: Storage, scheduler: Scheduler, issuer: Issuer, base_url: str,
+                 contexts: ContextPolicy | None = None):
         self.store, self.storage, self.scheduler, self.issuer = store, storage, scheduler, issuer
         self.base_url = base_url.rstrip("/")
+        self.contexts = contexts or ContextPolicy()
+        #: where registries made with PUT push their images (the first configured registry's)
+        self.default_login_server = store.registries[0].login_server if store.registries else "localhost:5000"
+        from .deployments import DeploymentsApi
+        from .task_runs import TaskRunsApi
         from .tasks_api import TasksApi
 
         self.tasks = TasksApi(self)  # the task resources and their runs (tasks_api.py)
+        self.task_runs = TaskRunsApi(self)  # taskRun resources (task_runs.py)
+        self.deployments = DeploymentsApi(self)  # templates deploying them (deployments.py)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def endpoint(self, handler: Callable[[Call], object], api_versions: tuple[str, ...] | None = None,
@@ -71,14 +99,22 @@ class ArmApp:
                             body = json.loads(raw)
                         except ValueError:
                             raise bad_request("The request content was invalid and could not be deserialized.")
-                result = await run_in_threadpool(handler, Call(request, claims, body))
+                call = Call(request, claims, body)
+                try:
+                    result = await run_in_threadpool(handler, call)
+                except (TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
+                    if body is None:
+                        raise
+                    # a body of a shape no check above foresaw: the caller's mistake, said as ARM says it
+                    raise bad_request(f"The request content is not valid: {type(e).__name__}: {e}") from None
             except ArmError as e:
                 response = error_response(e)
                 response.headers.update(headers)
                 return response
+            headers.update(call.headers)
             if result is None:
-                return Response(status_code=200, headers=headers)
-            return JSONResponse(result, headers=headers)
+                return Response(status_code=call.status, headers=headers)
+            return JSONResponse(result, status_code=call.status, headers=headers)
         return endpoint
 
     def registry(self, call: Call) -> Registry:
@@ -134,12 +170,25 @@ class ArmApp:
                            "displayName": "acrmagic emulator", "defaultDomain": "acrmagic.localhost",
                            "domains": ["acrmagic.localhost"], "tenantType": "AAD"}]}
 
+    def _group_json(self, sub: str, rg: str) -> dict:
+        return {"id": f"/subscriptions/{sub}/resourceGroups/{rg}", "name": rg, "type": "Microsoft.Resources/resourceGroups",
+                "location": self.store.group_location(sub, rg) or "eastus", "properties": {"provisioningState": "Succeeded"}}
+
     def resource_group(self, call: Call) -> dict:
         sub = call.param("subscription")
-        rg = self.store.check_resource_group(sub, call.param("resource_group"))
-        location = next(r.location for r in self.store.registries if r.resource_group == rg)
-        return {"id": f"/subscriptions/{sub}/resourceGroups/{rg}", "name": rg, "type": "Microsoft.Resources/resourceGroups",
-                "location": location, "properties": {"provisioningState": "Succeeded"}}
+        return self._group_json(sub, self.store.check_resource_group(sub, call.param("resource_group")))
+
+    def resource_group_put(self, call: Call) -> dict:
+        """`az group create`: a resource group of a subscription the emulator serves."""
+        sub, rg, body = call.param("subscription"), call.param("resource_group"), call.object_body()
+        location = body.get("location")
+        if not isinstance(location, str) or not location:
+            raise bad_request("location is required.", target="location")
+        if not _GROUP.match(rg):
+            raise bad_request(f"The resource group name '{rg}' is invalid.", "InvalidResourceGroup")
+        if self.store.add_group(sub, rg, location):
+            call.status = 201
+        return self._group_json(sub, self.store.check_resource_group(sub, rg))
 
     def resources(self, call: Call) -> dict:
         """The ARM resources list `az acr` uses to find a registry's resource group."""
@@ -152,8 +201,7 @@ class ArmApp:
             fields = {"resourcetype": REGISTRY_TYPE.lower(), "name": reg.name.lower(),
                       "resourcegroup": reg.resource_group.lower(), "location": reg.location.lower()}
             if reg.subscription.lower() == sub.lower() and all(fields.get(k) == v for k, v in wanted.items()):
-                out.append({"id": reg.id, "name": reg.name, "type": REGISTRY_TYPE, "location": reg.location,
-                            "sku": {"name": reg.sku, "tier": reg.sku}, "tags": {}})
+                out.append(reg.resource_json())
         return {"value": out}
 
     def registry_list(self, call: Call) -> dict:
@@ -163,12 +211,112 @@ class ArmApp:
             self.store.check_resource_group(sub, rg)
         else:
             self.store.check_subscription(sub)
-        return {"value": [r.to_json() for r in self.store.registries if r.subscription.lower() == sub.lower()
+        return {"value": [r.to_json(call.api_version) for r in self.store.registries
+                          if r.subscription.lower() == sub.lower()
                           and (rg is None or r.resource_group.lower() == rg.lower())]}
 
     # -- registry, uploads, runs ------------------------------------------------------------------
     def registry_get(self, call: Call) -> dict:
-        return self.registry(call).to_json()
+        return self.registry(call).to_json(call.api_version)
+
+    def registry_put(self, call: Call) -> dict:
+        """`az acr create`: a new registry (201, Creating, an operation to poll, up to the 2025 api-versions;
+        200 Succeeded from 2026 ones on, as the service's recorded answers show), or a replaced one's
+        settings (200)."""
+        sub, rg, name = call.param("subscription"), call.param("resource_group"), call.param("registry")
+        body = call.object_body()
+        location, sku = body.get("location"), body.get("sku")
+        if not isinstance(location, str) or not location.strip():
+            raise bad_request("location is required.", target="location")
+        if not isinstance(sku, dict) or sku.get("name") not in SKUS:
+            raise bad_request(f"sku.name must be one of {', '.join(SKUS)}.", target="sku")
+        if not REGISTRY_NAME.fullmatch(name):
+            raise bad_request(f"The registry name '{name}' is invalid: 5 to 50 letters and digits.",
+                              "InvalidResourceName", target="registryName")
+        props = body.get("properties") or {}
+        if not isinstance(props, dict):
+            raise bad_request("properties must be an object.", target="properties")
+        self.store.add_group(sub, rg, location)  # the group is made with the registry (a difference: ARM needs it first)
+        reg = self.store.find_registry(sub, rg, name)
+        if reg is None:
+            if any(r.name.lower() == name.lower() for r in self.store.registries):
+                raise ArmError(409, "AlreadyInUse", f"The registry DNS name {name.lower()}.azurecr.io is already in use.")
+            by = principal(call.claims)
+            reg = Registry(name=name, resource_group=self.store.check_resource_group(sub, rg), subscription=sub,
+                           sku=sku["name"], tasks=sku["name"] != "Classic", login_server=self.default_login_server,
+                           location=location, created_by=by)
+            self._apply_registry(reg, body, call)
+            self.store.add_registry(reg)
+            if call.api_version[:4] < "2026":
+                call.status = 201
+                call.headers["Azure-AsyncOperation"] = (f"{self.base_url}{reg.id}/operationStatuses/"
+                                                        f"registries-{uuid.uuid4()}?api-version={call.api_version}")
+                return reg.to_json(call.api_version, provisioning="Creating")
+            return reg.to_json(call.api_version)
+        reg.sku = sku["name"]
+        reg.location = location
+        self._apply_registry(reg, body, call)
+        return reg.to_json(call.api_version)
+
+    def registry_patch(self, call: Call) -> dict:
+        """`az acr update`: sku, tags and the settings given; what is not given stays."""
+        reg, body = self.registry(call), call.object_body()
+        sku = body.get("sku")
+        if sku is not None:
+            if not isinstance(sku, dict) or sku.get("name") not in SKUS:
+                raise bad_request(f"sku.name must be one of {', '.join(SKUS)}.", target="sku")
+            reg.sku = sku["name"]
+        self._apply_registry(reg, body, call)
+        return reg.to_json(call.api_version)
+
+    def _apply_registry(self, reg: Registry, body: dict, call: Call) -> None:
+        tags, props = body.get("tags"), body.get("properties")
+        if tags is not None:
+            if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+                raise bad_request("tags must map names to strings.", target="tags")
+            reg.tags = dict(tags)
+        if props is None:
+            props = {}
+        if not isinstance(props, dict):
+            raise bad_request("properties must be an object.", target="properties")
+        for key, attr in (("adminUserEnabled", "admin_user_enabled"), ("anonymousPullEnabled", "anonymous_pull_enabled")):
+            if props.get(key) is not None:
+                if not isinstance(props[key], bool):
+                    raise bad_request(f"{key} must be true or false.", target=key)
+                setattr(reg, attr, props[key])
+        if props.get("publicNetworkAccess") is not None:
+            if props["publicNetworkAccess"] not in ("Enabled", "Disabled"):
+                raise bad_request("publicNetworkAccess must be Enabled or Disabled.", target="publicNetworkAccess")
+            reg.public_network_access = props["publicNetworkAccess"]
+        if props.get("roleAssignmentMode") is not None:
+            if props["roleAssignmentMode"] not in ROLE_ASSIGNMENT_MODES:
+                raise bad_request(f"roleAssignmentMode must be one of {', '.join(ROLE_ASSIGNMENT_MODES)}.",
+                                  target="roleAssignmentMode")
+            reg.role_assignment_mode = props["roleAssignmentMode"]
+        reg.modified, reg.modified_by = utc_now(), principal(call.claims)
+
+    def registry_delete(self, call: Call) -> None:
+        """`az acr delete`: 200 (204 when there is no such registry, as ARM answers a repeated DELETE);
+        its runs are canceled and its tasks, runs and taskRuns forgotten."""
+        sub, rg, name = call.param("subscription"), call.param("resource_group"), call.param("registry")
+        self.store.check_resource_group(sub, rg)
+        reg = self.store.find_registry(sub, rg, name)
+        if reg is None:
+            call.status = 204
+            return None
+        for run in self.store.runs(reg):
+            if not run.terminal:
+                self.scheduler.cancel(run, wait=0)
+        if self.tasks.triggers is not None:
+            for task in self.store.tasks(reg):
+                self.tasks.triggers.forget(reg, task["name"])
+        self.store.remove_registry(reg)
+        return None
+
+    def operation_status(self, call: Call) -> dict:
+        """The registry operation az polls after a 201: the emulator finishes creating at once."""
+        self.registry(call)
+        return {"status": "Succeeded"}
 
     def upload_url(self, call: Call) -> dict:
         reg = self.tasks_registry(call)
@@ -179,20 +327,25 @@ class ArmApp:
 
     def schedule_run(self, call: Call) -> dict:
         reg = self.tasks_registry(call)
-        if isinstance(call.body, dict) and call.body.get("type") == "TaskRunRequest":
-            return self.tasks.schedule(reg, call.body, call.claims)
-        job = parse_run_request(call.body)
+        return self.submit(reg, call.object_body(), call.claims)
+
+    def submit(self, reg: Registry, body: dict, claims: dict) -> dict:
+        """Queue the run a scheduleRun (or taskRun) body asks for; scheduleRun's answer."""
+        if body.get("type") == "TaskRunRequest":
+            return self.tasks.schedule(reg, body, claims)
+        job = parse_run_request(body)
         source = job.source_location
         if source is not None:
             if _REMOTE.match(source):
-                raise bad_request(f"The emulator works offline and cannot fetch the source location '{source}'. "
-                                  f"Upload the source with 'GetBuildSourceUploadUrl' and pass its relativePath.",
-                                  "SourceLocationNotFound", target="sourceLocation")
-            if not (self.store.is_upload(reg, source) and self.storage.exists(container_name(reg.id), source)):
+                # accepted as the service accepts it; the run fetches it (and, offline, fails saying so)
+                self.contexts.check(source, target="sourceLocation")
+                job.remote_source = source
+                job.source_location = None
+            elif not (self.store.is_upload(reg, source) and self.storage.exists(container_name(reg.id), source)):
                 raise bad_request(f"The provided source location '{source}' is invalid or doesn't exists. Please use "
                                   f"'GetBuildSourceUploadUrl' to get a valid location to upload the source.",
                                   "SourceLocationNotFound", target="sourceLocation")
-        return self.scheduler.submit(reg, job, call.claims)
+        return self.scheduler.submit(reg, job, claims)
 
     def runs_list(self, call: Call) -> dict:
         reg = self.registry(call)
@@ -217,7 +370,7 @@ class ArmApp:
 
     def run_update(self, call: Call) -> dict:
         run = self.store.run(self.registry(call), call.param("run_id"))
-        body = call.body if isinstance(call.body, dict) else {}
+        body = call.object_body()
         if "isArchiveEnabled" in body:
             if not isinstance(body["isArchiveEnabled"], bool):
                 raise bad_request("isArchiveEnabled must be true or false.", target="isArchiveEnabled")
@@ -245,10 +398,17 @@ class ArmApp:
             Route("/subscriptions/{subscription}", e(self.subscription)),
             Route("/subscriptions/{subscription}/resources", e(self.resources)),
             Route("/subscriptions/{subscription}/providers/" + REGISTRY_TYPE, e(self.registry_list)),
-            Route("/subscriptions/{subscription}/resourceGroups/{resource_group}", e(self.resource_group)),
+            Route("/subscriptions/{subscription}/resourceGroups/{resource_group}", e(self.resource_group),
+                  methods=["GET", "HEAD"]),
+            Route("/subscriptions/{subscription}/resourceGroups/{resource_group}", e(self.resource_group_put),
+                  methods=["PUT"]),
             Route("/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/" + REGISTRY_TYPE,
                   e(self.registry_list)),
-            Route(P, e(self.registry_get)),
+            Route(P, e(self.registry_get), methods=["GET"]),
+            Route(P, e(self.registry_put), methods=["PUT"]),
+            Route(P, e(self.registry_patch), methods=["PATCH"]),
+            Route(P, e(self.registry_delete), methods=["DELETE"]),
+            Route(P + "/operationStatuses/{operation}", e(self.operation_status)),
             Route(P + "/listBuildSourceUploadUrl", e(self.upload_url, tv), methods=["POST"]),
             Route(P + "/scheduleRun", e(self.schedule_run, tv), methods=["POST"]),
             Route(P + "/runs", e(self.runs_list, tv)),
@@ -257,6 +417,8 @@ class ArmApp:
             Route(P + "/runs/{run_id}/listLogSasUrl", e(self.log_sas, tv), methods=["POST"]),
             Route(P + "/runs/{run_id}/cancel", e(self.cancel, tv), methods=["POST"]),
             *self.tasks.routes(),
+            *self.task_runs.routes(),
+            *self.deployments.routes(),
         ]
 
     def app(self) -> Starlette:

@@ -78,7 +78,8 @@ def timestamp(moment: datetime | None) -> str | None:
 # `resourceGroups`); names are compared case-insensitively anyway, so folding these is harmless.
 _CANONICAL = {s.lower(): s for s in (
     "subscriptions", "resourceGroups", "providers", PROVIDER, "registries", "runs", "listBuildSourceUploadUrl",
-    "scheduleRun", "listLogSasUrl", "cancel", "resources", "tenants", "metadata", "endpoints")}
+    "scheduleRun", "listLogSasUrl", "cancel", "resources", "tenants", "metadata", "endpoints", "operationStatuses",
+    "taskRuns", "tasks", "listDetails", "Microsoft.Resources", "deployments", "validate")}
 
 
 class CanonicalPathMiddleware:

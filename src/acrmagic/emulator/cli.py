@@ -16,6 +16,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from ..acrspec import REGISTRY_NAME
 from ..errors import EmulatorError
 from .state import SKUS, Registry
 
@@ -23,7 +24,7 @@ from .state import SKUS, Registry
 DEFAULT_SUBSCRIPTION = str(uuid.uuid5(uuid.NAMESPACE_DNS, "subscription.emulator.acrmagic"))
 DEFAULT_TENANT = str(uuid.uuid5(uuid.NAMESPACE_DNS, "tenant.emulator.acrmagic"))
 DEFAULT_REGISTRY, DEFAULT_GROUP, DEFAULT_LOGIN_SERVER = "acrmagic", "acrmagic-rg", "localhost:5000"
-_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
+_NAME = REGISTRY_NAME
 
 
 def parser() -> argparse.ArgumentParser:
@@ -56,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds between checks of the tasks' commit, base-image and timer triggers (default: 10)")
     p.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS",
                    help="shift the clock the timer triggers see by this many seconds (a test hook; default: 0)")
+    p.add_argument("--context-root", action="append", default=[], type=Path, metavar="DIR",
+                   help="host folders (and file:// git repositories) under DIR may be task and run contexts "
+                        "(repeatable; default: none, so only uploads and repository URLs are built)")
     p.add_argument("--run-id-prefix", default="ca", help="two lowercase letters before the run counter (default: ca)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="server log level on stderr (info shows every request)")
@@ -97,7 +101,7 @@ def registries_from(args: argparse.Namespace) -> list[Registry]:
                                  login_server=_pick(args.login_server, i, n, "--login-server", DEFAULT_LOGIN_SERVER)))
     seen = set()
     for r in regs:
-        if not _NAME.match(r.name):
+        if not _NAME.fullmatch(r.name):
             raise EmulatorError(f"registry name '{r.name}': 5 to 50 letters and digits")
         if r.sku not in SKUS:
             raise EmulatorError(f"registry {r.name}: sku must be one of {', '.join(SKUS)}")
@@ -106,6 +110,17 @@ def registries_from(args: argparse.Namespace) -> list[Registry]:
             raise EmulatorError(f"registry {r.name} is given twice")
         seen.add(key)
     return regs
+
+
+def _context_roots(given: list[Path]) -> list[Path]:
+    roots = []
+    for root in given:
+        if not root.is_absolute() or not root.is_dir():
+            raise EmulatorError(f"--context-root {root}: an existing folder, given as an absolute path")
+        if root.resolve() == Path("/"):
+            raise EmulatorError("--context-root /: the whole host is not a context root")
+        roots.append(root.resolve())
+    return roots
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                             run_id_prefix=args.run_id_prefix, user_identities=args.user_identity,
                             token_lifetime=args.token_lifetime, max_running=args.max_running,
                             log_level=args.log_level, poll_interval=args.poll_interval,
-                            clock_offset=args.clock_offset)
+                            clock_offset=args.clock_offset, context_roots=_context_roots(args.context_root))
         if not 0.05 <= args.poll_interval <= 86400:
             raise EmulatorError("--poll-interval: 0.05 to 86400 seconds")
         return serve(settings)

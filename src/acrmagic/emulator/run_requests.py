@@ -10,13 +10,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..acrspec import ARCHITECTURES, DEFAULT_CPU, DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT, OSES, VARIANTS, valid_timeout
 from .arm import bad_request
-
-OSES = ("linux", "windows")
-ARCHITECTURES = ("amd64", "x86", "386", "arm", "arm64")
-VARIANTS = ("v6", "v7", "v8")
-MIN_TIMEOUT, MAX_TIMEOUT, DEFAULT_TIMEOUT = 300, 28800, 3600
-DEFAULT_CPU = 2
 _RUN_VAR = re.compile(r"\{\{\s*\.(Run|Build)\.(\w+)\s*\}\}")
 
 
@@ -60,7 +55,7 @@ class BuildJob(Common):
     target: str | None = None
     no_cache: bool = False
     build_args: dict[str, str] = field(default_factory=dict, repr=False)  # values may be secret
-    run_type = "QuickBuild"
+    run_type = "QuickRun"  # the service records `az acr build` runs as QuickRun too
 
     def images(self, run_id: str, login_server: str, started: datetime) -> list[str]:
         """Image names with the run variables rendered and the registry's login server prefixed to
@@ -146,32 +141,65 @@ def _task(body: dict, kind: str) -> TaskJob:
                    values=values)
 
 
-def _common(body: dict) -> Common:
-    platform = body.get("platform")
-    if not isinstance(platform, dict) or not isinstance(platform.get("os"), str):
+def parse_platform(value: object, required: bool = True) -> Platform:
+    """platform {os, architecture?, variant?}: strings from the API's enums, or ArmError(400)."""
+    if value is None and not required:
+        return Platform()
+    if not isinstance(value, dict) or not isinstance(value.get("os"), str):
         raise bad_request("platform with an os is required.", target="platform")
-    os_ = platform["os"].lower()
-    arch = (platform.get("architecture") or "amd64").lower()
-    variant = (platform.get("variant") or None) and platform["variant"].lower()
+    for key in ("architecture", "variant"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            raise bad_request(f"platform.{key} must be a string.", target="platform")
+    os_ = value["os"].lower()
+    arch = (value.get("architecture") or "amd64").lower()
+    variant = (value.get("variant") or None) and value["variant"].lower()
     if os_ not in OSES or arch not in ARCHITECTURES or (variant and variant not in VARIANTS):
         raise bad_request(f"The platform '{'/'.join(filter(None, (os_, arch, variant)))}' is not valid: os is one of "
                           f"{', '.join(OSES)}, architecture one of {', '.join(ARCHITECTURES)}, variant one of "
                           f"{', '.join(VARIANTS)}.", target="platform")
-    timeout = body.get("timeout", DEFAULT_TIMEOUT)
-    if timeout is None:
-        timeout = DEFAULT_TIMEOUT
-    if not isinstance(timeout, int) or isinstance(timeout, bool) or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
+    return Platform(os_, arch, variant)
+
+
+def parse_timeout(value: object) -> int:
+    if value is None:
+        return DEFAULT_TIMEOUT
+    if not valid_timeout(value):
         raise bad_request(f"timeout must be a number of seconds between {MIN_TIMEOUT} and {MAX_TIMEOUT}.",
                           target="timeout")
-    agent = body.get("agentConfiguration") or {}
-    cpu = agent.get("cpu", DEFAULT_CPU) if isinstance(agent, dict) else DEFAULT_CPU
-    credentials = body.get("credentials") or {}
+    return value
+
+
+def parse_cpu(agent: object) -> int:
+    """agentConfiguration {cpu}: a positive whole number of CPUs (2 when not given)."""
+    if agent is None:
+        return DEFAULT_CPU
+    if not isinstance(agent, dict):
+        raise bad_request("agentConfiguration must be an object.", target="agentConfiguration")
+    cpu = agent.get("cpu", DEFAULT_CPU)
+    if cpu is None:
+        return DEFAULT_CPU
+    if not isinstance(cpu, int) or isinstance(cpu, bool) or not 1 <= cpu <= 64:
+        raise bad_request("agentConfiguration.cpu must be a whole number of CPUs.", target="agentConfiguration")
+    return cpu
+
+
+def _common(body: dict) -> Common:
+    platform = parse_platform(body.get("platform"))
+    timeout = parse_timeout(body.get("timeout"))
+    cpu = parse_cpu(body.get("agentConfiguration"))
+    credentials = body.get("credentials")
+    if credentials is not None and not isinstance(credentials, dict):
+        raise bad_request("credentials must be an object.", target="credentials")
+    source = (credentials or {}).get("sourceRegistry")
+    if source is not None and not isinstance(source, dict):
+        raise bad_request("credentials.sourceRegistry must be an object.", target="credentials")
+    custom = (credentials or {}).get("customRegistries")
+    if custom is not None and not isinstance(custom, dict):
+        raise bad_request("credentials.customRegistries must be an object.", target="credentials")
     source_auth = None
-    if isinstance(credentials, dict) and isinstance(credentials.get("sourceRegistry"), dict):
-        sr = credentials["sourceRegistry"]
-        source_auth = sr.get("loginMode") or sr.get("identity")
-    return Common(platform=Platform(os_, arch, variant), timeout=timeout,
-                  source_location=_string(body, "sourceLocation"), agent_cpu=cpu if isinstance(cpu, int) else DEFAULT_CPU,
+    if source:
+        source_auth = _string(source, "loginMode") or _string(source, "identity")
+    return Common(platform=platform, timeout=timeout, source_location=_string(body, "sourceLocation"), agent_cpu=cpu,
                   agent_pool_name=_string(body, "agentPoolName"), log_template=_string(body, "logTemplate"),
                   is_archive_enabled=_bool(body, "isArchiveEnabled", default=False),
                   source_registry_auth=source_auth or "Default")

@@ -50,17 +50,18 @@ class Scheduler:
         self._lock = threading.Lock()
 
     def submit(self, registry: Registry, job: BuildJob | TaskJob, claims: dict) -> dict:
-        """Queue a run; its JSON as scheduleRun answers it (status Queued)."""
+        """Queue a run; scheduleRun's answer (runId, status Queued, and little else, as the service answers)."""
         run = self.store.new_run(registry, run_type=job.run_type, platform=job.platform.to_json(),
                                  agent_configuration={"cpu": job.agent_cpu}, agent_pool_name=job.agent_pool_name,
                                  source_registry_auth=job.source_registry_auth,
-                                 is_archive_enabled=job.is_archive_enabled, created_by=claims)
+                                 is_archive_enabled=job.is_archive_enabled, created_by=claims,
+                                 task=getattr(job, "task_name", None), trigger=dict(getattr(job, "trigger", {}) or {}))
         live = _Live(job)
         thread = threading.Thread(target=self._drive, args=(run, live), name=f"drive-{run.run_id}", daemon=True)
         with self._lock:
             self._live[run.id.lower()] = live
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        queued = run.to_json()
+        queued = run.queued_json()
         thread.start()
         return queued
 

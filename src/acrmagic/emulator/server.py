@@ -29,7 +29,8 @@ from .execute import LocalTargetExecutor, RunExecutor
 from .identity import TOKEN_PATH, Issuer
 from .scheduler import Scheduler
 from .state import Registry, Store
-from .tasks_api import TaskSourceExecutor
+from .sources import ContextPolicy
+from .tasks_api import SourceExecutor
 from .triggers import Triggers
 from .tls import make_tls
 
@@ -49,6 +50,7 @@ class Settings:
     log_level: str = "warning"
     poll_interval: float = 10.0   # seconds between checks of the tasks' triggers
     clock_offset: float = 0.0     # seconds added to the clock the timer triggers see (a test hook)
+    context_roots: list[Path] = field(default_factory=list)  # host folders task contexts may name
 
 
 class _Server(uvicorn.Server):
@@ -103,11 +105,13 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
                         extra_audiences=(base_url + "/", base_url))
         storage = Storage(azurite.endpoint, tls.ca_bundle)
         store = Store(settings.registries, settings.run_id_prefix)
-        scheduler = Scheduler(store, storage, TaskSourceExecutor(executor or LocalTargetExecutor(), state_dir / "tasks"),
-                              state_dir / "work", settings.max_running)
-        arm = ArmApp(store, storage, scheduler, issuer, base_url)
+        contexts = ContextPolicy(list(settings.context_roots))
+        sources = SourceExecutor(executor or LocalTargetExecutor(), contexts)
+        scheduler = Scheduler(store, storage, sources, state_dir / "work", settings.max_running)
+        arm = ArmApp(store, storage, scheduler, issuer, base_url, contexts)
+        sources.tasks_api = arm.tasks
         arm_app = arm.app()
-        triggers = arm.tasks.triggers = Triggers(store, arm.tasks, state_dir / "tasks", settings.poll_interval,
+        triggers = arm.tasks.triggers = Triggers(store, arm.tasks, contexts, settings.poll_interval,
                                                  settings.clock_offset)
         triggers.start()
         identity_app = Starlette(routes=[Route(TOKEN_PATH, issuer.token_endpoint)])

@@ -1,41 +1,51 @@
 """ACR Tasks' task resources in the emulator: `.../registries/{registry}/tasks/{taskName}` PUT (create or
-replace, 200 `provisioningState: Succeeded`), GET and list (secrets hidden), PATCH (merge: absent or null
-keeps the old value; named trigger items merge by name; `customRegistries: {server: null}` removes one),
-DELETE (200, empty), POST `listDetails` (secrets included); and `scheduleRun` with a `TaskRunRequest`.
+replace, 200 `provisioningState: Succeeded`), GET and list (secrets hidden, in creation order), PATCH
+(merge: absent or null keeps the old value; named trigger items merge by name; `customRegistries:
+{server: null}` removes one), DELETE (200, empty), POST `listDetails` (secrets included); and
+`scheduleRun` with a `TaskRunRequest`.
 
-A task's run goes the way quick runs go (scheduler.py -> LocalTargetExecutor -> the local target): its
-step becomes a BuildJob / TaskJob, and its context (a folder on this machine, or a git repository at
-the branch head or at the commit a trigger saw, checked out with acrmagic.tasks.launch) is packed as
-the run's source. A manual run (`az acr task run`) is recorded with runType QuickRun, as the service
-records it (acr-cloud-api.md §4.2); a triggered one AutoBuild (Docker step) or AutoRun, with its
-sourceTrigger / imageUpdateTrigger / timerTrigger payload (triggers.py fires them).
+The answers carry the keys the service's recorded answers carry and no others: no `tags` unless some
+were given, no `identity` without one, no `credentials` until some were set, systemData naming the
+caller, `step.baseImageDependencies` once a run has built (tests/data/acr_recorded).
+
+A task's run goes the way quick runs go (scheduler.py -> the local target): its step becomes a
+BuildJob / TaskJob, and its context (a git repository at the branch head or at the commit a trigger
+saw, or a folder under --context-root; sources.py) is the run's source. A manual run (`az acr task
+run`) is recorded with runType QuickRun, as the service records it; a triggered one AutoBuild (Docker
+step) or AutoRun, with its sourceTrigger / imageUpdateTrigger / timerTrigger payload (triggers.py).
 
 Identity: a system-assigned identity gets a principalId (uuid4) and the emulator's tenantId; each
 user-assigned one a principalId and clientId derived from its resource id. The identity endpoint
 issues tokens for them: `?principal_id=<principalId>` for a task's system identity, `?client_id=<clientId>`
 for a user-assigned one (identity.py; register_task_identity).
+
+This module reads the API's own definitions only (acrspec for the rules both sides share); it
+imports none of the client's task code.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import re
 import threading
 import uuid
-from pathlib import Path
 
 from starlette.routing import Route
 
+from .. import refs
+from ..acrspec import DEFAULT_TIMEOUT, STEP_TYPES, TASK_NAME, TASK_STATUSES, TIMER_NAME, cron_problem
 from ..errors import ArmError
 from ..states import SUCCEEDED
 from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, timestamp, utc_now
 from .execute import RunContext
-from .run_requests import DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT, BuildJob, Platform, TaskJob, _base64, _named_list
+from .run_requests import (BuildJob, TaskJob, _base64, _named_list, _string, parse_cpu, parse_platform,
+                           parse_timeout)
+from .sources import SourceError, fetch, split_git
+from .state import principal
 
 TASK_TYPE = f"{REGISTRY_TYPE}/tasks"
-STEP_TYPES = ("Docker", "FileTask", "EncodedTask")
-_NAME = re.compile(r"^[A-Za-z0-9_-]{5,50}$")
+IDENTITY_TYPES = ("SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned", "None")
+BASE_IMAGE_TRIGGER_TYPES = ("All", "Runtime")
 _P = "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/" + REGISTRY_TYPE + "/{registry}"
 
 
@@ -98,38 +108,121 @@ def _merge(old, new):
     return copy.deepcopy(new)
 
 
-def _check_properties(props: dict) -> None:
-    step = props.get("step")
-    if not isinstance(step, dict) or step.get("type") not in STEP_TYPES:
-        raise bad_request(f"properties.step with a type ({', '.join(STEP_TYPES)}) is required.", target="step")
+def _require(cond: bool, message: str, target: str) -> None:
+    if not cond:
+        raise bad_request(message, target=target)
+
+
+def _is_str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _check_step(step: object, contexts) -> None:
+    _require(isinstance(step, dict) and step.get("type") in STEP_TYPES,
+             f"properties.step with a type ({', '.join(STEP_TYPES)}) is required.", "step")
     required = {"Docker": "dockerFilePath", "FileTask": "taskFilePath", "EncodedTask": "encodedTaskContent"}[step["type"]]
-    if not step.get(required):
-        raise bad_request(f"properties.step.{required} is required for a {step['type']} step.", target=required)
-    timeout = props.get("timeout")
-    if not isinstance(timeout, int) or isinstance(timeout, bool) or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
-        raise bad_request(f"timeout must be a number of seconds between {MIN_TIMEOUT} and {MAX_TIMEOUT}.",
-                          target="timeout")
-    if props.get("status") not in ("Enabled", "Disabled"):
-        raise bad_request("status must be Enabled or Disabled.", target="status")
-    platform = props.get("platform")
-    if not isinstance(platform, dict) or not isinstance(platform.get("os"), str):
-        raise bad_request("platform with an os is required.", target="platform")
+    _string(step, required, required=True)
+    for key in ("contextPath", "target", "valuesFilePath", "contextAccessToken"):
+        _string(step, key)
+    if step["type"] == "EncodedTask":
+        _base64(step, "encodedTaskContent", required=True)
+        _base64(step, "encodedValuesContent")
+    if step.get("imageNames") is not None:
+        _require(_is_str_list(step["imageNames"]), "step.imageNames must be a list of image names.", "imageNames")
+    for key in ("isPushEnabled", "noCache"):
+        _require(step.get(key) is None or isinstance(step[key], bool), f"step.{key} must be true or false.", key)
+    for key in ("arguments", "values"):
+        _named_list(step, key)
+    contexts.check(step.get("contextPath"), target="contextPath")
 
 
-def local_shape(task: dict, home: str, name: str | None = None) -> dict:
-    """The task as acrmagic.tasks reads it: ACR's JSON without secrets, the git token by reference to
-    this process's memory."""
-    from ..tasks import definition as d
-    from ..tasks import secrets
+def _check_trigger(trigger: object) -> None:
+    if trigger is None:
+        return
+    _require(isinstance(trigger, dict), "properties.trigger must be an object.", "trigger")
+    timers = trigger.get("timerTriggers") or []
+    _require(isinstance(timers, list), "trigger.timerTriggers must be a list.", "timerTriggers")
+    for timer in timers:
+        _require(isinstance(timer, dict) and isinstance(timer.get("name"), str) and TIMER_NAME.fullmatch(timer["name"]),
+                 "every timer trigger needs a name of 1 to 50 letters, digits, '-' and '_'.", "timerTriggers")
+        problem = cron_problem(timer.get("schedule"))
+        if problem:
+            raise bad_request(f"The timer trigger '{timer['name']}' has an invalid schedule: {problem}.",
+                              "InvalidTimerSchedule", target="schedule")
+        _require(timer.get("status") in (None, *TASK_STATUSES), "a timer's status is Enabled or Disabled.", "status")
+    sources = trigger.get("sourceTriggers") or []
+    _require(isinstance(sources, list), "trigger.sourceTriggers must be a list.", "sourceTriggers")
+    for source in sources:
+        _require(isinstance(source, dict) and isinstance(source.get("name"), str),
+                 "every source trigger needs a name.", "sourceTriggers")
+        repo = source.get("sourceRepository")
+        _require(repo is None or (isinstance(repo, dict) and isinstance(repo.get("repositoryUrl", ""), str)
+                                  and isinstance(repo.get("branch") or "", str)
+                                  and isinstance(repo.get("sourceControlAuthProperties") or {}, dict)),
+                 "sourceRepository needs a repositoryUrl (and a branch) as strings.", "sourceRepository")
+        _require(source.get("sourceTriggerEvents") is None or _is_str_list(source["sourceTriggerEvents"]),
+                 "sourceTriggerEvents must be a list of events.", "sourceTriggerEvents")
+        _require(source.get("status") in (None, *TASK_STATUSES), "a source trigger's status is Enabled or Disabled.",
+                 "status")
+    base = trigger.get("baseImageTrigger")
+    if base is not None:
+        _require(isinstance(base, dict) and isinstance(base.get("name"), str),
+                 "baseImageTrigger needs a name.", "baseImageTrigger")
+        _require(base.get("baseImageTriggerType") in (None, *BASE_IMAGE_TRIGGER_TYPES),
+                 "baseImageTriggerType is All or Runtime.", "baseImageTriggerType")
+        _require(base.get("status") in (None, *TASK_STATUSES), "baseImageTrigger's status is Enabled or Disabled.",
+                 "status")
 
-    resource = public(task)
-    resource["name"] = name or task["name"]
-    token = git_token(task)
-    resource[d.EXTENSION] = {"registry": None, "dockerfile": None,
-                             "secretRefs": {secrets.GIT_TOKEN: "memory"} if token else {}}
-    if token:
-        secrets.remember(home, resource["name"], secrets.GIT_TOKEN, token)
-    return resource
+
+def _check_credentials(credentials: object) -> None:
+    if credentials is None:
+        return
+    _require(isinstance(credentials, dict), "properties.credentials must be an object.", "credentials")
+    custom = credentials.get("customRegistries")
+    _require(custom is None or (isinstance(custom, dict) and all(v is None or isinstance(v, dict)
+                                                                  for v in custom.values())),
+             "credentials.customRegistries maps login servers to credentials.", "customRegistries")
+    source = credentials.get("sourceRegistry")
+    _require(source is None or isinstance(source, dict), "credentials.sourceRegistry must be an object.",
+             "sourceRegistry")
+
+
+def _check_properties(props: dict, contexts) -> None:
+    _check_step(props.get("step"), contexts)
+    parse_timeout(props.get("timeout"))
+    _require(props.get("status") in TASK_STATUSES, "status must be Enabled or Disabled.", "status")
+    parse_platform(props.get("platform"))
+    parse_cpu(props.get("agentConfiguration"))
+    _check_trigger(props.get("trigger"))
+    _check_credentials(props.get("credentials"))
+    for key in ("agentPoolName", "logTemplate"):
+        _string(props, key)
+    _require(isinstance(props.get("isSystemTask", False), bool), "isSystemTask must be true or false.", "isSystemTask")
+
+
+def _check_identity(identity: object) -> None:
+    if identity is None:
+        return
+    _require(isinstance(identity, dict) and identity.get("type") in (None, *IDENTITY_TYPES),
+             f"identity.type is one of {', '.join(IDENTITY_TYPES)}.", "identity")
+    users = identity.get("userAssignedIdentities")
+    _require(users is None or (isinstance(users, dict) and all(isinstance(k, str) for k in users)),
+             "identity.userAssignedIdentities maps resource ids to objects.", "identity")
+
+
+def base_image_dependencies(base_images: list[dict]) -> list[dict]:
+    """What a build stood on, as the service lists it on the task's step: the final stage's base is the
+    Runtime dependency, earlier stages' BuildTime ones."""
+    out = []
+    for i, base in enumerate(base_images or []):
+        try:
+            ref = refs.parse(base["image"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        registry = "registry.hub.docker.com" if ref.registry == refs.DOCKER_HUB else ref.registry
+        out.append({"type": "Runtime" if i == len(base_images) - 1 else "BuildTime", "registry": registry,
+                    "repository": ref.repository, "tag": ref.tag or "latest", "digest": base.get("digest")})
+    return out
 
 
 class TasksApi:
@@ -146,7 +239,7 @@ class TasksApi:
 
     def _task_name(self, call) -> str:
         name = call.param("task")
-        if not _NAME.match(name):
+        if not TASK_NAME.fullmatch(name):
             raise bad_request(f"The task name '{name}' is invalid: 5 to 50 characters of letters, digits, '-' and '_'.",
                               "InvalidTaskName", target="taskName")
         return name
@@ -169,37 +262,56 @@ class TasksApi:
         return out
 
     def _stored(self, reg, name: str, body: dict, old: dict | None, claims: dict) -> dict:
+        given = body.get("properties")
+        _require(isinstance(given, dict), "properties must be an object.", "properties")
         props = {"status": "Enabled", "platform": {"os": "linux", "architecture": "amd64"},
-                 "agentConfiguration": {"cpu": 2}, "timeout": DEFAULT_TIMEOUT, "isSystemTask": False,
-                 "credentials": {}, **(body.get("properties") or {})}
+                 "agentConfiguration": {"cpu": 2}, "timeout": DEFAULT_TIMEOUT, **given}
         for key in ("provisioningState", "creationDate"):
             props.pop(key, None)
-        _check_properties(props)
+        if props.get("agentConfiguration") in ({}, None):
+            props["agentConfiguration"] = {"cpu": 2}
+        if props.get("timeout") is None:
+            props["timeout"] = DEFAULT_TIMEOUT
+        _check_properties(props, self.arm.contexts)
+        _check_identity(body.get("identity"))
+        tags = body.get("tags")
+        _require(tags is None or (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())),
+                 "tags must map names to strings.", "tags")
+        _require(body.get("location") is None or isinstance(body["location"], str), "location must be a string.",
+                 "location")
+        if props.get("credentials") == {}:
+            props.pop("credentials")  # the service keeps no empty credentials object
+        props.setdefault("isSystemTask", False)
         now = timestamp(utc_now())
-        by = claims.get("oid") or claims.get("appid") or "unknown"
+        by, kind = principal(claims)
+        old_system = (old or {}).get("systemData", {})
         created = (old or {}).get("properties", {}).get("creationDate", now)
-        return {"id": f"{reg.id}/tasks/{name}", "name": name, "type": TASK_TYPE,
-                "location": body.get("location") or reg.location, "tags": body.get("tags") or {},
-                # the same identity keeps its principal across PUT and PATCH, as ARM's does
-                "identity": self._identity(body.get("identity"),
-                                           (old or {}).get("identity") if body.get("identity") else None),
-                "systemData": {"createdBy": by, "createdByType": "Application",
-                               "createdAt": (old or {}).get("systemData", {}).get("createdAt", now),
-                               "lastModifiedBy": by, "lastModifiedByType": "Application", "lastModifiedAt": now},
-                "properties": {"provisioningState": "Succeeded", "creationDate": created, **props}}
+        identity = self._identity(body.get("identity"), (old or {}).get("identity") if body.get("identity") else None)
+        out = {"type": TASK_TYPE, **({"identity": identity} if identity else {}),
+               "properties": {"provisioningState": "Succeeded", "creationDate": created, **props},
+               "id": f"{reg.id}/tasks/{name}", "name": name, "location": body.get("location") or reg.location,
+               **({"tags": dict(tags)} if tags else {}),
+               "systemData": {"createdBy": old_system.get("createdBy", by),
+                              "createdByType": old_system.get("createdByType", kind),
+                              "createdAt": old_system.get("createdAt", now),
+                              "lastModifiedBy": by, "lastModifiedByType": kind, "lastModifiedAt": now}}
+        return out
 
     # -- the endpoints -------------------------------------------------------------------------------------
     def put(self, call) -> dict:
-        reg = self.arm.tasks_registry(call)
-        name = self._task_name(call)
-        if not isinstance(call.body, dict):
-            raise bad_request("The request content is not a JSON object.")
+        return self.create(self.arm.tasks_registry(call), self._task_name(call), call.object_body(), call.claims)
+
+    def create(self, reg, name: str, body: dict, claims: dict) -> dict:
+        """Create or replace a task (its PUT, or a template deployment's); the answer."""
+        if not TASK_NAME.fullmatch(name):
+            raise bad_request(f"The task name '{name}' is invalid.", "InvalidTaskName", target="taskName")
+        _require(isinstance(body, dict), "The request content must be a JSON object.", "task")
         with self._lock:
             try:
                 old = self.store.task(reg, name)
             except ArmError:
                 old = None
-            task = self._stored(reg, old["name"] if old else name, call.body, old, call.claims)
+            task = self._stored(reg, old["name"] if old else name, body, old, claims)
             self.store.put_task(reg, task)
             if self.triggers is not None:
                 self.triggers.sync(reg, task, old)
@@ -217,16 +329,22 @@ class TasksApi:
     def patch(self, call) -> dict:
         reg = self.arm.tasks_registry(call)
         name = self._task_name(call)
-        body = call.body if isinstance(call.body, dict) else {}
+        body = call.object_body()
+        props = body.get("properties")
+        if props is None:
+            props = {}
+        _require(isinstance(props, dict), "properties must be an object.", "properties")
+        _check_identity(body.get("identity"))
         with self._lock:
             old = self.store.task(reg, name)
-            props = body.get("properties") or {}
             step = props.get("step")
+            _require(step is None or isinstance(step, dict), "properties.step must be an object.", "step")
             if isinstance(step, dict) and step.get("type") and step["type"] != old["properties"]["step"]["type"]:
                 raise bad_request(f"The task's step is {old['properties']['step']['type']}; it cannot become "
                                   f"{step['type']}.", target="step")
             merged_props = _merge(old["properties"], props)
-            custom = (props.get("credentials") or {}).get("customRegistries")
+            custom = (props.get("credentials") or {}).get("customRegistries") \
+                if isinstance(props.get("credentials"), dict) else None
             if isinstance(custom, dict):  # {server: null} removes that credential
                 for server, value in custom.items():
                     if value is None:
@@ -271,31 +389,46 @@ class TasksApi:
             raise bad_request(f"The task '{task_id}' is not a task of the registry {reg.name}.", "TaskNotFound",
                               target="taskId")
         task = self.store.task(reg, name)
-        return self.start(reg, task, claims, overrides=body.get("overrideTaskStepProperties") or {})
+        overrides = body.get("overrideTaskStepProperties")
+        _require(overrides is None or isinstance(overrides, dict), "overrideTaskStepProperties must be an object.",
+                 "overrideTaskStepProperties")
+        _require(isinstance(body.get("isArchiveEnabled", False), bool), "isArchiveEnabled must be true or false.",
+                 "isArchiveEnabled")
+        return self.start(reg, task, claims, overrides=overrides or {},
+                          archive=bool(body.get("isArchiveEnabled", False)))
 
     def start(self, reg, task: dict, claims: dict, trigger: dict | None = None, commit_id: str | None = None,
-              overrides: dict | None = None) -> dict:
-        """Queue a run of the task (manual without `trigger`); its JSON as scheduleRun answers it."""
+              overrides: dict | None = None, archive: bool = False) -> dict:
+        """Queue a run of the task (manual without `trigger`); scheduleRun's answer."""
         job = task_job(task, overrides or {})
-        job.task_source = TaskSource(task, commit_id, self.triggers)
+        job.task_source = TaskSource(task, commit_id, self.triggers, reg)
+        job.is_archive_enabled = archive
         if trigger:
             job.run_type = "AutoBuild" if task["properties"]["step"]["type"] == "Docker" else "AutoRun"
         else:
             job.run_type = "QuickRun"
-        queued = self.arm.scheduler.submit(reg, job, claims)
-        run = self.store.run(reg, queued["name"])
-        run.task, run.trigger = task["name"], dict(trigger or {})
-        queued.setdefault("properties", {}).update({"task": task["name"], **run.trigger})
-        return queued
+        job.task_name, job.trigger = task["name"], dict(trigger or {})
+        return self.arm.scheduler.submit(reg, job, claims)
+
+    def learned(self, reg, task: dict, details: dict) -> None:
+        """After a successful run: the task's step lists the base images the build stood on."""
+        deps = base_image_dependencies(details.get("baseImages") or [])
+        if not deps:
+            return
+        with self._lock:
+            try:
+                current = self.store.task(reg, task["name"])
+            except ArmError:
+                return  # deleted meanwhile
+            step = current["properties"]["step"]
+            if step.get("type") == "Docker":
+                step["baseImageDependencies"] = deps
 
 
 def task_job(task: dict, overrides: dict) -> BuildJob | TaskJob:
     """The task's step as the job a quick run would be (its source comes from TaskSource)."""
     props, step = task["properties"], task["properties"]["step"]
-    platform = props.get("platform") or {}
-    common = dict(platform=Platform((platform.get("os") or "linux").lower(),
-                                    (platform.get("architecture") or "amd64").lower(),
-                                    (platform.get("variant") or None)),
+    common = dict(platform=parse_platform(props.get("platform"), required=False),
                   timeout=props.get("timeout") or DEFAULT_TIMEOUT, source_location=None,
                   agent_cpu=(props.get("agentConfiguration") or {}).get("cpu") or 2,
                   agent_pool_name=props.get("agentPoolName"), source_registry_auth="Default",
@@ -340,32 +473,46 @@ class TaskSource:
     task: dict
     commit_id: str | None
     triggers: object | None
+    registry: object | None = None
 
 
-class TaskSourceExecutor:
-    """Wraps the emulator's executor: a task's run gets its context (folder or git checkout, through
-    acrmagic.tasks.launch) packed as the run's source, then runs as any quick run; afterwards the
-    triggers learn its base images and pushed tags."""
+class SourceExecutor:
+    """Wraps the emulator's executor: a task's run gets its context (a folder under --context-root, or a
+    git checkout at the run's commit; sources.py), a quick run from a repository URL its checkout; then
+    it runs as any quick run, and afterwards the task learns its base images (and the triggers what to
+    watch)."""
 
-    def __init__(self, inner, home: Path):
-        self.inner, self.home = inner, home
+    def __init__(self, inner, contexts, tasks_api=None):
+        self.inner, self.contexts, self.tasks_api = inner, contexts, tasks_api
 
     def start(self, job, ctx: RunContext):
-        source = getattr(job, "task_source", None)
-        if source is None:
+        task_source = getattr(job, "task_source", None)
+        remote = getattr(job, "remote_source", None)
+        if task_source is None and remote is None:
             return self.inner.start(job, ctx)
-        from ..tasks import launch
-
-        resource = local_shape(source.task, str(self.home))
-        src = launch.source(resource, str(self.home), source.commit_id)
-        if src.record.get("commit"):
-            ctx.log(f"Fetching source: {src.record['repository']} at commit {src.record['commit']}")
+        if task_source is not None:
+            task = task_source.task
+            step = task["properties"]["step"]
+            context, token, commit = step.get("contextPath"), git_token(task), task_source.commit_id
+        else:
+            task, context, token, commit = None, remote, None, None
+        try:
+            src = fetch(context, self.contexts, token, commit)
+        except SourceError as e:
+            ctx.log(f"Failed to fetch the source: {e}")
+            ctx.on_status("Failed", {"error": f"failed to fetch the source: {e}"})
+            return None
+        if src.commit:
+            ctx.log(f"Fetching source: {split_git(context).url} at commit {src.commit}")
 
         def on_status(status: str, details: dict) -> None:
             try:
-                if source.triggers is not None and status == SUCCEEDED:
-                    source.triggers.learned(source.task, job, details)
-            except Exception as e:  # what the trigger learns must not change the run's outcome
+                if task is not None and status == SUCCEEDED:
+                    if self.tasks_api is not None and task_source.registry is not None:
+                        self.tasks_api.learned(task_source.registry, task, details)
+                    if task_source.triggers is not None:
+                        task_source.triggers.learned(task, job, details)
+            except Exception as e:  # what the task learns must not change the run's outcome
                 ctx.log(f"base-image dependencies not recorded: {type(e).__name__}: {e}")
             finally:
                 src.close()
@@ -379,7 +526,8 @@ class TaskSourceExecutor:
             raise
 
     def cancel(self, handle) -> None:
-        self.inner.cancel(handle)
+        if handle is not None:
+            self.inner.cancel(handle)
 
 
-__all__ = ["TasksApi", "TaskSourceExecutor", "public", "local_shape"]
+__all__ = ["TasksApi", "SourceExecutor", "public", "secrets_of", "git_token"]

@@ -1,162 +1,265 @@
-"""The emulator fires its tasks' triggers with the local scheduler's own code.
+"""The emulator fires its tasks' triggers as the service does, from the Task resources it stores.
 
-Every stored task is mirrored, secrets left out, into a TaskStore of the emulator's (state dir
-`tasks/`), named `<registry>.<task>`: acrmagic.tasks.scheduler.Scheduler.check() then reads commit heads
-(`git ls-remote`, the task's token handed over in this process's memory only), base-image digests
-(manifest HEADs on the local registry / mirror) and croniter timers exactly as the local scheduler
-does, and writes its fires to that store's outbox. This module only turns each fire into a run in
-the emulator's own run state (tasks_api.TasksApi.start), with ACR's trigger payload on the run, and
-closes the fire when the run ends (a task's runs never overlap, as locally).
+Every `--poll-interval` seconds (default 10) it looks at each enabled task:
 
-The base-image watch list of a task comes from its last successful run: the Dockerfile's FROM images
-(final stage for `Runtime`, every stage for `All`) and their digests read right after the build.
+- a commit trigger (`sourceTriggers` with the `commit` event, enabled): the head of the branch
+  (`git ls-remote`, the task's token in git's environment only). The first head seen is the
+  baseline; a later, different head starts an AutoBuild/AutoRun of exactly that commit.
+- a base-image trigger (enabled): after a successful run the task watches the images its build stood
+  on, with the digests the build used (`Runtime`: the final stage's base; `All`: every stage's). A
+  digest that changes in the registry (loopback registries, Docker Hub names through the offline
+  mirror) starts a run with the `imageUpdateTrigger` payload.
+- timer triggers: 5-field cron in UTC (acrspec); an occurrence that has come starts a run with the
+  `timerTrigger` payload. When the emulator was not polling across several occurrences, one run.
 
-`--poll-interval` sets the check interval (default 10 s); `--clock-offset SECONDS` shifts the clock
-the timers see (a test hook: e.g. a cron for a fixed minute fires at once).
+A task's triggered runs never overlap: a fire waits until the task's previous triggered run has ended.
+`--clock-offset SECONDS` shifts the clock the timers see (a test hook).
+
+This is the service's side, written from the API's definitions: it shares no code with acrmagic's own
+local scheduler (acrmagic.tasks).
 """
 
 from __future__ import annotations
 
-import copy
 import sys
 import threading
-from datetime import timedelta
-from pathlib import Path
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
-from ..errors import UsageError
-from ..runs.model import TRIGGER_KEYS  # where ACR's Run resource keeps each trigger's payload
-from ..tasks import base_image, secrets, timer
-from ..tasks import definition as d
-from ..tasks.scheduler import DEFAULT_POLL_INTERVAL, Scheduler
-from ..tasks.store import DONE, PENDING, STARTED, TaskStore
+from .. import config, refs
+from ..errors import AcrMagicError
+from ..registry import manifest_digest
 from ..states import TERMINAL
+from .sources import ContextPolicy, head
 from .state import Registry, Store
-from .tasks_api import local_shape
+from .tasks_api import git_token
+
+DEFAULT_POLL_INTERVAL = 10.0
+#: who a triggered run names as its caller (systemData.lastModifiedBy)
+TRIGGER_CALLER = {"oid": "acr-task-trigger", "appid": "acr-task-trigger"}
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
-def mirror_name(registry: Registry, task: str) -> str:
-    return f"{registry.name}.{task}"
+@dataclass
+class _Fire:
+    kind: str          # sourceTrigger | imageUpdateTrigger | timerTrigger (the Run resource's key)
+    payload: dict
+    commit: str | None = None
+
+
+@dataclass
+class _TaskState:
+    """What the triggers remember of one task between polls."""
+    commit: str | None = None                            # the branch head last seen (the baseline)
+    source: tuple | None = None                          # (url, branch) that head belongs to
+    timers: dict[str, datetime] = field(default_factory=dict)  # timer name -> its next occurrence
+    schedules: dict[str, str] = field(default_factory=dict)    # timer name -> the cron it was planned from
+    watch: dict[str, str] = field(default_factory=dict)  # base image -> the digest the last build used
+    running: str | None = None                           # the run id of the task's triggered run going now
+    pending: deque = field(default_factory=deque)        # fires waiting for it
+    failed: str | None = None                            # the last poll error said (said once)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def next_after(expr: str, when: datetime) -> datetime:
+    from croniter import croniter
+
+    return croniter(expr, when).get_next(datetime).astimezone(timezone.utc)
+
+
+def _props(task: dict) -> dict:
+    return task.get("properties") or {}
+
+
+def _enabled(item: dict | None) -> bool:
+    return bool(item) and item.get("status", "Enabled") == "Enabled"
+
+
+def commit_trigger(task: dict) -> dict | None:
+    for source in (_props(task).get("trigger") or {}).get("sourceTriggers") or []:
+        if _enabled(source) and "commit" in (source.get("sourceTriggerEvents") or ["commit"]):
+            return source
+    return None
+
+
+def timers_of(task: dict) -> list[dict]:
+    return [t for t in (_props(task).get("trigger") or {}).get("timerTriggers") or [] if _enabled(t)]
+
+
+def base_trigger(task: dict) -> dict | None:
+    base = (_props(task).get("trigger") or {}).get("baseImageTrigger")
+    return base if _enabled(base) else None
+
+
+def watched(base_images: list[dict], kind: str) -> dict[str, str]:
+    """{image: digest} a build stood on: the final stage's base (listed last) for Runtime, all for All."""
+    known = [(b["image"], b["digest"]) for b in base_images or [] if b.get("image") and b.get("digest")]
+    return dict(known if kind == "All" else known[-1:])
+
+
+def current_digest(image: str) -> str | None:
+    """The digest `image` has now; AcrMagicError when its registry cannot be asked (offline: no remote)."""
+    ref = refs.parse(image)
+    host = config.MIRROR_REGISTRY if ref.registry == refs.DOCKER_HUB else ref.registry
+    if host.split(":")[0] not in _LOOPBACK:
+        raise AcrMagicError(f"the emulator works offline and cannot read {image} from {host}")
+    return manifest_digest(host, ref.repository, ref.reference)
 
 
 class Triggers:
-    def __init__(self, store: Store, tasks_api, home: Path, poll_interval: float = DEFAULT_POLL_INTERVAL,
-                 clock_offset: float = 0.0, log=None):
+    def __init__(self, store: Store, tasks_api, contexts: ContextPolicy | None = None,
+                 poll_interval: float = DEFAULT_POLL_INTERVAL, clock_offset: float = 0.0, log=None):
         self.store, self.api = store, tasks_api
-        self.tasks = TaskStore(home)
-        self.home = str(self.tasks.home)
+        self.contexts = contexts or ContextPolicy()
         self.poll_interval = poll_interval
         offset = timedelta(seconds=clock_offset)
-        self.clock = lambda: timer.utcnow() + offset
+        self.clock = lambda: _now() + offset
         self.log = log or (lambda line: print(f"triggers: {line}", file=sys.stderr, flush=True))
-        self.scheduler = Scheduler(self.tasks, clock=self.clock, poll_interval=poll_interval, log=self.log)
-        self._names: dict[str, tuple[Registry, str]] = {}
+        self._states: dict[tuple[str, str], _TaskState] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._mutex = threading.Lock()
+        self._mutex = threading.RLock()
 
-    # -- the mirror ---------------------------------------------------------------------------------------
+    def _state(self, registry: Registry, name: str) -> _TaskState:
+        return self._states.setdefault((registry.id.lower(), name.lower()), _TaskState())
+
+    # -- what the task API tells ------------------------------------------------------------------------
     def sync(self, registry: Registry, task: dict, old: dict | None) -> None:
-        name = mirror_name(registry, task["name"])
-        resource = local_shape(task, self.home, name)
+        """A task was created or changed: plan its timers; a new source or a re-enabled task starts a new
+        commit baseline."""
         with self._mutex:
-            self._names[name.lower()] = (registry, task["name"])
+            state = self._state(registry, task["name"])
+            reenabled = old is not None and _props(old).get("status") == "Disabled" and _props(task).get("status") == "Enabled"
+            source = commit_trigger(task)
+            key = (source or {}).get("sourceRepository") or {}
+            if reenabled or (key.get("repositoryUrl"), key.get("branch")) != state.source:
+                state.commit, state.source = None, (key.get("repositoryUrl"), key.get("branch"))
             now = self.clock()
-            if old is None or not self._exists(name):
-                self.tasks.create(resource, {"commit": {"last": None},
-                                             "timers": timer.fresh_state(d.timer_triggers(resource), now)})
-                return
-            before = local_shape(old, self.home, name)
-            reenabled = d.enabled(resource) and not d.enabled(before)
-            old_timers = {t["name"]: t for t in d.timer_triggers(before)}
-
-            def change(state: dict) -> None:
-                if reenabled or d.git_source(resource) != d.git_source(before):
-                    state["commit"] = {"last": None}  # the head seen next is the baseline
-                kept = {} if reenabled else {n: s for n, s in state.get("timers", {}).items()
-                                             for t in d.timer_triggers(resource)
-                                             if t["name"] == n and old_timers.get(n) == t}
-                state["timers"] = {**timer.fresh_state(d.timer_triggers(resource), now), **kept}
-            self.tasks.replace(resource, change)
-
-    def _exists(self, name: str) -> bool:
-        return name.lower() in (n.lower() for n in self.tasks.names())
+            timers = {t["name"]: t["schedule"] for t in timers_of(task)}
+            for name in list(state.timers):
+                if name not in timers or timers[name] != state.schedules.get(name) or reenabled:
+                    state.timers.pop(name)
+            for name, expr in timers.items():
+                if name not in state.timers:
+                    state.timers[name], state.schedules[name] = next_after(expr, now), expr
 
     def forget(self, registry: Registry, task: str) -> None:
-        name = mirror_name(registry, task)
         with self._mutex:
-            try:
-                self.tasks.delete(name)
-            except UsageError:
-                pass
-            secrets.forget(self.home, name)
+            self._states.pop((registry.id.lower(), task.lower()), None)
 
     def learned(self, task: dict, job, details: dict) -> None:
-        """After a successful run: the images the task now stands on (with the digests its build used), and
-        the tags it pushed."""
-        registry = next(r for r, t in self.store.all_tasks() if t is task or t["id"].lower() == task["id"].lower())
-        name = mirror_name(registry, task["name"])
-        kind = (task["properties"].get("trigger", {}).get("baseImageTrigger") or {}).get("baseImageTriggerType",
-                                                                                       d.RUNTIME)
-        watch = base_image.watched(details.get("baseImages") or [], details.get("dockerfile"),
-                                   getattr(job, "build_args", {}) or {}, kind)
-        outputs = [f"{i['registry']}/{i['repository']}:{i['tag']}" for i in details.get("outputImages") or []
-                   if i.get("tag")]
+        """After a successful run: the base images the task now stands on, with the digests its build used."""
+        registry = next((r for r, t in self.store.all_tasks() if t["id"].lower() == task["id"].lower()), None)
+        if registry is None:
+            return
+        kind = (base_trigger(task) or {}).get("baseImageTriggerType", "Runtime")
+        with self._mutex:
+            self._state(registry, task["name"]).watch = watched(details.get("baseImages") or [], kind)
 
-        def change(state: dict) -> None:
-            base = state.setdefault("base", {})
-            base["watch"], base["outputs"] = watch, outputs
-            base["fired"] = {k: v for k, v in base.get("fired", {}).items() if watch.get(k) not in (None, v)}
-        self.tasks.change_state(name, change)
+    # -- the poll -----------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        for registry, task in self.store.all_tasks():
+            try:
+                self._check(registry, task)
+            except Exception as e:  # one task's trouble must not stop the others' triggers
+                self.log(f"task {task.get('name')}: trigger check failed: {type(e).__name__}: {e}")
+
+    def _check(self, registry: Registry, task: dict) -> None:
+        with self._mutex:
+            state = self._state(registry, task["name"])
+            if state.running is not None:
+                try:
+                    if self.store.run(registry, state.running).status in TERMINAL:
+                        state.running = None
+                except AcrMagicError:
+                    state.running = None
+        if _props(task).get("status") != "Enabled":
+            return
+        fires = self._timer_fires(task, state) + self._commit_fires(task, state) + self._base_fires(task, state)
+        with self._mutex:
+            state.pending.extend(fires)
+            if state.running is None and state.pending:
+                self._start(registry, task, state, state.pending.popleft())
+
+    def _timer_fires(self, task: dict, state: _TaskState) -> list[_Fire]:
+        now, fires = self.clock(), []
+        with self._mutex:
+            for name, due in list(state.timers.items()):
+                if due <= now:
+                    expr = state.schedules[name]
+                    latest = due
+                    while (following := next_after(expr, latest)) <= now:  # several missed: the latest, once
+                        latest = following
+                    state.timers[name] = next_after(expr, now)
+                    fires.append(_Fire("timerTrigger", {"timerTriggerName": name,
+                                                        "scheduleOccurrence": latest.isoformat()}))
+        return fires
+
+    def _commit_fires(self, task: dict, state: _TaskState) -> list[_Fire]:
+        source = commit_trigger(task)
+        repo = (source or {}).get("sourceRepository") or {}
+        url, branch = repo.get("repositoryUrl"), repo.get("branch")
+        if not url:
+            return []
+        try:
+            self.contexts.check(url, target="repositoryUrl")
+            sha = head(url, branch, git_token(task))
+        except AcrMagicError as e:  # ArmError (not under --context-root), SourceUnavailable (offline, no branch)
+            message = e.message
+            if state.failed != message:
+                state.failed = message
+                self.log(f"task {task['name']}: cannot read {url}: {message}")
+            return []
+        state.failed = None
+        with self._mutex:
+            if state.commit is None or state.source != (url, branch):
+                state.commit, state.source = sha, (url, branch)  # the baseline
+                return []
+            if sha == state.commit:
+                return []
+            state.commit = sha
+        return [_Fire("sourceTrigger", {"id": str(uuid.uuid4()), "eventType": "commit", "commitId": sha,
+                                        "repositoryUrl": url, "branchName": branch,
+                                        "providerType": "Github" if "github.com" in url.lower() else "Git"}, sha)]
+
+    def _base_fires(self, task: dict, state: _TaskState) -> list[_Fire]:
+        if base_trigger(task) is None or not state.watch:
+            return []
+        images = []
+        for image, digest in list(state.watch.items()):
+            try:
+                now = current_digest(image)
+            except AcrMagicError as e:
+                if state.failed != e.message:
+                    state.failed = e.message
+                    self.log(f"task {task['name']}: {e.message}")
+                continue
+            if now and now != digest:
+                ref = refs.parse(image)
+                images.append({"registry": ref.registry, "repository": ref.repository, "tag": ref.tag or "latest",
+                               "previousDigest": digest, "newDigest": now})
+                state.watch[image] = now  # fired once per new digest
+        if not images:
+            return []
+        return [_Fire("imageUpdateTrigger", {"id": str(uuid.uuid4()), "timestamp": self.clock().isoformat(),
+                                             "images": images})]
+
+    def _start(self, registry: Registry, task: dict, state: _TaskState, fire: _Fire) -> None:
+        try:
+            queued = self.api.start(registry, task, TRIGGER_CALLER, trigger={fire.kind: fire.payload},
+                                    commit_id=fire.commit)
+        except Exception as e:
+            self.log(f"task {task['name']}: the {fire.kind} run could not start: {e}")
+            return
+        state.running = queued["name"]
+        self.log(f"task {task['name']}: {fire.kind} started run {queued['name']}")
 
     # -- the loop -----------------------------------------------------------------------------------------
-    def tick(self) -> None:
-        with self._mutex:
-            try:
-                self.scheduler.check()
-            except Exception as e:  # a broken check must not stop the emulator's triggers
-                self.log(f"trigger check failed: {type(e).__name__}: {e}")
-            for fire in self.tasks.open_fires():
-                self._advance(fire)
-
-    def _advance(self, fire) -> None:
-        found = self._names.get(fire.task.lower())
-        if found is None:
-            self.tasks.mark(fire.id, DONE, error="the task was deleted")
-            return
-        registry, task_name = found
-        if fire.status == STARTED:
-            try:
-                run = self.store.run(registry, fire.run_id)
-            except Exception:
-                self.tasks.mark(fire.id, DONE, error="the run is gone")
-                return
-            if run.status in TERMINAL:
-                self.tasks.mark(fire.id, DONE, run_status=run.status)
-            return
-        if fire.status != PENDING:
-            return
-        if any(f.task.lower() == fire.task.lower() and f.status == STARTED for f in self.tasks.open_fires()):
-            return  # the task's previous run is still going
-        try:
-            task = self.store.task(registry, task_name)
-        except Exception:
-            self.tasks.mark(fire.id, DONE, error="the task was deleted")
-            return
-        payload = copy.deepcopy(fire.payload)
-        if fire.kind == "Timer":
-            payload = {"timerTriggerName": payload["timerTriggerName"],
-                       "scheduleOccurrence": payload["scheduledOccurrence"]}
-        try:
-            queued = self.api.start(registry, task, {"oid": "acr-task-trigger", "appid": "acr-task-trigger"},
-                                    trigger={TRIGGER_KEYS[fire.kind]: payload},
-                                    commit_id=payload.get("commitId") if fire.kind == "Commit" else None)
-        except Exception as e:
-            self.tasks.mark(fire.id, DONE, error=f"{type(e).__name__}: {e}")
-            self.log(f"task {task_name}: the {fire.kind} run could not start: {e}")
-            return
-        self.tasks.mark(fire.id, STARTED, run_id=queued["name"])
-        self.log(f"task {task_name}: {fire.kind} trigger started run {queued['name']}")
-
     def start(self) -> None:
         def loop() -> None:
             while not self._stop.is_set():
@@ -169,8 +272,6 @@ class Triggers:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(30)
-        if self.scheduler._pool is not None:
-            self.scheduler._pool.shutdown(wait=False)
 
 
-__all__ = ["Triggers", "local_shape", "mirror_name"]
+__all__ = ["Triggers", "DEFAULT_POLL_INTERVAL", "watched", "next_after"]

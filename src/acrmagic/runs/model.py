@@ -60,6 +60,9 @@ class Run:
     error: str | None = None
     log_path: str | None = None
     cancel_ref: str | None = None  # what the target cancels the run by, from any process (Target.cancel)
+    #: ACR's own fields of the run as the service sent them (lastUpdatedTime, provisioningState,
+    #: isArchiveEnabled, agentConfiguration, sourceRegistryAuth, agentPoolName); empty for local runs
+    service: dict = field(default_factory=dict)
 
     # -- derived ---------------------------------------------------------------------------------
     @property
@@ -124,6 +127,7 @@ class Run:
             "task": self.task,
             "platform": self.platform,
             "runErrorMessage": self.error,
+            **self.service,
             # acrmagic's own
             "backend": self.backend,
             "target": self.target,

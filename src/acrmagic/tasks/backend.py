@@ -87,11 +87,38 @@ def update(acr, name: str, changes: dict, with_branch) -> TaskInfo:
         changes = with_branch(name, changes)
     new, given = d.update(old, changes, now=now())
     body = to_acr(new, given)
-    body["properties"].pop("provisioningState", None)
-    body["properties"].pop("creationDate", None)
-    return TaskInfo(d.public(acr.update_task(name, {"properties": body["properties"],
+    patch = changed(old.get("properties") or {}, body["properties"])
+    return TaskInfo(d.public(acr.update_task(name, {"properties": patch,
                                                     **({"identity": body["identity"]} if "assign_identity" in changes
                                                        else {})})), {})
+
+
+#: what ACR computes or keeps as it is: never part of an update
+_READ_ONLY = ("provisioningState", "creationDate", "baseImageDependencies")
+
+
+def changed(old: dict, new: dict) -> dict:
+    """The PATCH body that turns `old` (the task as ACR answered) into `new`: only what differs. A PATCH
+    keeps what it is not sent, so nothing is invented: no `contextPath: /dev/null` for a task ACR keeps
+    without one, no empty `credentials`. A step sent carries its type (the service asks for it)."""
+    out = {}
+    for key, value in new.items():
+        if key in _READ_ONLY or old.get(key) == value:
+            continue
+        if key not in old and (value in ({}, [], None) or _all_disabled(value)):
+            continue  # nothing that was there, nothing switched on: no change
+        if key == "contextPath" and value == "/dev/null" and not old.get(key):
+            continue
+        if isinstance(value, dict) and isinstance(old.get(key), dict):
+            inner = changed(old[key], value)
+            if not inner:
+                continue
+            if "type" in value and key == "step":
+                inner = {"type": value["type"], **inner}
+            out[key] = inner
+        else:
+            out[key] = value
+    return out
 
 
 def show(acr, name: str) -> TaskInfo:
@@ -169,4 +196,10 @@ def list_runs(acr, name: str | None, top: int | None, status: str | None):
     return RunList(acr.task_runs(name, top=top, status=status), query={"task": name, "status": status, "top": top})
 
 
-__all__ = ["cloud", "create", "update", "show", "list_tasks", "set_status", "run", "list_runs", "to_acr"]
+def _all_disabled(value) -> bool:
+    """Trigger items that are all switched off (a disabled source trigger ACR never had)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and v.get("status") == "Disabled"
+                                                           for v in value)
+
+
+__all__ = ["cloud", "create", "update", "changed", "show", "list_tasks", "set_status", "run", "list_runs", "to_acr"]

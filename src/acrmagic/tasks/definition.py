@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from ..context import INLINE_DOCKERFILE, is_git_url
-from .. import refs
+from .. import acrspec, refs
 from ..errors import TaskFileError, UsageError, quoted
 from ..runrequest import render_image
 from . import secrets, timer
@@ -39,7 +39,7 @@ SOURCE_TRIGGER_NAME, BASE_IMAGE_TRIGGER_NAME = "defaultSourceTriggerName", "defa
 DOCKER, FILE_TASK, ENCODED_TASK = "Docker", "FileTask", "EncodedTask"
 RUNTIME, ALL = "Runtime", "All"
 ENABLED, DISABLED = "Enabled", "Disabled"
-MIN_TIMEOUT, MAX_TIMEOUT = 300, 28800
+MIN_TIMEOUT, MAX_TIMEOUT = acrspec.MIN_TIMEOUT, acrspec.MAX_TIMEOUT
 EXTENSION = "acrmagic"
 # az's task-file extensions: `-f` with one of these is a file task, anything else a Dockerfile
 TASK_FILE_EXTENSIONS = (".yaml", ".yml", ".toml", ".json", ".sh", ".bash", ".zsh", ".ps1", ".ps", ".cmd", ".bat",
@@ -49,7 +49,6 @@ CMD_TEMPLATE = ("version: v1.1.0\nsteps:\n  - cmd: {{{{ .Values.command }}}}\n  
                 "    timeout: {timeout}\n")
 CMD_VALUE = "command"
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{5,50}$")
 _IDENTITY_ID = re.compile(r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.managedidentity/"
                           r"userassignedidentities/[^/]+$", re.IGNORECASE)
 
@@ -64,7 +63,7 @@ FLAGS: dict[str, object] = {
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not acrspec.TASK_NAME.fullmatch(name):
         raise UsageError(f"-n/--name: {quoted(name)} is not a valid task name: use 5-50 letters, digits, '-' or '_'")
     return name
 

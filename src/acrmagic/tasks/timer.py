@@ -14,10 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from .. import cron
+from .. import acrspec
 from ..errors import UsageError, quoted
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 _TZ_PREFIX = re.compile(r"^(?:CRON_)?TZ=(\S+)\s+")
 
 
@@ -36,7 +35,7 @@ def check_cron(expr: str, flag: str = "--schedule") -> str:
             raise UsageError(f"{flag}: unknown time zone {tz.group(1)!r}; schedules are in UTC") from None
         raise UsageError(f"{flag}: schedules are in UTC, as in ACR: drop {tz.group(0).strip()!r} and write the "
                          "time in UTC")
-    wrong = cron.problem(text)
+    wrong = acrspec.cron_problem(text)
     if wrong:
         raise UsageError(f"{flag}: {quoted(expr)} is not a schedule ACR accepts: {wrong} (e.g. '0 2 * * *')")
     return " ".join(text.split())
@@ -48,7 +47,7 @@ def parse_schedule(text: str, index: int) -> dict:
     if not sep or " " in name.strip():  # a cron expression has no colon; a name has no space
         name, cron = f"t{index}", text
     name = name.strip()
-    if not _NAME.fullmatch(name):
+    if not acrspec.TIMER_NAME.fullmatch(name):
         raise UsageError(f"--schedule: timer name {quoted(name)}: use 1-50 letters, digits, '-' or '_'")
     return {"name": name, "schedule": check_cron(cron), "status": "Enabled"}
 

@@ -24,10 +24,10 @@ none); the first call that needs the registry resolves it (ARM), once per target
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Callable
 
+from ... import acrspec
 from ... import dockerfile as dockerfiles
 from ...context import is_git_url
 from ...errors import CloudError, UsageError
@@ -41,7 +41,6 @@ from .logblob import Pacing
 CONFIG_KEYS = ("kind", "registry", "resourceGroup", "subscription", "identity", "managementUrl", "caBundle",
                "emulatorConfig")
 DEFAULT_TOP = 15  # `az acr task list-runs --top`
-_NAME = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 _CREDENTIALS: dict = {}  # one credential per identity and endpoint in a process: a device code login is asked once
 
 
@@ -58,7 +57,7 @@ class AcrTarget(Target):
         name = (registry or (self.emulator or {}).get("registry") or "").strip()  # the emulator's first registry
         if name.lower().endswith(".azurecr.io"):
             name = name.split(".")[0]
-        if not _NAME.fullmatch(name):
+        if not acrspec.REGISTRY_NAME.fullmatch(name):
             raise UsageError(f"-r/--registry: {registry!r} is not an ACR registry name (5 to 50 letters and digits)")
         self.config = {"kind": self.kind, "registry": name, "resourceGroup": resource_group or None,
                        "subscription": subscription or None, "identity": identity or None,
@@ -279,8 +278,10 @@ class AcrTarget(Target):
         with svc.translating(f"listing the runs of registry {w.name}", registry=w.name, resource_group=w.resource_group):
             pages = self._tasks().runs.list(w.resource_group, w.name, filter=" and ".join(clauses) or None, top=top)
             found = []
+            caller = _Once(self.who)
             for run in pages:
-                found.append(records.to_run(run, self.describe(), w.login_server))
+                found.append(records.to_run(run, self.describe(), w.login_server, caller=caller,
+                                            read=lambda run_id: self._link(run_id).get()))
                 if len(found) >= top:
                     break
         return found
@@ -288,7 +289,7 @@ class AcrTarget(Target):
     def get_run(self, run_id: str) -> Run:
         from . import records
 
-        return records.to_run(self._link(run_id).get(), self.describe(), self.where().login_server)
+        return records.to_run(self._link(run_id).get(), self.describe(), self.where().login_server, caller=self.who)
 
     def run_log(self, run_id: str) -> str:
         """The whole log blob; a run still going is followed to its end."""
@@ -307,6 +308,18 @@ def _read_emulator(path) -> dict:
 
 def _odata(text: str) -> str:
     return text.replace("'", "''")
+
+
+class _Once:
+    """A value computed on first use only (the caller's principal: one token request per listing)."""
+
+    def __init__(self, fn):
+        self.fn, self.done, self.value = fn, False, None
+
+    def __call__(self):
+        if not self.done:
+            self.value, self.done = self.fn(), True
+        return self.value
 
 
 def _size(n: int) -> str:

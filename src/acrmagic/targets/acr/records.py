@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ...runs.model import OutputImage, Run
-from ...states import ERROR, MANUAL, QUICK_RUN, run_status
+from ...states import ERROR, MANUAL, run_status
 from .service import enum_text
 
 
@@ -38,17 +38,61 @@ def trigger(run) -> str:
     return MANUAL
 
 
-def to_run(run, target: dict, login_server: str) -> Run:
+#: the Run resource's own fields kept on the record as the service sent them: (SDK attribute, wire name)
+SERVICE_FIELDS = (("last_updated_time", "lastUpdatedTime"), ("provisioning_state", "provisioningState"),
+                  ("is_archive_enabled", "isArchiveEnabled"), ("agent_configuration", "agentConfiguration"),
+                  ("source_registry_auth", "sourceRegistryAuth"), ("agent_pool_name", "agentPoolName"))
+
+
+def service_fields(run) -> dict:
+    out = {}
+    for attr, wire in SERVICE_FIELDS:
+        value = getattr(run, attr, None)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            value = iso(value)
+        elif hasattr(value, "as_dict"):
+            value = value.as_dict()
+        else:
+            value = enum_text(value) if not isinstance(value, (bool, int)) else value
+        out[wire] = value
+    return out
+
+
+def who(run, caller=None) -> str:
+    """Who started the run: systemData.createdBy where the service sends it, else lastModifiedBy (what
+    real runs carry), else the principal of the token the request went with (`caller()`)."""
+    system = getattr(run, "system_data", None)
+    if system is not None:
+        for attr in ("created_by", "last_modified_by"):
+            if getattr(system, attr, None):
+                return getattr(system, attr)
+    return caller() if caller is not None else ""
+
+
+def to_run(run, target: dict, login_server: str, caller=None, read=None) -> Run:
+    """acrmagic's record of ACR's Run. A partial Run (scheduleRun's answer has no runType, createTime,
+    platform) is read again with `read(run_id)` rather than filled from defaults."""
+    if read is not None and (run.run_type is None or run.create_time is None):
+        run = read(run.run_id)
     platform = {}
     if run.platform is not None:
         platform = {k: v for k, v in (("os", enum_text(run.platform.os)),
                                       ("architecture", enum_text(run.platform.architecture)),
                                       ("variant", enum_text(run.platform.variant))) if v}
-    system = getattr(run, "system_data", None)
-    return Run(run_id=run.run_id, run_type=enum_text(run.run_type) or QUICK_RUN, status=status(run),
-               create_time=iso(run.create_time) or iso(run.last_updated_time) or "", start_time=iso(run.start_time),
-               finish_time=iso(run.finish_time), trigger=trigger(run),
-               who=(getattr(system, "created_by", None) or "") if system is not None else "",
-               backend="acr", target=dict(target), registry=login_server, task=run.task,
-               platform=platform or {"os": "linux"}, output_images=output_images(run),
-               error=run.run_error_message, cancel_ref=run.run_id)
+    return Run(run_id=run.run_id, run_type=enum_text(run.run_type) or "", status=status(run),
+               create_time=iso(run.create_time) or "", start_time=iso(run.start_time),
+               finish_time=iso(run.finish_time), trigger=trigger(run), trigger_details=trigger_details(run),
+               who=who(run, caller), backend="acr", target=dict(target), registry=login_server, task=run.task,
+               platform=platform, output_images=output_images(run),
+               error=run.run_error_message, cancel_ref=run.run_id, service=service_fields(run))
+
+
+def trigger_details(run) -> dict:
+    """The trigger's payload as the service sent it (commit, digests, timer)."""
+    for attr in ("source_trigger", "image_update_trigger", "timer_trigger"):
+        value = getattr(run, attr, None)
+        if value is not None:
+            return value.as_dict() if hasattr(value, "as_dict") else dict(value)
+    return {}

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import base64
 
+from ...acrspec import ARCHITECTURES, MAX_TIMEOUT, MIN_TIMEOUT, OSES, VARIANTS  # what the service accepts
 from ...errors import UsageError
 from ...runrequest import QuickBuild, TaskRun
-
-OSES = ("windows", "linux")
-ARCHITECTURES = ("amd64", "x86", "386", "arm", "arm64")
-VARIANTS = ("v6", "v7", "v8")
-MIN_TIMEOUT, MAX_TIMEOUT = 300, 28800  # what the service accepts
 
 
 def platform(text: str | None):
@@ -47,8 +43,8 @@ def docker_build(req: QuickBuild, source_location: str, dockerfile_path: str):
     return DockerBuildRequest(
         image_names=list(req.images), is_push_enabled=req.pushes, source_location=source_location,
         docker_file_path=dockerfile_path, platform=platform(req.platform), arguments=arguments,
-        timeout=check_timeout(req.timeout), target=req.target or None, no_cache=True if req.no_cache else None,
-        agent_pool_name=req.agent_pool or None)
+        timeout=check_timeout(req.timeout), target=req.target or None, no_cache=bool(req.no_cache),
+        is_archive_enabled=False, agent_pool_name=req.agent_pool or None)
 
 
 def _values(req: TaskRun) -> list:
@@ -64,7 +60,7 @@ def file_task(req: TaskRun, source_location: str, task_file: str, values_file: s
     return FileTaskRunRequest(
         task_file_path=task_file, values_file_path=values_file, values_property=_values(req),
         source_location=source_location, timeout=check_timeout(req.timeout), platform=platform(None),
-        agent_pool_name=req.agent_pool or None)
+        is_archive_enabled=False, agent_pool_name=req.agent_pool or None)
 
 
 def encoded_task(req: TaskRun, source_location: str | None):
@@ -75,4 +71,5 @@ def encoded_task(req: TaskRun, source_location: str | None):
     return EncodedTaskRunRequest(
         encoded_task_content=base64.b64encode(req.task_text.encode("utf-8")).decode(),
         encoded_values_content=values, values_property=_values(req), source_location=source_location,
-        timeout=check_timeout(req.timeout), platform=platform(None), agent_pool_name=req.agent_pool or None)
+        timeout=check_timeout(req.timeout), platform=platform(None), is_archive_enabled=False,
+        agent_pool_name=req.agent_pool or None)

@@ -1,5 +1,4 @@
-"""ACR's cron dialect: what a timer trigger's schedule may be (the client's commands and the emulator
-both check against it)."""
+"""Facts of the ACR Tasks API both sides check against: the cron dialect of timer triggers, names, timeouts."""
 
 from __future__ import annotations
 
@@ -7,13 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acrmagic import cron
+from acrmagic import acrspec
 
 
 @pytest.mark.parametrize("expr", ["0 2 * * *", "*/5 * * * *", "0 12 * * Mon-Fri", "0 0 1 JAN,JUL *", "0 0 29 2 *",
                                   "15 3 1-7 * 1", "0 0 * * 7", "0-30/10 8-18 * * *"])
 def test_what_acr_takes(expr):
-    assert cron.problem(expr) is None
+    assert acrspec.cron_problem(expr) is None
 
 
 @pytest.mark.parametrize("expr, why", [
@@ -25,11 +24,18 @@ def test_what_acr_takes(expr):
     ("0 0 * 13 *", "out of range"), ("x * * * *", "not cron syntax"), ("0 0 * * Monday", "not cron syntax"),
 ])
 def test_what_acr_refuses(expr, why):
-    assert why in cron.problem(expr)
+    assert why in acrspec.cron_problem(expr)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="0123456789*/,-LW#? abcJANMonFri", max_size=30))
 def test_any_text_gets_an_answer_never_an_exception(text):
-    answer = cron.problem(text)
+    answer = acrspec.cron_problem(text)
     assert answer is None or isinstance(answer, str)
+
+
+def test_names_and_timeouts():
+    assert acrspec.TASK_NAME.fullmatch("my-task_1") and not acrspec.TASK_NAME.fullmatch("abcd")
+    assert not acrspec.TASK_NAME.fullmatch("abcde\n") and not acrspec.REGISTRY_NAME.fullmatch("my-reg")
+    assert acrspec.valid_timeout(300) and acrspec.valid_timeout(28800)
+    assert not acrspec.valid_timeout(299) and not acrspec.valid_timeout(True) and not acrspec.valid_timeout(600.0)
