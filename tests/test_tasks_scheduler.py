@@ -227,8 +227,9 @@ def test_a_scheduler_killed_with_sigkill_leaves_nothing_once_it_restarts(tmp_pat
         line = wait_for(lambda: next((x for x in log.read_text().splitlines() if "no longer exist" in x), None),
                         60, "the restarted scheduler's clean-up line")
         assert "acb_" in line and "checkouts" in line
-        assert client.containers.list(all=True, filters=label(run.run_id)) == []
-        assert client.volumes.list(filters=label(run.run_id)) == []
+        # gone (a removal another process began at the same moment may still be finishing)
+        wait_for(lambda: client.containers.list(all=True, filters=label(run.run_id)) == [], 30, "no containers")
+        wait_for(lambda: client.volumes.list(filters=label(run.run_id)) == [], 30, "no volumes")
         assert [p for owner in checkout_root.iterdir() for p in owner.iterdir()] == []
         record = RunStore().get(run.run_id)
         assert record.status == "Error" and "exited before the run finished" in record.error
