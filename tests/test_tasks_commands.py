@@ -154,8 +154,9 @@ def test_option_text_in_names_runs_nothing_and_stores_nothing(tmp_path, make_con
     attempts = [
         (["task", "create", "-n", option, "--cmd", "x"], "not a valid task name"),
         (["task", "create", "-n", "opt-image", "-c", str(ctx), "-f", "Dockerfile", "-t", option], "not a valid image"),
-        (["task", "create", "-n", "opt-url", "-c", f"{option}#main", "-f", "Dockerfile"], ""),
-        (["task", "create", "-n", "opt-url2", "-c", f"ssh://host/{option}.git#main", "-f", "Dockerfile"], ""),
+        (["task", "create", "-n", "opt-url", "-c", f"{option}#main", "-f", "Dockerfile"], "no such folder"),
+        (["task", "create", "-n", "opt-url2", "-c", f"ssh://host/{option}.git#main", "-f", "Dockerfile"],
+         "is not a repository URL"),
         (["task", "create", "-n", "opt-branch", "-c", f"file://{tmp_path}/r.git#{option}", "-f", "Dockerfile"],
          "not a valid branch name"),
         (["task", "create", "-n", "opt-token", "--cmd", "x", "--git-access-token", option + "\n"], "line break"),

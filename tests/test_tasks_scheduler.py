@@ -215,6 +215,13 @@ def test_a_scheduler_killed_with_sigkill_leaves_nothing_once_it_restarts(tmp_pat
             runs = RunStore().list(task="killed-sched")
             return runs and client.containers.list(all=True, filters=label(runs[0].run_id)) and runs[0]
         run = wait_for(started, 90, "the task's step container")
+        import socket
+
+        from acrmagic.owner import process_start
+
+        # what the killed process owns, by its owner label: other stores' runs on this engine have run IDs like ours
+        owned = {"label": f"org.acrmagic.owner={socket.gethostname()}:{first.pid}:{process_start(first.pid)}"}
+        label = lambda run_id: owned  # noqa: E731
         checkout_root = home / "checkouts"
         assert [p for owner in checkout_root.iterdir() for p in owner.iterdir()]  # its checkout, while it runs
         os.kill(first.pid, signal.SIGKILL)

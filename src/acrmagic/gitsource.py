@@ -134,7 +134,9 @@ def run(options: list[str], operands: list[str], url: str, token: str | None = N
         raise ContextError(f"repository {url} did not answer within {timeout:.0f}s") from None
     if proc.returncode != 0:
         lines = [line for line in redact(proc.stderr or proc.stdout).strip().splitlines() if line.strip()]
-        last = lines[-1].removeprefix("fatal: ") if lines else f"git {options[0]} exited {proc.returncode}"
+        # git's own verdict ("fatal: ..."), not the advice lines after it
+        verdict = next((line for line in lines if line.startswith(("fatal:", "error:"))), lines[-1] if lines else "")
+        last = verdict.removeprefix("fatal: ").removeprefix("error: ") or f"git {options[0]} exited {proc.returncode}"
         if _AUTH_FAILED.search(" ".join(lines)):
             raise ContextError(f"repository {url}: authentication failed (check --git-access-token): {last}")
         if re.search(r"not appear to be a git repository|not a git repository", " ".join(lines), re.IGNORECASE):
