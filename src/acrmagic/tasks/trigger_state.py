@@ -60,8 +60,8 @@ class TriggerState:
         return cls(
             commit=CommitState((data.get("commit") or {}).get("last")),
             timers={name: TimerState(t.get("next"), t.get("last")) for name, t in (data.get("timers") or {}).items()},
-            base=None if base is None else BaseImageState(dict(base.get("watch") or {}), list(base.get("outputs") or []),
-                                                          dict(base.get("fired") or {})),
+            base=None if base is None else BaseImageState(
+                dict(base.get("watch") or {}), list(base.get("outputs") or []), dict(base.get("fired") or {})),
             errors=dict(data.get("errors") or {}))
 
     def to_json(self) -> dict:
