@@ -38,7 +38,7 @@ from .scheduler_lock import SchedulerLock
 from .store import DONE, PENDING, STARTED, Fire, TaskStore
 from .trigger_state import RUN_ERROR, TriggerState
 
-__all__ = ["Scheduler", "SchedulerLock", "Tick", "after_run", "DEFAULT_POLL_INTERVAL", "MAX_PARALLEL", "STOP_GRACE"]
+__all__ = ["Scheduler", "SchedulerLock", "Tick", "DEFAULT_POLL_INTERVAL", "MAX_PARALLEL", "STOP_GRACE"]
 
 DEFAULT_POLL_INTERVAL = 10.0  # seconds: a commit is picked up within this, on average half of it
 STOP_GRACE = 30.0  # seconds a stopping scheduler lets its runs finish before it cancels them
