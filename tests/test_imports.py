@@ -8,6 +8,9 @@ the source; the test fails on a cycle and on an import against the layering:
     runner -> targets, runs;  api -> runner;  views -> api and the record
     emulator/ -> the vocabulary and the local target only (never acrmagic.tasks, runs, the ACR client)
     devstack (apt, dockerd, the mirror): development tooling, only the command line reaches it
+    taskfile/template/: limits, govalue, lexer -> functions -> parser -> executor -> the package
+    tasks/: each trigger's check (commit, timer, base_image) below the scheduler that calls it;
+            the trigger state is plain data; the kernel's scheduler thread is reached through tasks only
 """
 
 from __future__ import annotations
@@ -132,13 +135,34 @@ RULES = [
     ("acrmagic.views", lambda m: _under(m, ("acrmagic.runs.store", "acrmagic.runs.recorder", "acrmagic.targets",
                                             "acrmagic.runner", "acrmagic.taskfile")),
      "views use the public API"),
+    ("acrmagic.taskfile.template", lambda m: not _under(m, "acrmagic.taskfile.template") and m not in VOCABULARY,
+     "the template engine knows no task file"),
+    ("acrmagic.tasks.trigger_state", lambda m: True, "the trigger state is plain data"),
+    ("acrmagic.tasks.scheduler_lock", lambda m: m not in VOCABULARY, "the scheduler's lock is a file lock, no more"),
+    (("acrmagic.tasks.commit", "acrmagic.tasks.timer", "acrmagic.tasks.base_image", "acrmagic.tasks.store"),
+     lambda m: m in ("acrmagic.tasks.scheduler", "acrmagic.tasks.kernel_scheduler", "acrmagic.tasks.webhook"),
+     "a trigger's check knows no scheduler: the scheduler (and the webhook) call it"),
 ]
+
+# inside the template package, each module imports only those before it
+TEMPLATE_ORDER = ["limits", "govalue", "lexer", "functions", "parser", "executor", ""]
 
 
 @pytest.mark.parametrize("who, forbidden, why", RULES, ids=[r[2] for r in RULES])
 def test_layering(who, forbidden, why):
     bad = sorted(f"{m} imports {t}" for m, ts in GRAPH.items() if _under(m, who) for t in ts if forbidden(t))
     assert bad == [], why
+
+
+def test_the_template_package_flows_one_way():
+    rank = {".".join(filter(None, ("acrmagic.taskfile.template", m))): i for i, m in enumerate(TEMPLATE_ORDER)}
+    assert set(rank) == {m for m in GRAPH if _under(m, "acrmagic.taskfile.template")}
+    bad = sorted(f"{m} imports {t}" for m in rank for t in GRAPH[m] if t in rank and rank[t] >= rank[m])
+    assert bad == []
+
+
+def test_the_kernel_scheduler_is_reached_through_tasks_only():
+    assert sorted(m for m, ts in GRAPH.items() if "acrmagic.tasks.kernel_scheduler" in ts) == ["acrmagic.tasks"]
 
 
 def test_the_dev_stack_is_reached_only_from_the_command_line():

@@ -90,3 +90,65 @@ def test_a_new_base_rebuilds_its_tasks_in_dependency_order_once(make_context):
     [image2] = cascaded.trigger_details["images"]
     assert image2["repository"] == f"app-{u}" and image2["newDigest"] == rebuilt.output_images[0].digest
     assert cascaded.to_dict()["imageUpdateTrigger"]["images"][0]["previousDigest"] == image2["previousDigest"]
+
+
+class _Digests:
+    """Digests as a registry would answer them (the check's reading of them, not the registry, is under test)."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def digest(self, image):
+        answer = self.answers[image]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_the_check_fires_once_per_new_digest_and_records_a_registry_it_cannot_read(home):
+    from datetime import datetime, timezone
+
+    from acrmagic.errors import RegistryUnavailable
+    from acrmagic.tasks.store import TaskStore
+    from acrmagic.tasks.trigger_state import TriggerState
+
+    store = TaskStore()
+    resource = {"name": "based-task", "properties": {"status": "Enabled", "trigger": {
+        "baseImageTrigger": {"status": "Enabled", "baseImageTriggerType": "Runtime"}}}}
+    store.create(resource, TriggerState())
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    image = "localhost:5000/base:1"
+    never_ran = store.trigger_state("based-task")
+    assert base_image.check(store, resource, never_ran, now, _Digests({}), {}) == []  # nothing to watch yet
+    store.learn_base_images("based-task", {image: "sha256:old"}, ["localhost:5000/app:1"])
+    seen = store.trigger_state("based-task")
+    errors = {}
+    [fire] = base_image.check(store, resource, seen, now, _Digests({image: "sha256:new"}), errors)
+    assert fire.kind == base_image.KIND == "Image Update" and errors == {}
+    assert fire.payload["images"] == [{"registry": "localhost:5000", "repository": "base", "tag": "1", "digest": "sha256:new",
+                                       "previousDigest": "sha256:old", "newDigest": "sha256:new"}]
+    assert base_image.describe(fire.payload) == "base:1 sha256:old -> sha256:new"
+    assert base_image.check(store, resource, seen, now, _Digests({image: "sha256:new"}), errors) == []
+    assert base_image.check(store, resource, store.trigger_state("based-task"), now,
+                            _Digests({image: RegistryUnavailable("cannot read the digest")}), errors) == []
+    assert errors == {"baseImage": "cannot read the digest"}
+
+
+def test_after_run_teaches_only_a_successful_run(home):
+    from acrmagic.runs.model import OutputImage
+    from acrmagic.tasks.store import TaskStore
+    from acrmagic.tasks.trigger_state import BaseImageState, TriggerState
+
+    store = TaskStore()
+    store.create({"name": "taught-task", "properties": {"status": "Enabled"}}, TriggerState())
+    built = dict(base_images=[{"image": "localhost:5000/base:1", "digest": "sha256:1"},
+                              {"image": "localhost:5000/tools:1", "digest": "sha256:2"}],
+                 dockerfile="FROM localhost:5000/tools:1 AS tools\nFROM localhost:5000/base:1\n",
+                 output_images=[OutputImage("localhost:5000", "app", "7", "sha256:3")])
+    base_image.after_run(store, "taught-task", Run(run_id="la1", status="Failed", **built))
+    base_image.after_run(store, "taught-task", None)
+    assert store.trigger_state("taught-task").base is None
+    base_image.after_run(store, "taught-task", Run(run_id="la2", status=SUCCEEDED, **built))
+    assert store.trigger_state("taught-task").base == BaseImageState(  # Runtime: the final stage's base only
+        {"localhost:5000/base:1": "sha256:1"}, ["localhost:5000/app:7"], {})
+    base_image.after_run(store, "no-such-task", Run(run_id="la3", status=SUCCEEDED, **built))  # gone: nothing

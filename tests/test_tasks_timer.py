@@ -42,3 +42,25 @@ def test_exact_occurrence_is_due():
         datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
     assert timer.latest_due("*/15 * * * *", datetime(2026, 1, 1, 10, 44, 59, tzinfo=UTC)) == \
         datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
+
+
+def test_the_check_fires_a_due_timer_once_and_starts_new_timers_counting(home):
+    from acrmagic.tasks.store import TaskStore
+    from acrmagic.tasks.trigger_state import TimerState, TriggerState
+
+    store = TaskStore()
+    nightly = {"name": "nightly", "schedule": "0 2 * * *", "status": "Enabled"}
+    store.create({"name": "timed-task", "properties": {"status": "Enabled"}},
+                 TriggerState(timers=timer.fresh_timers([nightly], datetime(2026, 1, 1, 12, tzinfo=UTC))))
+    hourly = {"name": "hourly", "schedule": "0 * * * *", "status": "Enabled"}
+    now = datetime(2026, 1, 3, 7, 30, tzinfo=UTC)
+    seen = store.trigger_state("timed-task")
+    [fire] = timer.check(store, "timed-task", [nightly, hourly], seen, now)
+    assert fire.kind == timer.KIND == "Timer"
+    assert fire.payload == {"timerTriggerName": "nightly", "scheduledOccurrence": "2026-01-03T02:00:00+00:00"}
+    assert timer.describe(fire.payload) == "timer nightly at 2026-01-03T02:00:00+00:00"
+    state = store.trigger_state("timed-task")
+    assert state.timers["nightly"] == TimerState("2026-01-04T02:00:00+00:00", "2026-01-03T02:00:00+00:00")
+    assert state.timers["hourly"] == TimerState("2026-01-03T08:00:00+00:00")  # added since: no catch-up
+    assert timer.check(store, "timed-task", [nightly, hourly], seen, now) == []  # fired already, from a stale read
+    assert timer.check(store, "timed-task", [], state, now) == []

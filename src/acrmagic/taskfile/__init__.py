@@ -5,7 +5,7 @@ comment lines out -> version -> aliases -> Go template -> YAML -> defaults -> gr
 Nothing here runs anything: execution is `acrmagic.taskfile.execute`.
 
   load        the text stages (comment lines, version, alias block and substitution), line origins
-  template    the Go-template subset with Sprig, safe and bounded
+  template/   the Go-template subset with Sprig, safe and bounded (lexer, parser, executor, functions)
   values      .Values (values file, --set) and .Run (RunContext, with the environ `env` sees)
   yamlv2      YAML typed as acr-builder's yaml.v2 types it
   model       the task and its steps: decoding, defaults, validation (dockersyntax: Docker's rules)

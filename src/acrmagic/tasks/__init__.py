@@ -10,8 +10,10 @@ triggers, the scheduler that fires them, and the audit trail (`trace`).
 
     definition.py  the Task resource (flags -> JSON, update, secrets hidden)   secrets.py  where secrets live
     store.py       tasks.sqlite: definitions, trigger state, the outbox of fires
-    commit.py      git ls-remote / checkout, token kept out of argv      base_image.py  digests, cascades
-    timer.py       cron in UTC, one catch-up                             scheduler.py   ticks, lock, runs
+    trigger_state.py  the typed trigger state (commit, timers, base images, errors) and its changes
+    commit.py      heads via gitsource, commit fires                     base_image.py  digests, cascades
+    timer.py       cron in UTC, one catch-up                             scheduler.py   ticks, dispatch
+    scheduler_lock.py  one active scheduler per store                    kernel_scheduler.py  in a kernel
     launch.py      a task's run request and source -> runner.start      webhook.py     GitHub push deliveries
     trace.py       which run made an image, and why                      commands.py    `task`, `scheduler`, `trace`
 """
@@ -24,9 +26,12 @@ from ..runs.store import RunStore
 from .. import gitsource as git
 from . import definition as d
 from . import backend, launch, secrets, timer
-from .scheduler import DEFAULT_POLL_INTERVAL, Scheduler, after_run, background
-from .store import TaskStore
+from .base_image import after_run
+from .kernel_scheduler import background
+from .scheduler import DEFAULT_POLL_INTERVAL, Scheduler
+from .store import KEEP, TaskStore
 from .summary import TaskInfo, TaskList
+from .trigger_state import CommitState, TriggerState
 from .trace import trace
 
 __all__ = ["create", "update", "show", "list", "delete", "run", "enable", "disable", "list_runs", "trace",
@@ -70,9 +75,8 @@ def _remember(store: TaskStore, name: str, given: dict[str, str]) -> None:
         secrets.remember(str(store.home), name, key, value)
 
 
-def _initial_state(resource: dict, source_record: dict, when) -> dict:
-    return {"commit": {"last": source_record.get("commit")},
-            "timers": timer.fresh_state(d.timer_triggers(resource), when)}
+def _initial_state(resource: dict, source_record: dict, when) -> TriggerState:
+    return TriggerState(CommitState(source_record.get("commit")), timer.fresh_timers(d.timer_triggers(resource), when))
 
 
 def create(name: str, *, store: TaskStore | None = None, **flags) -> TaskInfo:
@@ -118,14 +122,9 @@ def update(name: str, *, store: TaskStore | None = None, **changes) -> TaskInfo:
     record = launch.check(new, home)
     when = timer.utcnow()
     old_timers = {t["name"]: t for t in d.timer_triggers(old)}
-
-    def change(state: dict) -> None:
-        if d.git_source(new) != d.git_source(old):
-            state["commit"] = {"last": record.get("commit")}
-        kept = {t["name"]: s for t_name, s in state.get("timers", {}).items()
-                for t in d.timer_triggers(new) if t["name"] == t_name and old_timers.get(t_name) == t}
-        state["timers"] = {**timer.fresh_state(d.timer_triggers(new), when), **kept}
-    store.replace(new, change)
+    unchanged = {t["name"] for t in d.timer_triggers(new) if old_timers.get(t["name"]) == t}
+    store.replace(new, commit_baseline=record.get("commit") if d.git_source(new) != d.git_source(old) else KEEP,
+                  timers=timer.fresh_timers(d.timer_triggers(new), when), keep_timers=unchanged)
     return show(name, store=store)
 
 
@@ -168,12 +167,7 @@ def enable(name: str, *, store: TaskStore | None = None) -> TaskInfo:
             head = git.head(repo, branch, launch.git_token(resource, str(store.home)))
         except AcrMagicError:
             head = None  # the scheduler takes the head it first sees as the baseline
-    when = timer.utcnow()
-
-    def change(state: dict) -> None:
-        state["commit"] = {"last": head}
-        state["timers"] = timer.fresh_state(d.timer_triggers(resource), when)
-    store.replace(resource, change)
+    store.replace(resource, commit_baseline=head, timers=timer.fresh_timers(d.timer_triggers(resource), timer.utcnow()))
     return show(name, store=store)
 
 

@@ -12,17 +12,25 @@ the engine pulls them from, other registries over HTTPS with their anonymous bea
 
 Cascades: a task whose base image is another task's output waits while that task has a run pending
 or running, then sees every change at once and rebuilds once, after it (dependency order).
+
+`check` is the scheduler's look at one task's base images each tick; `after_run` what a run teaches it.
 """
 
 from __future__ import annotations
 
 import re
 from concurrent.futures import Executor
+from datetime import datetime
 
 from .. import config, dockerfile, refs
-from ..errors import RegistryUnavailable
+from ..errors import AcrMagicError, RegistryUnavailable, UsageError
 from ..registry import MANIFEST_TYPES, manifest_digest
+from ..states import SUCCEEDED
 from . import definition as d
+from .store import Fire, TaskStore, new_fire_id
+from .trigger_state import BASE_IMAGE_ERROR, TriggerState
+
+KIND = "Image Update"
 
 _LOOPBACK = ("localhost", "127.0.0.1")
 
@@ -186,3 +194,40 @@ def dependency_order(watches: dict[str, set[str]], produces: dict[str, set[str]]
     for t in sorted(set(watches) | set(produces)):
         visit(t)
     return order, upstream
+
+
+def after_run(store: TaskStore, task: str, run) -> None:
+    """What a finished run of a task teaches its base-image trigger: the images it now stands on and
+    the tags it pushed (other tasks may be built on them)."""
+    if run is None or run.status != SUCCEEDED:
+        return
+    try:
+        resource = store.get(task)
+    except UsageError:
+        return
+    kind = (resource["properties"].get("trigger", {}).get("baseImageTrigger") or {}).get("baseImageTriggerType", d.RUNTIME)
+    store.learn_base_images(task, watch_list(run, kind), outputs(run))
+
+
+def check(store: TaskStore, resource: dict, state: TriggerState, now: datetime, digests: DigestChecker,
+          errors: dict[str, str]) -> list[Fire]:
+    """The task's base-image fire, if a watched image's digest moved; a registry that could not be read
+    goes to `errors`."""
+    base = state.base
+    if not d.base_image_trigger(resource) or base is None or not base.watch:
+        return []
+    try:
+        images = changed(base.watch, base.fired, digests)
+    except AcrMagicError as e:
+        errors[BASE_IMAGE_ERROR] = str(e)
+        return []
+    if not images:
+        return []
+    payload = {"id": new_fire_id(), "timestamp": now.isoformat(), "images": images}
+    fire = store.fire_base_images(resource["name"], KIND, payload, images)
+    return [fire] if fire else []
+
+
+def describe(details: dict) -> str:
+    return ", ".join(f"{i['repository']}:{i['tag']} {i['previousDigest'][:19]} -> {i['newDigest'][:19]}"
+                     for i in details["images"])

@@ -1,15 +1,16 @@
 """The local scheduler: checks every enabled task's triggers at the poll interval and starts the runs
 they fire through the one runner.
 
-    tick = check (commit heads, base-image digests, timers -> fires in the outbox, see store.py)
+    tick = check (commit.py, base_image.py, timer.py: each trigger's check -> fires in the outbox, store.py)
          + dispatch (outbox -> runs, each in a worker thread)
 
-- One active scheduler per store: an exclusive `flock` on ACRMAGIC_HOME/scheduler.lock. A second one
-  (another kernel, another terminal) stands by: its ticks do nothing until the lock is free.
+- One active scheduler per store (scheduler_lock.py). A second one (another kernel, another terminal)
+  stands by: its ticks do nothing until the lock is free. In a kernel it runs in a thread of its own
+  (kernel_scheduler.py).
 - A restart neither loses nor doubles runs: fires are written with the state that produced them, and a
   fire is linked to a run already recorded for it instead of being run again (store.py).
 - A broken trigger on one task (an unreachable repository, a registry that does not answer, a token
-  that is not there) is recorded on that task (`state.errors`) and the others go on.
+  that is not there) is recorded on that task (its trigger state's errors) and the others go on.
 - Runs of one task never overlap: a task's next fire waits until its run ends; fires of different
   tasks run side by side, up to `max_parallel`.
 - Network waits (git ls-remote, manifest HEADs) happen once per repository/image per tick, in parallel,
@@ -18,73 +19,30 @@ they fire through the one runner.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Callable
 
 from ..errors import AcrMagicError, RunError, UsageError
-from ..runs.model import now as now_iso
 from ..runs.store import RunStore
-from ..states import QUEUED, RUNNING, SUCCEEDED
+from ..states import QUEUED, RUNNING
 from .. import gitsource, targets
-from . import base_image, launch, timer
+from . import base_image, commit, launch, timer
 from . import definition as d
-from .store import DONE, PENDING, STARTED, Fire, TaskStore, new_fire_id
+from .base_image import after_run
+from .scheduler_lock import SchedulerLock
+from .store import DONE, PENDING, STARTED, Fire, TaskStore
+from .trigger_state import RUN_ERROR, TriggerState
+
+__all__ = ["Scheduler", "SchedulerLock", "Tick", "DEFAULT_POLL_INTERVAL", "MAX_PARALLEL", "STOP_GRACE"]
 
 DEFAULT_POLL_INTERVAL = 10.0  # seconds: a commit is picked up within this, on average half of it
 STOP_GRACE = 30.0  # seconds a stopping scheduler lets its runs finish before it cancels them
 MAX_PARALLEL = 64  # runs of different tasks at once: more would only queue on the engine
-
-
-class SchedulerLock:
-    """An exclusive flock on <home>/scheduler.lock: held by the active scheduler, freed when its process dies."""
-
-    def __init__(self, home: Path):
-        self.path = Path(home) / "scheduler.lock"
-        self._file = None
-
-    @property
-    def held(self) -> bool:
-        return self._file is not None
-
-    def acquire(self) -> bool:
-        if self._file is not None:
-            return True
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            f = open(self.path, "a+")
-        except OSError as e:
-            raise UsageError(f"scheduler: cannot open its lock file {self.path}: {e.strerror}") from None
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            return False
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-        self._file = f
-        return True
-
-    def holder(self) -> str | None:
-        try:
-            return self.path.read_text().strip() or None
-        except OSError:
-            return None
-
-    def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
 
 
 @dataclass
@@ -114,25 +72,6 @@ class _FireObserver:
     def finish(self, run) -> None: ...
 
 
-def after_run(store: TaskStore, task: str, run) -> None:
-    """What a finished run of a task teaches its base-image trigger: the images it now stands on and
-    the tags it pushed (other tasks may be built on them)."""
-    if run is None or run.status != SUCCEEDED:
-        return
-    try:
-        resource = store.get(task)
-    except UsageError:
-        return
-    kind = (resource["properties"].get("trigger", {}).get("baseImageTrigger") or {}).get("baseImageTriggerType", d.RUNTIME)
-
-    def change(state: dict) -> None:
-        base = state.setdefault("base", {})
-        base["watch"] = base_image.watch_list(run, kind)
-        base["outputs"] = base_image.outputs(run)
-        base["fired"] = {k: v for k, v in base.get("fired", {}).items() if base["watch"].get(k) not in (None, v)}
-    store.change_state(task, change)
-
-
 class Scheduler:
     def __init__(self, store: TaskStore | None = None, clock: Callable[[], datetime] = timer.utcnow,
                  poll_interval: float = DEFAULT_POLL_INTERVAL, *, run_store: RunStore | None = None,
@@ -155,15 +94,16 @@ class Scheduler:
         self._mutex = threading.Lock()
         self._wake = threading.Event()
         self._pool: ThreadPoolExecutor | None = None  # for network waits; threads made once, not per tick
-        self._parsed: dict[str, tuple[str, dict]] = {}  # JSON text -> parsed, so a tick parses only changes
+        self._parsed: dict[tuple, tuple[str, object]] = {}  # JSON text -> parsed, so a tick parses only changes
         self._recovered = False
 
-    def _rows(self) -> list[tuple[dict, dict]]:
+    def _rows(self) -> list[tuple[dict, TriggerState]]:
         rows, parsed = [], {}
         for name, resource_text, state_text in self.store.all_text():
-            for key, text in ((("r", name), resource_text), (("s", name), state_text)):
+            for key, text, load in ((("r", name), resource_text, json.loads),
+                                    (("s", name), state_text, lambda t: TriggerState.from_json(json.loads(t)))):
                 cached = self._parsed.get(key)
-                parsed[key] = cached if cached and cached[0] == text else (text, json.loads(text))
+                parsed[key] = cached if cached and cached[0] == text else (text, load(text))
             rows.append((parsed[("r", name)][1], parsed[("s", name)][1]))
         self._parsed = parsed
         return rows
@@ -203,126 +143,35 @@ class Scheduler:
         now = self.clock()
         rows = [(r, s) for r, s in self._rows() if d.enabled(r)]
         busy = {f.task for f in self.store.open_fires()} | set(self._active)
-        heads = self._fetch_heads(rows)
+        heads = commit.fetch_heads([r for r, _ in rows], self.heads, self.pool(), self.home)
         self.digests.clear()
-        self.digests.prefetch(self.pool(), {image for r, s in rows if d.base_image_trigger(r)
-                               for image in s.get("base", {}).get("watch", {})})
+        self.digests.prefetch(self.pool(), {image for r, s in rows if d.base_image_trigger(r) and s.base
+                               for image in s.base.watch})
         order, upstream = base_image.dependency_order(
-            {r["name"]: set(s.get("base", {}).get("watch", {})) for r, s in rows},
-            {r["name"]: set(s.get("base", {}).get("outputs", [])) for r, s in rows})
+            {r["name"]: set(s.base.watch if s.base else ()) for r, s in rows},
+            {r["name"]: set(s.base.outputs if s.base else ()) for r, s in rows})
         by_name = {r["name"]: (r, s) for r, s in rows}
         for name in order:
             resource, state = by_name[name]
             # a run that could not start stays on record until a run of the task starts
-            errors = {k: v for k, v in state.get("errors", {}).items() if k == "run"}
-            fired = self._check_commit(resource, state, heads, errors)
-            fired += self._check_timers(resource, state, now, errors)
+            errors = {k: v for k, v in state.errors.items() if k == RUN_ERROR}
+            fired = commit.check(self.store, resource, state, heads, errors)
+            fired += timer.check(self.store, name, d.timer_triggers(resource), state, now)
             # built on a task that is rebuilding: wait for its new image, then rebuild once
             if not any(u in busy for u in upstream.get(name, ())):
-                fired += self._check_base_images(resource, state, now, errors)
+                fired += base_image.check(self.store, resource, state, now, self.digests, errors)
             if fired:
                 busy.add(name)
                 result.fired += fired
-            if errors != state.get("errors", {}):
-                self.store.change_state(name, lambda s, e=errors: s.__setitem__("errors", e))
+            if errors != state.errors:
+                self.store.set_trigger_errors(name, errors)
                 for trig, message in errors.items():
                     self.log(f"task {name}: {trig} trigger: {message}")
             if errors:
                 result.errors[name] = errors
         for fire in result.fired:
-            self.log(f"task {fire.task}: {fire.kind} trigger fired ({_describe(fire)})")
+            self.log(f"task {fire.task}: {fire.kind} trigger fired ({describe(fire)})")
         return result
-
-    def _fetch_heads(self, rows) -> dict:
-        """{task: head commit or the exception}, each (repository, branch, token) asked once, in parallel."""
-        wanted: dict[str, tuple] = {}
-        out: dict[str, object] = {}
-        for resource, _ in rows:
-            if d.commit_trigger(resource) and d.git_source(resource):
-                repo, branch, _ = d.git_source(resource)
-                try:
-                    wanted[resource["name"]] = (repo, branch, launch.git_token(resource, self.home))
-                except AcrMagicError as e:
-                    out[resource["name"]] = e
-        keys = sorted(set(wanted.values()), key=lambda k: (k[0], k[1], k[2] or ""))
-
-        def ask(key):
-            try:
-                return self.heads(*key)
-            except AcrMagicError as e:
-                return e
-        if keys:
-            answers = dict(zip(keys, self.pool().map(ask, keys)))
-            out.update({name: answers[key] for name, key in wanted.items()})
-        return out
-
-    def _check_commit(self, resource: dict, state: dict, heads: dict, errors: dict) -> list[Fire]:
-        name = resource["name"]
-        if name not in heads:
-            return []
-        head = heads[name]
-        if isinstance(head, Exception):
-            errors["commit"] = str(head)
-            return []
-        last = state.get("commit", {}).get("last")
-        if last == head:
-            return []
-        if last is None:  # no baseline yet (created offline, re-enabled): the head now is the baseline
-            self.store.change_state(name, lambda s: s.setdefault("commit", {}).__setitem__("last", head))
-            return []
-        repo, branch, _ = d.git_source(resource)
-        payload = {"id": new_fire_id(), "eventType": "commit", "commitId": head, "branchName": branch,
-                   "repositoryUrl": repo, "providerType": gitsource.provider(repo)}
-        return self._fire(name, "Commit", payload, lambda s: _advance(s, "commit", "last", last, head))
-
-    def _check_timers(self, resource: dict, state: dict, now: datetime, errors: dict) -> list[Fire]:
-        timers = d.timer_triggers(resource)
-        if not timers:
-            return []
-        name, timer_state = resource["name"], state.get("timers", {})
-        missing = [t for t in timers if t["name"] not in timer_state]
-        if missing:  # a timer added since: it starts counting now
-            fresh = timer.fresh_state(missing, now)
-            self.store.change_state(name, lambda s: s.setdefault("timers", {}).update(fresh))
-            timer_state = {**timer_state, **fresh}
-        fired = []
-        for t, occurrence in timer.due_timers(timers, timer_state, now):
-            seen = timer_state[t["name"]]["next"]
-            payload = {"timerTriggerName": t["name"], "scheduledOccurrence": occurrence.isoformat()}
-            new = {"next": timer.next_after(t["schedule"], now).isoformat(), "last": occurrence.isoformat()}
-
-            def change(s, timer_name=t["name"], seen=seen, new=new):
-                current = s.setdefault("timers", {}).get(timer_name, {})
-                if current.get("next") != seen:
-                    return False  # someone else fired it
-                s["timers"][timer_name] = new
-            fired += self._fire(name, "Timer", payload, change)
-        return fired
-
-    def _check_base_images(self, resource: dict, state: dict, now: datetime, errors: dict) -> list[Fire]:
-        trig = d.base_image_trigger(resource)
-        base = state.get("base", {})
-        if not trig or not base.get("watch"):
-            return []
-        try:
-            images = base_image.changed(base["watch"], base.get("fired", {}), self.digests)
-        except AcrMagicError as e:
-            errors["baseImage"] = str(e)
-            return []
-        if not images:
-            return []
-        payload = {"id": new_fire_id(), "timestamp": now.isoformat(), "images": images}
-
-        def change(s):
-            fired = s.setdefault("base", {}).setdefault("fired", {})
-            if all(fired.get(f"{i['registry']}/{i['repository']}:{i['tag']}") == i["newDigest"] for i in images):
-                return False
-            fired.update({f"{i['registry']}/{i['repository']}:{i['tag']}": i["newDigest"] for i in images})
-        return self._fire(resource["name"], "Image Update", payload, change)
-
-    def _fire(self, task: str, kind: str, payload: dict, change) -> list[Fire]:
-        fire = self.store.fire(task, kind, payload, change)
-        return [fire] if fire else []
 
     # -- starting runs -----------------------------------------------------------------------------------------
     def dispatch(self) -> list[str]:
@@ -385,7 +234,7 @@ class Scheduler:
                                     trigger=trigger, commit_id=fire.payload.get("commitId"), target=self.target)
             with self._mutex:
                 self._active_runs[fire.task] = observer.run_id
-            self.store.change_state(fire.task, lambda s: s.get("errors", {}).pop("run", None))
+            self.store.clear_trigger_error(fire.task, RUN_ERROR)
             try:
                 run = launched.execution.run()
             except RunError as e:
@@ -397,7 +246,7 @@ class Scheduler:
             after_run(self.store, fire.task, run)
         except AcrMagicError as e:  # the run could not start (checkout, token, input): recorded on the task
             self.store.mark(fire.id, DONE, error=str(e))
-            self.store.change_state(fire.task, lambda s: s.setdefault("errors", {}).__setitem__("run", str(e)))
+            self.store.record_trigger_error(fire.task, RUN_ERROR, str(e))
             self.log(f"task {fire.task}: {fire.kind} run could not start: {e}")
         except Exception as e:  # never let one task's surprise stop the scheduler
             self.store.mark(fire.id, DONE, error=f"{type(e).__name__}: {e}")
@@ -469,71 +318,9 @@ class Scheduler:
         self.lock.release()
 
 
-def _advance(state: dict, section: str, key: str, seen, new) -> bool | None:
-    current = state.setdefault(section, {})
-    if current.get(key) != seen:
-        return False  # moved on meanwhile (a webhook, another scheduler)
-    current[key] = new
-    return None
+_DESCRIBE = {commit.KIND: commit.describe, timer.KIND: timer.describe, base_image.KIND: base_image.describe}
 
 
-def _describe(fire: Fire) -> str:
-    p = fire.payload
-    if fire.kind == "Commit":
-        return f"commit {p['commitId'][:12]} on {p['branchName']}"
-    if fire.kind == "Timer":
-        return f"timer {p['timerTriggerName']} at {p['scheduledOccurrence']}"
-    return ", ".join(f"{i['repository']}:{i['tag']} {i['previousDigest'][:19]} -> {i['newDigest'][:19]}"
-                     for i in p["images"])
-
-
-# -- the scheduler inside a kernel (`%acr scheduler start|stop|status`) ------------------------------------------
-class BackgroundScheduler:
-    """One scheduler thread in this process."""
-
-    def __init__(self):
-        self.scheduler: Scheduler | None = None
-        self.thread: threading.Thread | None = None
-        self.stop_event = threading.Event()
-        self.lines: list[str] = []
-
-    def start(self, poll_interval: float = DEFAULT_POLL_INTERVAL, **kwargs) -> str:
-        if self.running:
-            return self.status()
-        self.lines = []
-        self.scheduler = Scheduler(poll_interval=poll_interval, log=self._log, **kwargs)
-        if not self.scheduler.lock.acquire():
-            holder = self.scheduler.lock.holder()
-            self.scheduler = None
-            raise UsageError(f"scheduler: another scheduler (pid {holder or '?'}) is active on this store; stop it "
-                             "first")
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self.scheduler.serve, args=(self.stop_event,), daemon=True,
-                                       name="acrmagic-scheduler")
-        self.thread.start()
-        return f"scheduler started (polling every {poll_interval:g}s)"
-
-    def _log(self, line: str) -> None:
-        self.lines = (self.lines + [f"{now_iso()[:19]} {line}"])[-200:]
-
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
-
-    def stop(self, grace: float = STOP_GRACE) -> str:
-        if not self.running:
-            return "scheduler: not running"
-        self.stop_event.set()
-        self.scheduler.wake()
-        self.thread.join(grace + 35)
-        return "scheduler stopped"
-
-    def status(self) -> str:
-        if not self.running:
-            return "scheduler: not running"
-        active = self.scheduler.active
-        runs = ", ".join(f"{t} ({r or 'starting'})" for t, r in sorted(active.items())) or "none"
-        return f"scheduler: running, polling every {self.scheduler.poll_interval:g}s; active runs: {runs}"
-
-
-background = BackgroundScheduler()
+def describe(fire: Fire) -> str:
+    """One line of what made a fire, in its trigger's words."""
+    return _DESCRIBE[fire.kind](fire.payload)

@@ -24,8 +24,10 @@ from .. import config
 from ..database import Database
 from ..errors import UsageError
 from ..runs.model import now
+from .trigger_state import TimerState, TriggerState
 
 PENDING, STARTED, DONE = "pending", "started", "done"
+KEEP = object()  # `replace(commit_baseline=KEEP)`: the commit baseline stays as it is
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -76,7 +78,8 @@ class TaskStore:
         self.db = Database(self.path, _SCHEMA, "task store")
 
     # -- definitions --------------------------------------------------------------------------------------
-    def create(self, resource: dict, state: dict) -> None:
+    def create(self, resource: dict, state: TriggerState | dict) -> None:
+        state = state.to_json() if isinstance(state, TriggerState) else state
         with self.db.transaction() as db:
             if db.execute("SELECT 1 FROM tasks WHERE name=?", (resource["name"],)).fetchone():
                 raise UsageError(f"task {resource['name']} already exists (update it, or delete it first)")
@@ -104,7 +107,12 @@ class TaskStore:
         """(name, Task JSON, state JSON) of every task, unparsed: a scheduler parses only what changed."""
         return self.db.connection().execute("SELECT name, resource, state FROM tasks ORDER BY name").fetchall()
 
-    def replace(self, resource: dict, state_change: Callable[[dict], None] | None = None) -> None:
+    def replace(self, resource: dict, state_change: Callable[[dict], None] | None = None, *,
+                commit_baseline=KEEP, timers: dict[str, TimerState] | None = None,
+                keep_timers: set[str] = frozenset()) -> None:
+        """A new definition of the task, and in the same transaction where its triggers start from:
+        `commit_baseline` (unless KEEP), `timers` fresh except those named in `keep_timers`.
+        (`state_change` edits the JSON directly: for callers not yet on the named changes.)"""
         with self.db.transaction() as db:
             row = db.execute("SELECT state FROM tasks WHERE name=?", (resource["name"],)).fetchone()
             if row is None:
@@ -112,6 +120,13 @@ class TaskStore:
             state = json.loads(row[0])
             if state_change:
                 state_change(state)
+            if commit_baseline is not KEEP or timers is not None:
+                typed = TriggerState.from_json(state)
+                if commit_baseline is not KEEP:
+                    typed.set_commit_baseline(commit_baseline)
+                if timers is not None:
+                    typed.restart_timers(timers, keep_timers)
+                state = typed.to_json()
             db.execute("UPDATE tasks SET resource=?, state=? WHERE name=?",
                        (json.dumps(resource), json.dumps(state), resource["name"]))
 
@@ -129,8 +144,48 @@ class TaskStore:
             raise UsageError(f"no task {name!r}")
         return json.loads(rows[0][0])
 
+    def trigger_state(self, name: str) -> TriggerState:
+        return TriggerState.from_json(self.state(name))
+
+    # named changes, each one transaction on the state as stored now (nothing happens when the task is gone)
+    def set_commit_baseline(self, name: str, head: str | None) -> None:
+        self._change(name, lambda s: s.set_commit_baseline(head))
+
+    def add_timers(self, name: str, fresh: dict[str, TimerState]) -> None:
+        self._change(name, lambda s: s.add_timers(fresh))
+
+    def learn_base_images(self, name: str, watch: dict[str, str], outputs: list[str]) -> None:
+        self._change(name, lambda s: s.learn_base_images(watch, outputs))
+
+    def set_trigger_errors(self, name: str, errors: dict[str, str]) -> None:
+        self._change(name, lambda s: s.set_errors(errors))
+
+    def record_trigger_error(self, name: str, trigger: str, message: str) -> None:
+        self._change(name, lambda s: s.record_error(trigger, message))
+
+    def clear_trigger_error(self, name: str, trigger: str) -> None:
+        self._change(name, lambda s: s.clear_error(trigger))
+
+    # named fires: the trigger advances and the fire is added in one transaction, or neither
+    def fire_commit(self, name: str, kind: str, payload: dict, seen: str | None, head: str) -> Fire | None:
+        return self._fire(name, kind, payload, lambda s: s.advance_commit(seen, head))
+
+    def fire_timer(self, name: str, kind: str, payload: dict, timer: str, seen_next: str,
+                   new: TimerState) -> Fire | None:
+        return self._fire(name, kind, payload, lambda s: s.advance_timer(timer, seen_next, new))
+
+    def fire_base_images(self, name: str, kind: str, payload: dict, images: list[dict]) -> Fire | None:
+        return self._fire(name, kind, payload, lambda s: s.advance_base_images(images))
+
+    def _change(self, name: str, change: Callable[[TriggerState], None]) -> None:
+        self.change_state(name, lambda data: _typed(data, change))
+
+    def _fire(self, name: str, kind: str, payload: dict, advance: Callable[[TriggerState], bool]) -> Fire | None:
+        return self.fire(name, kind, payload, lambda data: None if _typed(data, advance) else False)
+
     def change_state(self, name: str, change: Callable[[dict], None]) -> dict | None:
-        """Apply `change` to the task's current state in one transaction (None: the task is gone)."""
+        """Apply `change` to the task's current state (its JSON) in one transaction (None: the task is
+        gone). The named changes above are built on it."""
         with self.db.transaction() as db:
             row = db.execute("SELECT state FROM tasks WHERE name=?", (name,)).fetchone()
             if row is None:
@@ -174,3 +229,12 @@ class TaskStore:
         with self.db.transaction() as db:
             db.execute("UPDATE fires SET status=?, run_id=COALESCE(?, run_id), run_status=COALESCE(?, run_status), "
                        "error=COALESCE(?, error) WHERE id=?", (status, run_id, run_status, error, fire_id))
+
+
+def _typed(data: dict, change: Callable[[TriggerState], bool | None]):
+    """Run a typed change on a state's JSON in place; what the change returned."""
+    state = TriggerState.from_json(data)
+    result = change(state)
+    data.clear()
+    data.update(state.to_json())
+    return result

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from . import definition as d
+from .trigger_state import TriggerState
 
 
 def triggers(resource: dict) -> str:
@@ -22,11 +23,15 @@ def triggers(resource: dict) -> str:
 @dataclass
 class TaskInfo:
     resource: dict  # the Task resource as ACR shapes it (no secrets)
-    state: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)  # the trigger state as stored (JSON); empty for a task in ACR
 
     @property
     def name(self) -> str:
         return self.resource["name"]
+
+    @property
+    def trigger_state(self) -> TriggerState:
+        return TriggerState.from_json(self.state)
 
     def to_dict(self) -> dict:
         return self.resource
@@ -37,23 +42,23 @@ class TaskInfo:
         out = [f"Task {self.name}: {props['status']}, {step['type']} step, {platform}, timeout {props['timeout']}s"]
         if step["type"] == d.DOCKER:
             out.append(f"  images: {', '.join(step['imageNames']) or '-'} (push: {str(step['isPushEnabled']).lower()})")
-        trig = props.get("trigger", {})
+        trig, state = props.get("trigger", {}), self.trigger_state
         for source in trig.get("sourceTriggers", []):
             repo = source["sourceRepository"]
-            last = (self.state.get("commit") or {}).get("last")
+            last = state.commit.last
             out.append(f"  commit trigger: {source['status']}, {repo['repositoryUrl']} branch {repo['branch']}"
                        + (f", last commit {last[:12]}" if last else ""))
         base = trig.get("baseImageTrigger")
         if base:
-            watch = (self.state.get("base") or {}).get("watch") or {}
+            watch = state.base.watch if state.base else {}
             out.append(f"  base-image trigger: {base['status']} ({base['baseImageTriggerType']}), watching "
                        + (", ".join(sorted(watch)) or "nothing yet (after the task's first run)"))
         for t in trig.get("timerTriggers", []):
-            nxt = ((self.state.get("timers") or {}).get(t["name"]) or {}).get("next")
+            nxt = state.timers[t["name"]].next if t["name"] in state.timers else None
             out.append(f"  timer {t['name']}: {t['status']}, '{t['schedule']}' UTC" + (f", next {nxt}" if nxt else ""))
         if self.resource.get("identity"):
             out.append(f"  identity: {self.resource['identity']['type']}")
-        for trigger, message in sorted((self.state.get("errors") or {}).items()):
+        for trigger, message in sorted(state.errors.items()):
             out.append(f"  error ({trigger}): {message}")
         return out
 

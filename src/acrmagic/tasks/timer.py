@@ -4,6 +4,8 @@ A timer keeps `next` (its next occurrence) so that a scheduler tick only compare
 evaluated only when a timer fires. When the scheduler was down across several occurrences, the timer
 fires once, for the latest missed occurrence, and then waits for the next one after now: at most one
 catch-up run per timer.
+
+`check` is the scheduler's look at one task's timers each tick.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from croniter import croniter
 
 from .. import acrspec
 from ..errors import UsageError, quoted
+from .store import Fire, TaskStore
+from .trigger_state import TimerState, TriggerState
+
+KIND = "Timer"
 
 _TZ_PREFIX = re.compile(r"^(?:CRON_)?TZ=(\S+)\s+")
 
@@ -79,3 +85,32 @@ def due_timers(timers: list[dict], state: dict, now: datetime) -> list[tuple[dic
             continue
         due.append((timer, latest_due(timer["schedule"], now)))
     return due
+
+
+def fresh_timers(timers: list[dict], now: datetime) -> dict[str, TimerState]:
+    """fresh_state, typed for the task store."""
+    return {name: TimerState(t["next"]) for name, t in fresh_state(timers, now).items()}
+
+
+def check(store: TaskStore, name: str, timers: list[dict], state: TriggerState, now: datetime) -> list[Fire]:
+    """Task `name`'s fires of its `timers` (ACR's timer triggers) due at `now`; a timer added since the
+    state was made starts counting now."""
+    if not timers:
+        return []
+    timer_state = dict(state.timers)
+    missing = [t for t in timers if t["name"] not in timer_state]
+    if missing:
+        fresh = fresh_timers(missing, now)
+        store.add_timers(name, fresh)
+        timer_state.update(fresh)
+    fired = []
+    for t, occurrence in due_timers(timers, {k: v.to_json() for k, v in timer_state.items()}, now):
+        payload = {"timerTriggerName": t["name"], "scheduledOccurrence": occurrence.isoformat()}
+        new = TimerState(next_after(t["schedule"], now).isoformat(), occurrence.isoformat())
+        fire = store.fire_timer(name, KIND, payload, t["name"], timer_state[t["name"]].next, new)
+        fired += [fire] if fire else []
+    return fired
+
+
+def describe(details: dict) -> str:
+    return f"timer {details['timerTriggerName']} at {details['scheduledOccurrence']}"

@@ -23,9 +23,10 @@ from typing import Callable
 
 from .. import gitsource
 from ..errors import AcrMagicError, BadDelivery, UsageError
-from . import launch, secrets
+from . import commit, launch, secrets
 from . import definition as d
-from .store import TaskStore, new_fire_id
+from .store import TaskStore
+from .trigger_state import TriggerState
 
 SECRET_ENV = "ACRMAGIC_WEBHOOK_SECRET"
 _ZERO = "0" * 40
@@ -135,21 +136,13 @@ def deliver(store: TaskStore, secret: str, headers: dict[str, str], body: bytes,
         except AcrMagicError as e:  # the next poll tries again; the scheduler records trigger errors
             log(f"webhook: delivery {delivery}: task {resource['name']}: {e}")
             continue
-        last = state.get("commit", {}).get("last")
+        last = TriggerState.from_json(state).commit.last
         if head == last:
             if head != after:
                 stale.append(resource["name"])
             continue
-        payload = {"id": new_fire_id(), "eventType": "commit", "commitId": head, "branchName": branch,
-                   "repositoryUrl": url, "providerType": gitsource.provider(url)}
-
-        def change(state: dict, last=last, head=head) -> bool | None:
-            section = state.setdefault("commit", {})
-            if section.get("last") != last:
-                return False  # polling (or another delivery) moved it meanwhile
-            section["last"] = head
-            return None
-        if store.fire(resource["name"], "Commit", payload, change):
+        # the fire only if polling (or another delivery) has not moved the state meanwhile
+        if store.fire_commit(resource["name"], commit.KIND, commit.payload(url, branch, head), last, head):
             fired.append(resource["name"])
     note = f"; the branch has moved on, not rebuilt: {', '.join(stale)}" if stale else ""
     log(f"webhook: delivery {delivery}: push {after[:12]} to {branch}: fired {', '.join(fired) or 'no task'}{note}")
