@@ -1,16 +1,18 @@
 """The inference server: the scikit-learn model saved by the notebook (model.joblib), behind FastAPI.
 
 GET /health -> {"status": "ok"}; POST /predict {"features": [4 numbers]} -> {"label": ..., "probability": ...}.
-Started by uvicorn (see the Dockerfile); the port comes from PORT (default 8080).
+Started by uvicorn (see the Dockerfile); the port comes from PORT (default 8080), the model file from
+MODEL_FILE (default model.joblib, beside this file).
 """
 
+import os
 from pathlib import Path
 
 import joblib
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-MODEL = joblib.load(Path(__file__).with_name("model.joblib"))
+MODEL = joblib.load(Path(__file__).with_name(os.environ.get("MODEL_FILE", "model.joblib")))
 app = FastAPI(title="iris classifier")
 
 
