@@ -251,3 +251,12 @@ def test_ctrl_c_cancels_the_build_and_records_canceled(make_context, home):
     [run] = acrmagic.runs()
     assert run.status == "Canceled"
     assert any(s.status == "canceled" for s in run.steps)
+
+
+def test_a_base_image_that_is_an_offline_stand_in_is_said_and_recorded(make_context):
+    run = acrmagic.build("FROM python:3.11-slim\nRUN true\n", context=str(make_context({})), push=False)
+    [base] = run.base_images
+    assert base["image"] == "docker.io/library/python:3.11-slim" and "offline" in base["standIn"]
+    assert f"base image {base['image']}@{base['digest']} (offline stand-in: {base['standIn']})" in run.log()
+    other = acrmagic.build("FROM scratch\nCOPY . /\n", context=str(make_context({"a.txt": "a"})), push=False)
+    assert other.base_images == [] and "offline stand-in" not in other.log()

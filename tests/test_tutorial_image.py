@@ -85,7 +85,7 @@ steps:
     env: ["PORT={port}"]
     detach: true
   - id: predict
-    cmd: python:3.11-slim python3 /workspace/smoke_test.py http://serve:{port}
+    cmd: python:3.11-slim python3 /workspace/post_sample.py http://serve:{port}
   - id: push
     push: ["$Registry/{repo}:$ID"]
 """, context=str(server))

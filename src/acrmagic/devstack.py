@@ -27,6 +27,7 @@ import requests
 from . import config
 from .errors import AcrMagicError
 from .registry import image_labels
+from .targets.local.builds import STAND_IN_LABEL  # the label the library reads back
 
 APT_PACKAGES = {  # package -> a file it installs
     "docker.io": "/usr/sbin/dockerd",
@@ -37,7 +38,6 @@ APT_PACKAGES = {  # package -> a file it installs
 BROWSER_PACKAGES = {"chromium": "/usr/bin/chromium"}  # the browser tests drive Debian's Chromium
 DOCKER_CLI = "/usr/bin/docker"  # Debian's client; another docker on PATH may lack BuildKit support
 REGISTRIES = {"registry": "127.0.0.1:5000", "mirror": "127.0.0.1:5001"}
-STAND_IN_LABEL = "org.acrmagic.offline-stand-in"
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
 

@@ -81,7 +81,11 @@ class QuickBuildRun(RunHandle):
         bases = [{"image": ref, "digest": result.base_digest(ref) or self.builder.resolve_base_digest(ref)}
                  for ref in dockerfile.base_images(self.ctx.dockerfile_text, build.build_args)]
         for base in bases:
-            emit(LogEvent(f"base image {base['image']}@{base['digest']}"))
+            stand_in = self.builder.stand_in(base["image"], base["digest"])
+            if stand_in:  # recorded and said: the build stood on a local stand-in, not the real image
+                base["standIn"] = stand_in
+            emit(LogEvent(f"base image {base['image']}@{base['digest']}"
+                          + (f" (offline stand-in: {stand_in})" if stand_in else "")))
         outcome = Outcome(SUCCEEDED, base_images=bases)
         if req.push:
             for ref in self.tags:

@@ -1,6 +1,6 @@
 """Post the held-out sample (sample.json) to the served model and check its answer.
 
-    python3 smoke_test.py URL      e.g. http://serve:8080
+    python3 post_sample.py URL      e.g. http://serve:8080
 
 Waits up to 30 s for /health, posts the sample's features to /predict, prints the answer, and exits 1
 when the label is not the one the notebook's model gave (standard library only: it runs in the base image).
