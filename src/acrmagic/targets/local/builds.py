@@ -185,10 +185,13 @@ class EngineBuilder:
 
     def stand_in(self, image: str, digest: str | None) -> str | None:
         """What an offline stand-in says it is (its `org.acrmagic.offline-stand-in` label), when the base
-        image the build used came from a loopback mirror that holds one; None for a real image."""
+        image is a Docker Hub name the engine read from a loopback mirror holding a stand-in; None for a
+        real image. (An image built on a stand-in inherits the label, but is not a stand-in itself.)"""
         from ...registry import image_labels
 
         ref = refs.parse(image)
+        if ref.registry != refs.DOCKER_HUB:
+            return None
         for host in self._loopback_hosts(ref):
             try:
                 labels = image_labels(host, ref.repository, digest or ref.reference)

@@ -160,10 +160,15 @@ class LocalTaskExecutor:
 
         def watch():
             output.follow(container)  # ends when the container stops (or is removed at the end)
-            try:
-                code = container.wait(timeout=10)["StatusCode"]
-            except (docker.errors.APIError, requests.RequestException):
-                return  # removed by the cleanup, or the engine is gone (the run's own steps find out)
+            while True:  # a followed stream can also end early (dockerd 20.10): wait for the exit itself
+                try:
+                    code = container.wait(timeout=5)["StatusCode"]
+                    break
+                except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                    if self.closing:
+                        return
+                except (docker.errors.APIError, requests.RequestException):
+                    return  # removed by the cleanup, or the engine is gone (the run's own steps find out)
             output.catch_up(container)
             if self.closing:
                 return
