@@ -164,11 +164,13 @@ def test_unknown_base_image(make_context):
 
 def test_failing_run_step_gives_exit_code_and_log_tail(make_context):
     with pytest.raises(acrmagic.RunFailed) as info:
-        acrmagic.build("FROM busybox\nRUN echo line-one && echo line-two >&2 && exit 3\n",
+        acrmagic.build("FROM busybox\n\n# then\nRUN echo line-one && echo error: line-two >&2 && exit 3\n",
                        image=unique("fail") + ":1", context=str(make_context({})))
     err = info.value
-    assert "exit code 3" in err.message and "RUN echo line-one" in err.message
-    assert sorted(err.details[-2:]) == ["line-one", "line-two"]  # stdout and stderr may interleave either way
+    # the instruction by its line in the cell, its exit code, and the line that says why, once
+    assert err.message.endswith("line 4 of the cell (RUN echo line-one && echo error: line-two >&2 && exit 3) "
+                                "failed with exit code 3: error: line-two")
+    assert err.details == ["line-one"]  # the rest of the tail: the error line is in the headline already
     rendered = err._render_traceback_()
     assert "RunFailed" in rendered[0] and rendered[-1].strip() == err.details[-1]
     assert err.run.output_images == []  # nothing pushed
@@ -249,3 +251,12 @@ def test_ctrl_c_cancels_the_build_and_records_canceled(make_context, home):
     [run] = acrmagic.runs()
     assert run.status == "Canceled"
     assert any(s.status == "canceled" for s in run.steps)
+
+
+def test_a_base_image_that_is_an_offline_stand_in_is_said_and_recorded(make_context):
+    run = acrmagic.build("FROM python:3.11-slim\nRUN true\n", context=str(make_context({})), push=False)
+    [base] = run.base_images
+    assert base["image"] == "docker.io/library/python:3.11-slim" and "offline" in base["standIn"]
+    assert f"base image {base['image']}@{base['digest']} (offline stand-in: {base['standIn']})" in run.log()
+    other = acrmagic.build("FROM scratch\nCOPY . /\n", context=str(make_context({"a.txt": "a"})), push=False)
+    assert other.base_images == [] and "offline stand-in" not in other.log()

@@ -227,3 +227,68 @@ def test_every_step_logs_acr_builders_start_and_finish_lines():
     assert parsed["a"][0] == (STARTED, "a", None, None)
     assert [p[:3] for p in parsed["b"] if p] == [(STARTED, "b", None), (FINISHED, "b", states.STEP_FAILED)]
     assert [p[:3] for p in parsed["c"] if p] == [(FINISHED, "c", states.STEP_SKIPPED)]  # never started
+
+
+class DiesWhenDetached(ScriptedExecutor):
+    """A detached step whose container dies `after` seconds after it started (at once with 0), with `code`."""
+
+    def __init__(self, script, dies: dict, after: float = 0.0):
+        super().__init__(script)
+        self.dies, self.after, self.scheduler = dies, after, None
+
+    def run_step(self, step, deadline, stop, log):
+        attempt = super().run_step(step, deadline, stop, log)
+        if step.get("detach") and step.id in self.dies:
+            code = self.dies[step.id]
+            tell = lambda: self.scheduler.detached_exited(step.id, code, f"exited with code {code}")  # noqa: E731
+            if self.after:
+                threading.Timer(self.after, tell).start()
+            else:
+                tell()  # before the step itself has ended: the scheduler holds it until it has
+        return attempt
+
+
+SERVE_SMOKE = """version: v1.1.0
+steps:
+  - id: serve
+    cmd: server
+    detach: true
+  - id: smoke
+    cmd: check
+  - id: push
+    push: ["myreg.azurecr.io/app:1"]
+"""
+
+
+@pytest.mark.parametrize("after", [0.0, 0.3])
+def test_a_detached_step_that_dies_fails_and_ends_the_run(after):
+    ex = DiesWhenDetached({"smoke": [{"exit": 0, "seconds": 30}]}, {"serve": 3}, after=after)
+    scheduler = ex.scheduler = runner(load(SERVE_SMOKE, RUN), ex)
+    t0 = time.monotonic()
+    result = scheduler.run()
+    assert time.monotonic() - t0 < 10  # the waiting smoke test was killed, not waited for
+    assert result.status == states.FAILED and result.error == "failed to run step ID: serve: exited with code 3"
+    serve = result.steps["serve"]
+    assert (serve.status, serve.exit_code) == (states.STEP_FAILED, 3)
+    assert result.steps["push"].status == states.STEP_SKIPPED
+    # a smoke test already waiting for the server is killed; one not started yet never starts
+    assert result.steps["smoke"].status in (states.STEP_CANCELED, states.STEP_SKIPPED)
+    assert after == 0.0 or "smoke" in ex.killed
+
+
+def test_a_detached_step_that_ends_well_or_after_the_run_or_ignoring_errors_fails_nothing():
+    for dies, yaml in (({"serve": 0}, SERVE_SMOKE),
+                       ({"serve": 3}, SERVE_SMOKE.replace("detach: true", "detach: true\n    ignoreErrors: true"))):
+        ex = DiesWhenDetached({"smoke": [{"exit": 0, "seconds": 0.5}]}, dies, after=0.1)
+        lines = []
+        ex.scheduler = runner(load(yaml, RUN), ex, log=lambda sid, line: lines.append((sid, line)))
+        result = ex.scheduler.run()
+        assert result.status == states.SUCCEEDED, (dies, result.error)
+    assert ("serve", "Step ID: serve encountered an error: exited with code 3, but is set to ignore errors. "
+                     "Continuing...") in lines
+    ex = DiesWhenDetached({}, {"serve": 3})
+    ex.scheduler = runner(load(SERVE_SMOKE, RUN), ex)
+    ex.scheduler.ending = True  # the run's cleanup removing its containers is no crash
+    ex.scheduler.states["serve"].status = states.STEP_SUCCEEDED
+    ex.scheduler.detached_exited("serve", 137, "exited with code 137")
+    assert ex.scheduler.failure is None

@@ -268,3 +268,42 @@ def test_a_last_line_without_a_newline_is_never_lost(make_context):
             for _ in range(8)]
     for run in runs:
         assert f"[say] no-newline-{run.run_id}" in run.log().splitlines()
+
+
+def test_a_detached_steps_output_is_in_the_run_log(make_context):
+    run = run_task(V + """steps:
+  - id: serve
+    cmd: busybox sh -c 'echo serving; echo to-stderr >&2; sleep 30'
+    detach: true
+  - id: after
+    cmd: busybox sh -c 'sleep 1; echo checked'
+""", make_context({}))
+    assert run.status == "Succeeded" and step(run, "serve").status == "succeeded"
+    log = run.log()
+    assert "[serve] serving" in log and "[serve] to-stderr" in log and "[after] checked" in log
+    assert leftovers(run) == ([], [])
+
+
+def test_a_detached_server_that_crashes_fails_its_step_with_its_last_lines(make_context):
+    repo = f"crashing-{uuid.uuid4().hex[:8]}"
+    t0 = time.monotonic()
+    with pytest.raises(acrmagic.RunFailed) as info:
+        run_task(V + f"""steps:
+  - build: -t $Registry/{repo}:$ID .
+  - id: serve
+    cmd: "busybox sh -c 'echo loading model; sleep 1; echo error: model.joblib is missing >&2; exit 3'"
+    detach: true
+  - id: smoke
+    cmd: busybox sh -c 'for i in $(seq 100); do wget -q -O- http://serve:18981/health && exit 0; sleep 0.3; done; exit 1'
+  - push: ["$Registry/{repo}:$ID"]
+""", make_context({"Dockerfile": "FROM busybox\n"}))
+    assert time.monotonic() - t0 < 25  # the smoke test's 30 s of retries are cut short
+    run = info.value.run
+    assert run.error == ("failed to run step ID: serve: exited with code 3 before the run ended: "
+                         "error: model.joblib is missing")
+    serve = step(run, "serve")
+    assert serve.status == "failed" and serve.exit_code == 3
+    assert step(run, "smoke").status == "canceled" and step(run, "acb_step_3").status == "skipped"
+    assert "loading model" in info.value.details  # the server's last lines, under the headline
+    assert run.output_images == [] and registry_digest(repo, run.run_id) is None
+    assert leftovers(run) == ([], [])

@@ -3,6 +3,7 @@
     import acrmagic
     run = acrmagic.build("FROM python:3.11-slim\n...", image="inference:{{.Run.ID}}", context="./server")
     acrmagic.runs()
+    acrmagic.requirements("scikit-learn", "fastapi", path="server/requirements.txt")  # pinned to this kernel
 
 In a notebook: ``%load_ext acrmagic``, then ``%%acrbuild`` cells and ``%acr runs``.
 """
@@ -19,7 +20,8 @@ __version__ = "0.1.0"
 
 __all__ = ["build", "run", "runs", "show", "logs", "cancel", "Run", "OutputImage", "AcrMagicError", "UsageError",
            "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled", "RunTimedOut",
-           "RunErrored", "RunNotFound", "TaskFileError", "load_ipython_extension", "taskfile", "tasks", "trace", "use"]
+           "RunErrored", "RunNotFound", "TaskFileError", "load_ipython_extension", "taskfile", "tasks", "trace", "use",
+           "requirements"]
 
 
 def load_ipython_extension(ipython) -> None:
@@ -47,4 +49,6 @@ def __getattr__(name: str):
         return importlib.import_module(f".{name}", __name__)
     if name == "trace":
         return importlib.import_module(".tasks", __name__).trace
+    if name == "requirements":  # packaging is imported only by who pins requirements
+        return importlib.import_module(".pinned_requirements", __name__).requirements
     raise AttributeError(f"module 'acrmagic' has no attribute {name!r}")

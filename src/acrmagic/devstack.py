@@ -10,9 +10,12 @@ Network rules of this project: everything listens on 127.0.0.1, the engine runs 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -23,6 +26,8 @@ import requests
 
 from . import config
 from .errors import AcrMagicError
+from .registry import image_labels
+from .targets.local.builds import STAND_IN_LABEL  # the label the library reads back
 
 APT_PACKAGES = {  # package -> a file it installs
     "docker.io": "/usr/sbin/dockerd",
@@ -33,7 +38,6 @@ APT_PACKAGES = {  # package -> a file it installs
 BROWSER_PACKAGES = {"chromium": "/usr/bin/chromium"}  # the browser tests drive Debian's Chromium
 DOCKER_CLI = "/usr/bin/docker"  # Debian's client; another docker on PATH may lack BuildKit support
 REGISTRIES = {"registry": "127.0.0.1:5000", "mirror": "127.0.0.1:5001"}
-STAND_IN_LABEL = "org.acrmagic.offline-stand-in"
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
 
@@ -210,22 +214,108 @@ def _debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
+#: what the python stand-in holds; bump it when that changes, and `up` rebuilds a mirror's older one
+PYTHON_STAND_IN = 2  # 1: python3 only; 2: + pip, venv, no PEP 668 marker, the machine's CAs trusted
+STAND_IN_VERSION_LABEL = STAND_IN_LABEL + ".version"
+PYTHON_PACKAGES = "python3,python-is-python3,python3-pip,python3-venv,ca-certificates"
+HOST_CA_DIR = Path("/usr/local/share/ca-certificates")  # update-ca-certificates' folder of local CAs
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\s+(.*?)\s+-----END CERTIFICATE-----", re.S)
+
+
+def host_ca_bundle() -> Path:
+    """The CA bundle this machine's OpenSSL trusts (Debian: /etc/ssl/certs/ca-certificates.crt)."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (os.environ.get("SSL_CERT_FILE"), paths.cafile, paths.openssl_cafile,
+                      "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise AcrMagicError("no CA bundle found on this machine (SSL_CERT_FILE, /etc/ssl/certs/ca-certificates.crt)")
+
+
+def _certificates(pem: bytes) -> list[bytes]:
+    """The certificates of a PEM bundle, each as its base64 body without white space (to compare them)."""
+    return [re.sub(rb"\s", b"", m.group(1)) for m in _PEM.finditer(pem)]
+
+
+def python_stand_in_version() -> str:
+    """The stand-in's recipe version and the machine's CA bundle: a change of either calls for a rebuild."""
+    cas = hashlib.sha256(b"".join(sorted(_certificates(host_ca_bundle().read_bytes())))).hexdigest()[:16]
+    return f"{PYTHON_STAND_IN}-cas-{cas}"
+
+
 def seed_python(mirror: str) -> None:
-    if _manifest_exists(mirror, "library/python", "3.11-slim"):
+    """`python:3.11-slim` on the mirror: Debian bookworm's python3 (3.11) with pip and venv, without
+    Debian's PEP 668 marker (so `pip install` works as in the real image), trusting every CA this
+    machine trusts (so pip reaches the package index from a build wherever it does from the host).
+    An older stand-in (a mirror kept from an earlier set-up) is rebuilt over it; the new one holds
+    everything the old one did."""
+    want = python_stand_in_version()
+    labels = image_labels(mirror, "library/python", "3.11-slim")
+    if labels is not None and labels.get(STAND_IN_VERSION_LABEL) == want:
         return
-    say("building the python:3.11-slim stand-in with debootstrap (about 30-60 s)")
+    if labels is not None and STAND_IN_LABEL not in labels:
+        return  # a real python image was put there by hand: not ours to replace
+    why = "is older than this checkout's" if labels is not None else "is missing"
+    say(f"the python:3.11-slim stand-in {why}: building it with debootstrap (about 1-2 min)")
+    ref = f"{mirror}/library/python:3.11-slim"
+    build_python_stand_in(ref, want)
+    _docker("push", ref, stdout=subprocess.DEVNULL)
+    # the engine's own copy (a task's cmd step uses it without pulling) follows the mirror
+    _docker("pull", "-q", "python:3.11-slim", stdout=subprocess.DEVNULL)
+
+
+def build_python_stand_in(ref: str, version: str) -> None:
+    """The stand-in as an image `ref` on the engine (not pushed)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "rootfs"
-        subprocess.run(["debootstrap", "--variant=minbase", "--include=python3,python-is-python3",
+        subprocess.run(["debootstrap", "--variant=minbase", f"--include={PYTHON_PACKAGES}",
                         "bookworm", str(root), _debian_mirror()], check=True, stdout=subprocess.DEVNULL)
+        for marker in root.glob("usr/lib/python3*/EXTERNALLY-MANAGED"):
+            marker.unlink()  # the official image has none: pip installs system-wide
+        _trust_host_cas(root)
         shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
-        ref = f"{mirror}/library/python:3.11-slim"
+        (root / "var/cache/apt/archives/partial").mkdir(parents=True)
+        for lists in (root / "var/lib/apt/lists").glob("*_*"):
+            lists.unlink()
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        _docker("import", "--change", 'CMD ["python3"]',
-                "--change", f'LABEL {STAND_IN_LABEL}="Debian bookworm minbase + python3, for offline use"',
+        bundle = "/etc/ssl/certs/ca-certificates.crt"
+        # pip-installed requests/httpx carry certifi's CAs, not the system's: point them at the system bundle,
+        # as this machine's own environment does
+        _docker("import", "--change", 'CMD ["python3"]', "--change", "ENV LANG=C.UTF-8",
+                "--change", f"ENV REQUESTS_CA_BUNDLE={bundle} SSL_CERT_FILE={bundle}",
+                "--change", f'LABEL {STAND_IN_LABEL}="Debian bookworm minbase + python3, pip, venv and this '
+                            f'machine\'s CAs, for offline use"',
+                "--change", f'LABEL {STAND_IN_VERSION_LABEL}="{version}"',
                 "-", ref, stdin=tar.stdout, stdout=subprocess.DEVNULL)
         tar.wait()
-        _docker("push", ref, stdout=subprocess.DEVNULL)
+
+
+def _trust_host_cas(root: Path) -> None:
+    """Every CA certificate the host trusts, added to the rootfs the way Debian adds local CAs
+    (/usr/local/share/ca-certificates + update-ca-certificates), so the image's bundle, OpenSSL,
+    Debian's pip and requests trust them, and a later update-ca-certificates in a build keeps them."""
+    local = root / HOST_CA_DIR.relative_to("/")
+    local.mkdir(parents=True, exist_ok=True)
+    if HOST_CA_DIR.is_dir():
+        for crt in HOST_CA_DIR.rglob("*.crt"):
+            target = local / crt.relative_to(HOST_CA_DIR)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(crt, target)
+    subprocess.run(["chroot", str(root), "update-ca-certificates"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    bundle = root / "etc/ssl/certs/ca-certificates.crt"
+    have = set(_certificates(bundle.read_bytes()))
+    host = host_ca_bundle().read_bytes()
+    missing = [m.group(0) for m in _PEM.finditer(host) if re.sub(rb"\s", b"", m.group(1)) not in have]
+    if missing:  # CAs the host trusts that are in neither Debian's set nor its local folder
+        for i, pem in enumerate(missing):
+            (local / f"acrmagic-host-{i}.crt").write_bytes(pem + b"\n")
+        subprocess.run(["chroot", str(root), "update-ca-certificates"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+        have = set(_certificates(bundle.read_bytes()))
+    lacking = set(_certificates(host)) - have
+    if lacking:
+        raise AcrMagicError(f"the python stand-in's CA bundle lacks {len(lacking)} of the host's CAs")
 
 
 AZURITE = "azurite@3.35.0"  # the newest that runs on Node 20 (decisions.md)

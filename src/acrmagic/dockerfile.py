@@ -13,21 +13,45 @@ _ARG_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|([A
 
 def logical_lines(text: str) -> list[str]:
     """Instruction lines with comments dropped and backslash continuations joined."""
-    out, pending = [], ""
-    for raw in text.splitlines():
+    return [line for _, line in instructions(text)]
+
+
+def instructions(text: str) -> list[tuple[int, str]]:
+    """Each instruction as (the number of its first line in `text`, counted from 1; its logical line)."""
+    out, pending, start = [], "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
         stripped = raw.strip()
         if not pending and (not stripped or stripped.startswith("#")):
             continue
         if stripped.startswith("#"):
             continue
+        start = start or number
         if stripped.endswith("\\"):
             pending += stripped[:-1] + " "
             continue
-        out.append(pending + stripped)
-        pending = ""
+        out.append((start, pending + stripped))
+        pending, start = "", 0
     if pending.strip():
-        out.append(pending.strip())
+        out.append((start, pending.strip()))
     return out
+
+
+_VERTEX_STEP = re.compile(r"^\[(?:[^\]]*\s)?(\d+)/\d+\]\s+(.*)$", re.S)
+
+
+def instruction_line(text: str, vertex: str) -> tuple[int, str] | None:
+    """Where the instruction a BuildKit vertex ran (`[stage-0 4/5] RUN pip install ...`) stands in
+    `text`: (its first line, the instruction as written), or None when the vertex is no instruction."""
+    m = _VERTEX_STEP.match(vertex.strip())
+    if not m:
+        return None
+    wanted = " ".join(m.group(2).split())
+    keyword, _, rest = wanted.partition(" ")
+    for number, line in instructions(text):
+        word, _, args = " ".join(line.split()).partition(" ")
+        if word.upper() == keyword.upper() and (args == rest or rest.startswith(args) or args.startswith(rest)):
+            return number, line
+    return None
 
 
 def _expand(word: str, args: dict[str, str]) -> str:

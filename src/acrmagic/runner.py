@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 
+from . import failure
 from .errors import RUN_ERRORS, UsageError
 from .redact import Redactor
 from .runrequest import QuickBuild, TaskRun
@@ -42,7 +43,10 @@ def start(request: QuickBuild | TaskRun, *, target: Target, observer: RunObserve
 
     def conclude(outcome: Outcome) -> Run:
         run.output_images, run.base_images = outcome.output_images, outcome.base_images
-        details = recorder.tail(outcome.failed_step) if outcome.failed_step else []
+        # the failed step's last lines, less bookkeeping and less the line the error message ends with already
+        details = [line for line in (recorder.tail(outcome.failed_step) if outcome.failed_step else [])
+                   if not failure.is_bookkeeping(line)
+                   and not (outcome.error or "").endswith(": " + failure.clean(line).strip())]
         done = recorder.finish(outcome.status, outcome.error)
         if done.status != SUCCEEDED:
             raise RUN_ERRORS[done.status](f"run {done.run_id} {done.status.lower()}: {done.error}", done,

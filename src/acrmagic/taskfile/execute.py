@@ -8,7 +8,10 @@ every repetition, attempt and retry sleep; `repeat: R` runs R+1 repetitions even
 failed repetition fails the step); inside each, `retries` more attempts after a non-zero exit, only
 if `retryOnErrors` is empty or matches the attempt's output, `retryDelay` seconds apart. A push step
 pushes its images one by one, three attempts each (0.25, 0.5, 1 s back-off), no retries or repeat.
-`detach` succeeds once the container started. At the end every started step's container is removed.
+`detach` succeeds once the container started; its output keeps going to the step's log, and if it
+exits with an error before the run ends (`detached_exited`), the step is marked failed and the run with
+it (acr-builder would only see the smoke test's refused connections). At the end every started step's
+container is removed.
 
 Each step logs acr-builder's `Executing step ID: ...` line first and its `Step ID: ... marked as ...`
 line last (steplog); steps that never started are logged as skipped at the end. The run ends
@@ -93,6 +96,8 @@ class TaskRunner:
         self.done = threading.Condition(self.lock)
         self.failure: tuple[str, str] | None = None  # (step id, message) of the step that ended the run
         self.stop_reason: str | None = None
+        self.ending = False  # set once every step is done: detached containers are removed, not crashing
+        self.early_exits: dict[str, tuple[int, str]] = {}  # detached containers that died before their step ended
 
     # -- waiting that a stop interrupts ------------------------------------------------------------
     def sleep(self, seconds: float, deadline: float | None = None) -> None:
@@ -149,6 +154,8 @@ class TaskRunner:
                 self.done.wait(0.5)
         for t in threads:
             t.join(timeout=30)
+        with self.lock:
+            self.ending = True
         try:
             self.executor.cleanup([s for s in self.plan.task.steps if s.id in started])
         finally:
@@ -166,6 +173,36 @@ class TaskRunner:
             status = _STOP_STATUS[self.stop_reason]
             return TaskResult(status, _STOP_ERRORS[status], self.states)
         return TaskResult(states.SUCCEEDED, None, self.states)
+
+    def detached_exited(self, step_id: str, exit_code: int, error: str) -> None:
+        """A detached step's container stopped on its own before the run ended. With a non-zero exit the
+        step is failed (its children were started already; the run stops as after any failure)."""
+        state = self.states[step_id]
+        step = next(s for s in self.plan.task.steps if s.id == step_id)
+        with self.lock:
+            if state.status == STEP_RUNNING:  # died at once: told again when its step has ended
+                self.early_exits[step_id] = (exit_code, error)
+                return
+            if self.ending or exit_code == 0 or state.status != STEP_SUCCEEDED or self.stop_reason is not None:
+                return
+            ignored = bool(step.get("ignoreErrors"))
+            if not ignored:
+                state.status, state.exit_code = STEP_FAILED, exit_code
+                state.finish = time.time()
+            state.error = error
+            others = []
+            if self.failure is None and not ignored:
+                self.failure = (step_id, error)
+                self.stop.set()
+                others = [s for s in self.plan.task.steps if self.states[s.id].status == STEP_RUNNING]
+            self.done.notify_all()
+        if ignored:
+            self.log(step_id, steplog.step_error_ignored(step_id, error))
+            return
+        self.on_state(state)
+        self.log(step_id, steplog.step_finished(step_id, STEP_FAILED, state.finish - (state.start or state.finish)))
+        for other in others:
+            self.executor.kill(other)
 
     def _step_thread(self, step: Step, pending: dict[str, set[str]]) -> None:
         state = self.states[step.id]
@@ -205,6 +242,9 @@ class TaskRunner:
         self.log(step.id, steplog.step_finished(step.id, state.status, state.finish - state.start))
         for other in others:  # fail fast: kill running siblings
             self.executor.kill(other)
+        early = self.early_exits.pop(step.id, None)
+        if early is not None:
+            self.detached_exited(step.id, *early)
 
     # -- one step --------------------------------------------------------------------------------------
     def _run_step(self, step: Step, state: StepState) -> None:

@@ -18,6 +18,7 @@ import anywidget
 import traitlets as t
 
 from ..events import Event, LogEvent, StepEvent
+from ..failure import failing_line
 from ..logformat import LogReader
 from ..states import STEP_FAILED
 
@@ -107,9 +108,9 @@ class RunView(anywidget.AnyWidget):
             if rec.duration is not None:
                 step["duration"] = round(rec.duration, 2)
         failed = next((s for s in self._steps.values() if s["status"] == STEP_FAILED), None)
-        if failed is not None:
-            tail = self._tails.get(failed["number"])
-            self.error_line = (tail[-1] if tail else failed.get("error", "")) or ""
+        if failed is not None:  # the line that says why (acrmagic.failure), unless the error quotes it already
+            line = failing_line(list(self._tails.get(failed["number"], ())), fallback=failed.get("error", ""))
+            self.error_line = "" if line and line in self.error else line
         self._dirty = True
         self.flush(force=True)
 

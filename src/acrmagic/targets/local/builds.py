@@ -22,6 +22,9 @@ from .buildkit import TraceDecoder
 from .engine import NO_AUTH, Engine, connect
 
 
+#: the label the local stack's offline stand-ins carry (devstack builds them; the library only reads it)
+STAND_IN_LABEL = "org.acrmagic.offline-stand-in"
+
 #: every push gets three attempts, with these back-offs between them (acr-builder's push policy)
 PUSH_RETRY = PushRetry(3, (0.25, 0.5, 1.0))
 
@@ -156,24 +159,44 @@ class EngineBuilder:
             raise BuildFailed(f"push of {ref} failed: the registry returned no digest")
         return digest
 
-    def resolve_base_digest(self, image: str) -> str | None:
-        """Read the digest from a loopback registry (for docker.io images: the engine's loopback
-        mirrors). Other registries are not asked: this machine talks to loopback only."""
-        from ...registry import manifest_digest
-
-        ref = refs.parse(image)
+    def _loopback_hosts(self, ref: refs.ImageRef) -> list[str]:
+        """Where to read `ref` from: for docker.io images the engine's loopback mirrors, else its own
+        registry when that is on loopback. Other registries are not asked: this machine talks to loopback only."""
         if ref.registry == refs.DOCKER_HUB:
             mirrors = (self.engine.call("GET", "/info").get("RegistryConfig") or {}).get("Mirrors") or []
             hosts = [m.split("://", 1)[-1].rstrip("/") for m in mirrors]
         else:
             hosts = [ref.registry]
-        for host in hosts:
-            if host.split(":")[0] not in ("localhost", "127.0.0.1"):
-                continue
+        return [h for h in hosts if h.split(":")[0] in ("localhost", "127.0.0.1")]
+
+    def resolve_base_digest(self, image: str) -> str | None:
+        """Read the digest from a loopback registry (see `_loopback_hosts`)."""
+        from ...registry import manifest_digest
+
+        ref = refs.parse(image)
+        for host in self._loopback_hosts(ref):
             try:
                 digest = manifest_digest(host, ref.repository, ref.reference)
             except OSError:  # the registry is down or refuses: the record says "unknown", the build goes on
                 continue
             if digest:
                 return digest
+        return None
+
+    def stand_in(self, image: str, digest: str | None) -> str | None:
+        """What an offline stand-in says it is (its `org.acrmagic.offline-stand-in` label), when the base
+        image is a Docker Hub name the engine read from a loopback mirror holding a stand-in; None for a
+        real image. (An image built on a stand-in inherits the label, but is not a stand-in itself.)"""
+        from ...registry import image_labels
+
+        ref = refs.parse(image)
+        if ref.registry != refs.DOCKER_HUB:
+            return None
+        for host in self._loopback_hosts(ref):
+            try:
+                labels = image_labels(host, ref.repository, digest or ref.reference)
+            except OSError:
+                continue
+            if labels is not None:
+                return labels.get(STAND_IN_LABEL)
         return None

@@ -4,12 +4,14 @@ back the digests and the base images the build stood on."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Callable
 
 from ... import dockerfile, refs
 from ...context import BuildContext, pack
 from ...errors import BuildFailed, EngineLost, UsageError
 from ...events import Emit, LogEvent, StepEvent
+from ...failure import failing_line
 from ...runrequest import QuickBuild, platform_record, render_image
 from ...runs.model import OutputImage
 from ...states import ERROR, FAILED, STEP_FAILED, SUCCEEDED
@@ -50,10 +52,13 @@ class QuickBuildRun(RunHandle):
     def execute(self, emit: Emit) -> Outcome:
         req = self.request
         failed: list[StepEvent] = []
+        output: dict[int, deque] = {}  # each vertex's last lines: the failing one's say why it failed
 
         def watch(ev):  # the failing BuildKit step names the error
             if isinstance(ev, StepEvent) and ev.state == STEP_FAILED:
                 failed.append(ev)
+            elif isinstance(ev, LogEvent) and ev.step is not None:
+                output.setdefault(ev.number, deque(maxlen=200)).append(ev.text)
             emit(ev)
 
         if self.reason:
@@ -69,14 +74,18 @@ class QuickBuildRun(RunHandle):
                 return Outcome(ERROR, e.message)
             if failed:
                 step = failed[0]
-                code = f" with exit code {step.exit_code}" if step.exit_code is not None else ""
-                return Outcome(FAILED, f"step {step.step} failed{code}: {e.message}", failed_step=step.number)
+                return Outcome(FAILED, self._failure(step, list(output.get(step.number, ())), e.message),
+                               failed_step=step.number)
             return Outcome(FAILED, e.message)
         emit(LogEvent(f"image {result.image_id}"))
         bases = [{"image": ref, "digest": result.base_digest(ref) or self.builder.resolve_base_digest(ref)}
                  for ref in dockerfile.base_images(self.ctx.dockerfile_text, build.build_args)]
         for base in bases:
-            emit(LogEvent(f"base image {base['image']}@{base['digest']}"))
+            stand_in = self.builder.stand_in(base["image"], base["digest"])
+            if stand_in:  # recorded and said: the build stood on a local stand-in, not the real image
+                base["standIn"] = stand_in
+            emit(LogEvent(f"base image {base['image']}@{base['digest']}"
+                          + (f" (offline stand-in: {stand_in})" if stand_in else "")))
         outcome = Outcome(SUCCEEDED, base_images=bases)
         if req.push:
             for ref in self.tags:
@@ -92,6 +101,18 @@ class QuickBuildRun(RunHandle):
                 outcome.output_images.append(OutputImage(image.registry, image.repository, image.tag, digest))
                 emit(LogEvent(f"pushed {ref}@{digest}"))
         return outcome
+
+    def _failure(self, step: StepEvent, lines: list[str], message: str) -> str:
+        """One line: which instruction failed, where it stands in the Dockerfile (the cell, or the file),
+        its exit code, and the line of its output that says why (BuildKit's message when it printed none)."""
+        where = dockerfile.instruction_line(self.ctx.dockerfile_text, step.step)
+        if where is None:
+            what = f"step {step.step}"
+        else:
+            name = "the cell" if self.request.dockerfile_text is not None else self.ctx.dockerfile
+            what = f"line {where[0]} of {name} ({where[1]})"
+        code = f" with exit code {step.exit_code}" if step.exit_code is not None else ""
+        return f"{what} failed{code}: {failing_line(lines, fallback=message)}"
 
     def _push(self, ref: str, emit: Emit) -> tuple[str | None, str | None]:
         for attempt in range(PUSH_RETRY.attempts):  # a registry can refuse a push for a moment (concurrent uploads)

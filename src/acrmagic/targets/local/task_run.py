@@ -55,6 +55,7 @@ class TaskRunHandle(RunHandle):
                       f"context {request.context or 'none'}"]  # as the user gave it: saved notebooks carry no machine paths
         self.emit: Emit = lambda ev: None
         self.runner = TaskRunner(plan, self.executor, log=self._log, on_state=self._state, push_retry=PUSH_RETRY)
+        self.executor.on_detached_exit = self.runner.detached_exited
 
     def _log(self, step_id: str, line: str) -> None:
         self.emit(LogEvent(line, step=step_id, number=self.numbers[step_id], label=f"[{step_id}]"))

@@ -29,11 +29,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import docker
 import requests
 
 from ...errors import BuildFailed, EngineLost, StepFailed, StepStopped
+from ...failure import failing_line
 from ...events import LogEvent
 from ...taskfile.execute import DEADLINE_EXCEEDED, Attempt
 from ...taskfile.model import Step
@@ -65,6 +67,11 @@ class LocalTaskExecutor:
         self.hosts = {s.id: "127.0.0.1" for s in plan.task.steps if not self.has_bridge}
         #: why the engine went away under the run (set by the step that found out): the run is an Error
         self.engine_lost: str | None = None
+        #: told when a detached container stops on its own: (step id, exit code, error); the task runner's
+        #: `detached_exited`
+        self.on_detached_exit: Callable[[str, int, str], None] = lambda step_id, code, error: None
+        self.watchers: list[threading.Thread] = []
+        self.closing = False  # cleanup removes the detached containers: their end is no crash
 
     # -- set-up -------------------------------------------------------------------------------------
     def prepare(self, log) -> None:
@@ -134,6 +141,7 @@ class LocalTaskExecutor:
             raise StepFailed(f"cannot start {image}: {e.explanation or e}") from None
         if step.get("detach"):
             log(f"started {name} (detached)")
+            self._watch_detached(step, container, log)
             return Attempt(0)
         output = _Collector(log)
         reader = threading.Thread(target=output.follow, args=(container,), daemon=True)
@@ -144,6 +152,34 @@ class LocalTaskExecutor:
         if not step.get("keep"):
             self._remove(name)
         return Attempt(code, output.text())
+
+    def _watch_detached(self, step: Step, container, log) -> None:
+        """The detached container's output into the step's log for as long as it runs; when it stops
+        before the run ends, the task runner hears its exit code and the line that says why."""
+        output = _Collector(log)
+
+        def watch():
+            output.follow(container)  # ends when the container stops (or is removed at the end)
+            while True:  # a followed stream can also end early (dockerd 20.10): wait for the exit itself
+                try:
+                    code = container.wait(timeout=5)["StatusCode"]
+                    break
+                except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                    if self.closing:
+                        return
+                except (docker.errors.APIError, requests.RequestException):
+                    return  # removed by the cleanup, or the engine is gone (the run's own steps find out)
+            output.catch_up(container)
+            if self.closing:
+                return
+            log(f"the detached container exited with code {code}")
+            why = failing_line(output.text().splitlines())
+            self.on_detached_exit(step.id, code, f"exited with code {code} before the run ended"
+                                                 + (f": {why}" if why else ""))
+
+        thread = threading.Thread(target=watch, daemon=True, name=f"detached-{step.id}")
+        self.watchers.append(thread)
+        thread.start()
 
     def _wait(self, container, deadline: float, stop: threading.Event, what: str = "a step") -> int:
         while True:
@@ -284,8 +320,11 @@ class LocalTaskExecutor:
             pass  # an engine gone: the next run removes what is left (leftovers)
 
     def cleanup(self, steps: list[Step]) -> None:
+        self.closing = True
         for step in steps:
             self._remove(_container_name(self.instance, step.id))
+        for watcher in self.watchers:  # their last lines are in the log before the run is concluded
+            watcher.join(timeout=10)
         if self.helper is not None:
             self._remove(self.helper.name)
         for vol in [getattr(self, "workspace", None), getattr(self, "home", None)]:
