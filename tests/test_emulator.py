@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from acrmagic.emulator.filters import compile_filter
 from acrmagic.emulator.run_requests import BuildJob, parse_run_request, qualify
-from acrmagic.runs.store import base36
+from acrmagic.acrspec import base36
 from acrmagic.errors import ArmError
 from conftest import registry_digest
 

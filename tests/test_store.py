@@ -13,7 +13,8 @@ import pytest
 
 import acrmagic
 from acrmagic.runs.model import Run
-from acrmagic.runs.store import RunStore, base36
+from acrmagic.acrspec import base36
+from acrmagic.runs.store import RunStore
 
 
 def test_ids_are_two_letters_and_a_base36_counter(home):

@@ -35,6 +35,17 @@ RUN_TYPES = ("QuickBuild", "QuickRun", "AutoBuild", "AutoRun")
 TASK_STATUSES = ("Enabled", "Disabled")
 STEP_TYPES = ("Docker", "FileTask", "EncodedTask")
 
+def base36(n: int) -> str:
+    """ACR's run ids count in base 36 after a two-letter prefix: ca1 ... ca9, caa ... caz, ca10."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
 def valid_timeout(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and MIN_TIMEOUT <= value <= MAX_TIMEOUT
 

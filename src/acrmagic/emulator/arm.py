@@ -37,6 +37,14 @@ def not_found(kind: str, name: str, where: str = "") -> ArmError:
     return ArmError(404, "ResourceNotFound", f"The Resource '{kind}/{name}'{where} was not found.")
 
 
+def check_name(name: str, pattern, kind: str, code: str, target: str) -> str:
+    """A child resource's name (a task, a taskRun) as the API's pattern takes it, or ARM's 400."""
+    if not isinstance(name, str) or not pattern.fullmatch(name):
+        raise bad_request(f"The {kind} name '{name}' is invalid: 5 to 50 characters of letters, digits, '-' and '_'.",
+                          code, target=target)
+    return name
+
+
 def bad_request(message: str, code: str = "InvalidRequestContent", target: str | None = None) -> ArmError:
     return ArmError(400, code, message, target=target)
 

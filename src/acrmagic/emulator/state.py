@@ -8,21 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..acrspec import base36
 from ..states import TERMINAL
 from .arm import RUN_TYPE, REGISTRY_TYPE, not_found, registry_id, timestamp, utc_now
 
 SKUS = ("Basic", "Standard", "Premium", "Classic")
-
-
-def base36(n: int) -> str:
-    """ACR's run ids count in base 36 after a two-letter prefix: ca1 ... ca9, caa ... caz, ca10."""
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
 
 
 #: api-versions from which a registry GET carries these keys, as the service's recorded answers show
@@ -303,56 +293,56 @@ class Store:
         with self._lock:
             return [run for runs in self._runs.values() for run in runs.values()]
 
-    # -- tasks ------------------------------------------------------------------------------------
-    def put_task(self, registry: Registry, task: dict) -> bool:
-        """Store (create or replace) a task; True when it is new. A replaced task keeps its place."""
+    # -- a registry's named child resources (tasks, taskRuns): by case-insensitive name, in creation order ------
+    def _put(self, table: dict, registry: Registry, resource: dict) -> bool:
+        """Store (create or replace) a resource; True when it is new. A replaced one keeps its place."""
         with self._lock:
-            tasks = self._tasks[registry.id.lower()]
-            new = task["name"].lower() not in tasks
-            tasks[task["name"].lower()] = task
+            named = table[registry.id.lower()]
+            new = resource["name"].lower() not in named
+            named[resource["name"].lower()] = resource
             return new
 
-    def task(self, registry: Registry, name: str) -> dict:
+    def _get(self, table: dict, kind: str, registry: Registry, name: str) -> dict:
         with self._lock:
-            found = self._tasks.get(registry.id.lower(), {}).get(name.lower())
+            found = table.get(registry.id.lower(), {}).get(name.lower())
         if found is None:
-            raise not_found(f"{REGISTRY_TYPE}/{registry.name}/tasks", name,
+            raise not_found(f"{REGISTRY_TYPE}/{registry.name}/{kind}", name,
                             f" under resource group '{registry.resource_group}'")
         return found
 
+    def _list(self, table: dict, registry: Registry) -> list[dict]:
+        with self._lock:
+            return list(table.get(registry.id.lower(), {}).values())
+
+    def _delete(self, table: dict, registry: Registry, name: str) -> bool:
+        with self._lock:
+            return table.get(registry.id.lower(), {}).pop(name.lower(), None) is not None
+
+    def put_task(self, registry: Registry, task: dict) -> bool:
+        return self._put(self._tasks, registry, task)
+
+    def task(self, registry: Registry, name: str) -> dict:
+        return self._get(self._tasks, "tasks", registry, name)
+
     def tasks(self, registry: Registry) -> list[dict]:
         """In creation order, as the service lists them."""
-        with self._lock:
-            return list(self._tasks.get(registry.id.lower(), {}).values())
+        return self._list(self._tasks, registry)
 
     def delete_task(self, registry: Registry, name: str) -> bool:
-        with self._lock:
-            return self._tasks.get(registry.id.lower(), {}).pop(name.lower(), None) is not None
+        return self._delete(self._tasks, registry, name)
 
     def all_tasks(self) -> list[tuple[Registry, dict]]:
         with self._lock:
             return [(r, t) for r in self.registries for t in self._tasks.get(r.id.lower(), {}).values()]
 
-    # -- taskRuns ---------------------------------------------------------------------------------
     def put_task_run(self, registry: Registry, task_run: dict) -> bool:
-        with self._lock:
-            table = self._task_runs[registry.id.lower()]
-            new = task_run["name"].lower() not in table
-            table[task_run["name"].lower()] = task_run
-            return new
+        return self._put(self._task_runs, registry, task_run)
 
     def task_run(self, registry: Registry, name: str) -> dict:
-        with self._lock:
-            found = self._task_runs.get(registry.id.lower(), {}).get(name.lower())
-        if found is None:
-            raise not_found(f"{REGISTRY_TYPE}/{registry.name}/taskRuns", name,
-                            f" under resource group '{registry.resource_group}'")
-        return found
+        return self._get(self._task_runs, "taskRuns", registry, name)
 
     def task_runs(self, registry: Registry) -> list[dict]:
-        with self._lock:
-            return list(self._task_runs.get(registry.id.lower(), {}).values())
+        return self._list(self._task_runs, registry)
 
     def delete_task_run(self, registry: Registry, name: str) -> bool:
-        with self._lock:
-            return self._task_runs.get(registry.id.lower(), {}).pop(name.lower(), None) is not None
+        return self._delete(self._task_runs, registry, name)

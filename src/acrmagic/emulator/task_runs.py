@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from ..acrspec import TASK_RUN_NAME
 from ..errors import ArmError
-from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, timestamp, utc_now
+from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, check_name, timestamp, utc_now
 from .state import principal
 
 TASK_RUN_TYPE = f"{REGISTRY_TYPE}/taskRuns"
@@ -38,6 +38,10 @@ def _shown_request(request: dict) -> dict:
     return out
 
 
+def _check(name: str) -> str:
+    return check_name(name, TASK_RUN_NAME, "taskRun", "InvalidTaskRunName", "taskRunName")
+
+
 class TaskRunsApi:
     def __init__(self, arm):
         self.arm = arm
@@ -48,11 +52,7 @@ class TaskRunsApi:
         return self.arm.store
 
     def _name(self, call) -> str:
-        name = call.param("task_run")
-        if not TASK_RUN_NAME.fullmatch(name):
-            raise bad_request(f"The taskRun name '{name}' is invalid: 5 to 50 characters of letters, digits, '-' "
-                              f"and '_'.", "InvalidTaskRunName", target="taskRunName")
-        return name
+        return _check(call.param("task_run"))
 
     def _answer(self, reg, stored: dict) -> dict:
         out = copy.deepcopy(stored)
@@ -71,8 +71,7 @@ class TaskRunsApi:
 
     def create(self, reg, name: str, body: dict, claims: dict) -> dict:
         """Create or replace a taskRun (its PUT, or a template deployment's); its answer."""
-        if not TASK_RUN_NAME.fullmatch(name):
-            raise bad_request(f"The taskRun name '{name}' is invalid.", "InvalidTaskRunName", target="taskRunName")
+        _check(name)
         if not isinstance(body, dict):
             raise bad_request("The request content must be a JSON object.")
         props = body.get("properties")

@@ -36,7 +36,7 @@ from .. import refs
 from ..acrspec import DEFAULT_TIMEOUT, STEP_TYPES, TASK_NAME, TASK_STATUSES, TIMER_NAME, cron_problem
 from ..errors import ArmError
 from ..states import SUCCEEDED
-from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, timestamp, utc_now
+from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, check_name, timestamp, utc_now
 from .execute import RunContext
 from .run_requests import (BuildJob, TaskJob, _base64, _named_list, _string, parse_cpu, parse_platform,
                            parse_timeout)
@@ -225,6 +225,10 @@ def base_image_dependencies(base_images: list[dict]) -> list[dict]:
     return out
 
 
+def _check(name: str) -> str:
+    return check_name(name, TASK_NAME, "task", "InvalidTaskName", "taskName")
+
+
 class TasksApi:
     """The task routes of one ArmApp (app.py registers them), and the runs of tasks."""
 
@@ -238,11 +242,7 @@ class TasksApi:
         return self.arm.store
 
     def _task_name(self, call) -> str:
-        name = call.param("task")
-        if not TASK_NAME.fullmatch(name):
-            raise bad_request(f"The task name '{name}' is invalid: 5 to 50 characters of letters, digits, '-' and '_'.",
-                              "InvalidTaskName", target="taskName")
-        return name
+        return _check(call.param("task"))
 
     def _identity(self, given: dict | None, old: dict | None) -> dict | None:
         if not given or not given.get("type") or given.get("type") == "None":
@@ -303,8 +303,7 @@ class TasksApi:
 
     def create(self, reg, name: str, body: dict, claims: dict) -> dict:
         """Create or replace a task (its PUT, or a template deployment's); the answer."""
-        if not TASK_NAME.fullmatch(name):
-            raise bad_request(f"The task name '{name}' is invalid.", "InvalidTaskName", target="taskName")
+        _check(name)
         _require(isinstance(body, dict), "The request content must be a JSON object.", "task")
         with self._lock:
             try:

@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from .. import config
+from ..acrspec import base36
 from ..database import Database, Transaction
 from ..owner import process_start
 from ..errors import RunNotFound, shown
@@ -21,7 +22,6 @@ from ..states import ERROR, QUEUED, RUNNING, STEP_CANCELED, STEP_QUEUED, STEP_RU
 from .model import Run, now
 
 ID_PREFIX = "la"  # local runs; ACR's IDs are two letters + a base-36 counter too (ca1, ca2, ...)
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -39,15 +39,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
 """
-
-
-def base36(n: int) -> str:
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = _DIGITS[r] + out
-        if n == 0:
-            return out
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -194,4 +185,4 @@ class RunStore:
         return self.db.read(f"SELECT COUNT(*) FROM runs{where}", args)[0][0]
 
 
-__all__ = ["RunStore", "base36"]
+__all__ = ["RunStore"]
