@@ -84,7 +84,7 @@ def test_dockerignore_is_honoured(make_context, engine):
     repo = unique("ignore")
     acrmagic.build("FROM busybox\nCOPY . /ctx\n", image=f"{repo}:1", context=str(ctx))
     listing = run_in_image(engine, f"localhost:5000/{repo}:1", "find", "/ctx", "-type", "f").split()
-    assert sorted(listing) == ["/ctx/.acrmagic.Dockerfile", "/ctx/.dockerignore", "/ctx/app.py", "/ctx/keep.log"]
+    assert sorted(listing) == ["/ctx/.dockerignore", "/ctx/app.py", "/ctx/keep.log"]
 
 
 def test_build_args_and_target(make_context, engine):

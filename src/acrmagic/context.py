@@ -276,15 +276,15 @@ class _Selection:
     dockerfile_text: str
 
 
-def _select(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: str | None) -> _Selection:
-    """What a build of `folder` sends: the included paths, and where the Dockerfile goes."""
+def locate(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: str | None
+           ) -> tuple[Path, Path | None, str, bytes]:
+    """The context's folder, the Dockerfile's path (None: `dockerfile_text`, a cell body, is it), its
+    text and bytes; a missing folder or Dockerfile, or one not in UTF-8, is one line naming it."""
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
         raise ContextError(f"--context: no such folder: {folder}")
     if dockerfile_text is not None:
-        files = _included(root, read_dockerignore(root))
-        data = dockerfile_text.encode("utf-8", "replace")
-        return _Selection(root, files, {INLINE_DOCKERFILE: data}, INLINE_DOCKERFILE, dockerfile_text)
+        return root, None, dockerfile_text, dockerfile_text.encode("utf-8", "replace")
     given = (dockerfile or "Dockerfile").replace(os.sep, "/")
     path = Path(given) if os.path.isabs(given) else root / given
     if not path.is_file():
@@ -293,8 +293,15 @@ def _select(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: 
         data = path.read_bytes()
     except OSError as e:
         raise ContextError(f"-f/--file: cannot read {path}: {e.strerror}") from None
-    text = decode(data, given)  # BuildKit would misread another encoding: refused here, with file and line
+    return root, path, decode(data, given), data  # BuildKit would misread another encoding: refused here
+
+
+def _select(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: str | None) -> _Selection:
+    """What a build of `folder` sends: the included paths, and where the Dockerfile goes."""
+    root, path, text, data = locate(folder, dockerfile_text, dockerfile)
     files = _included(root, read_dockerignore(root, path))
+    if path is None:
+        return _Selection(root, files, {INLINE_DOCKERFILE: data}, INLINE_DOCKERFILE, text)
     try:
         name = path.resolve().relative_to(root).as_posix()
     except ValueError:  # outside the folder: sent inside the context, as docker does
