@@ -59,7 +59,8 @@ class FolderContext:
 
         docker_dir = (SyncedDir(root=str(self.dockerfile_path.parent)) if self.dockerfile_path
                       else SyncedDir(files={"Dockerfile": self.dockerfile_data}))
-        dirs = {"context": SyncedDir(root=str(self.root), listing=(self.excludes, self.listing)), "dockerfile": docker_dir}
+        dirs = {"context": SyncedDir(root=str(self.root), listing=(self.excludes, self.listing)),
+                "dockerfile": docker_dir}
         agent = os.environ.get("SSH_AUTH_SOCK")
         if agent and not (os.path.exists(agent) and stat.S_ISSOCK(os.stat(agent).st_mode)):
             agent = None
@@ -151,7 +152,8 @@ class QuickBuildRun(RunHandle):
                 return Outcome(ERROR, e.message)
             if opened:
                 declared = declared_args(self.ctx.dockerfile_text)  # a secret is a build arg only where asked for
-                build.build_args = {**req.build_args, **{k: v for k, v in req.secret_build_args.items() if k in declared}}
+                build.build_args = {**req.build_args,
+                                    **{k: v for k, v in req.secret_build_args.items() if k in declared}}
                 build.session, build.dockerfile, self.served = session, self.ctx.dockerfile_name, session.served
             else:  # an engine without sessions: the packed context, as the request body
                 session = None

@@ -91,7 +91,8 @@ class _Services:
                     wanted.put_nowait(None)
                     return
                 elif kind == wire.PACKET_ERR:
-                    wanted.put_nowait(GRPCError(Status.UNKNOWN, f"error from receiver: {data.decode(errors='replace')}"))
+                    why = data.decode(errors="replace")
+                    wanted.put_nowait(GRPCError(Status.UNKNOWN, f"error from receiver: {why}"))
                     return
 
         reader = asyncio.ensure_future(read_requests())

@@ -174,8 +174,7 @@ def follow_links(root: str, paths: list[str]) -> list[str]:
                 target = os.readlink(full)
                 base = "" if target.startswith("/") else posixpath.dirname(current)
                 rest = "/".join(parts[k + 1:])
-                add(posixpath.join(base, target.lstrip("/"), rest) if rest else posixpath.join(base, target.lstrip("/")),
-                    depth + 1)
+                add(posixpath.join(base, target.lstrip("/"), rest), depth + 1)
                 return
         if current and not current.startswith(".."):
             resolved.add(current)
