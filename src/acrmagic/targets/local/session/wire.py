@@ -25,9 +25,14 @@ from ..buildkit import _fields
 PACKET_STAT, PACKET_REQ, PACKET_DATA, PACKET_FIN, PACKET_ERR = range(5)
 
 
+_SMALL = [bytes((n,)) for n in range(0x80)]
+
+
 def varint(value: int) -> bytes:
+    if 0 <= value < 0x80:
+        return _SMALL[value]
     value &= (1 << 64) - 1  # negative int64: ten bytes of two's complement, as protobuf writes it
-    out = bytearray()
+    out = []
     while value >= 0x80:
         out.append(value & 0x7F | 0x80)
         value >>= 7
@@ -65,9 +70,25 @@ class Stat:
     xattrs: dict[str, bytes] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        out = (bytes_field(1, self.path) + uint_field(2, self.mode) + uint_field(3, self.uid)
-               + uint_field(4, self.gid) + uint_field(5, self.size) + uint_field(6, self.mod_time)
-               + bytes_field(7, self.linkname) + uint_field(8, self.devmajor) + uint_field(9, self.devminor))
+        # written out field by field (keys as bytes): a listing encodes thousands of these per build
+        path = self.path.encode("utf-8", "surrogateescape")
+        out = b"\x0a" + varint(len(path)) + path if path else b""
+        if self.mode:
+            out += b"\x10" + varint(self.mode)
+        if self.uid:
+            out += b"\x18" + varint(self.uid)
+        if self.gid:
+            out += b"\x20" + varint(self.gid)
+        if self.size:
+            out += b"\x28" + varint(self.size)
+        if self.mod_time:
+            out += b"\x30" + varint(self.mod_time)
+        if self.linkname:
+            out += bytes_field(7, self.linkname)
+        if self.devmajor:
+            out += b"\x40" + varint(self.devmajor)
+        if self.devminor:
+            out += b"\x48" + varint(self.devminor)
         for name, value in sorted(self.xattrs.items()):
             out += bytes_field(10, bytes_field(1, name) + bytes_field(2, value), always=True)
         return out
