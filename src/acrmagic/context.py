@@ -12,6 +12,10 @@ A Dockerfile that is not part of the context (a cell body, a file the `.dockerig
 one outside the folder) therefore travels as `.acrmagic.Dockerfile`, the one file `COPY . /x` sees
 that `docker build` would not send.
 
+Local quick builds of a folder do without the tar: a BuildKit session (targets/local/session) serves
+the folder and the Dockerfile apart, as the docker CLI does. The tar serves uploads, git contexts, task
+steps and engines without sessions.
+
 The tar is written once, to an unnamed temporary file (memory stays flat in the context size), while
 the content digest is computed in the same pass (paths, modes and bytes, not times); the engine
 streams it from there. `pack_gzip` writes the same tar gzipped to any file object, for uploads.
