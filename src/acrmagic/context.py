@@ -27,7 +27,6 @@ import hashlib
 import os
 import re
 import stat
-import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,13 +149,16 @@ class _TarWriter:
         self.size += len(data)
 
     def _header(self, info: tarfile.TarInfo) -> None:
+        import tarfile  # only packing pays this import
         self._write(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
 
     def _pad(self, size: int) -> None:
+        import tarfile
         if size % tarfile.BLOCKSIZE:
             self._write(bytes(tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE))
 
     def add_path(self, root: Path, rel: str) -> None:
+        import tarfile
         full = os.path.join(root, rel)
         try:
             st = os.lstat(full)
@@ -171,6 +173,7 @@ class _TarWriter:
             self.digest.update(self._copy(full, info.size))
 
     def _info(self, full: str, rel: str, st: os.stat_result) -> tarfile.TarInfo | None:
+        import tarfile
         info = tarfile.TarInfo(rel)
         info.mode, info.mtime = stat.S_IMODE(st.st_mode), int(st.st_mtime)
         kind = st.st_mode
@@ -214,6 +217,7 @@ class _TarWriter:
         return file_digest.digest()
 
     def add_bytes(self, name: str, data: bytes) -> None:
+        import tarfile
         info = tarfile.TarInfo(name)
         info.size, info.mode = len(data), 0o644
         self.digest.update(f"{name}\0{info.mode:o}\0".encode() + hashlib.sha256(data).digest())
@@ -223,11 +227,13 @@ class _TarWriter:
 
     def close(self) -> str:
         """End the archive (as tarfile does: two zero blocks, padded to a whole record); the digest."""
+        import tarfile
         self._write(bytes(2 * tarfile.BLOCKSIZE))
         self._pad_record()
         return "sha256:" + self.digest.hexdigest()
 
     def _pad_record(self) -> None:
+        import tarfile
         if self.size % tarfile.RECORDSIZE:
             self._write(bytes(tarfile.RECORDSIZE - self.size % tarfile.RECORDSIZE))
 

@@ -26,15 +26,20 @@ def created_since(engine, before: dict[str, dict], since: datetime) -> dict[str,
     return {i: r for i, r in records(engine).items() if i not in before and _created(r) >= since}
 
 
-def made_by_session_builds(engine, before: dict[str, dict], since: datetime, markers=()) -> list[str]:
-    """IDs of records a session build could have made since `since` and nobody uses: the copies of its
-    folders (`local source for ...`), the layers COPY wrote, and the RUN layers whose command holds one
-    of `markers`. A tar-upload build's records (`http url ...`) and other RUN layers are left alone; so
-    is anything in use."""
+def made_by_session_builds(engine, before: dict[str, dict], since: datetime, markers=(),
+                           windows: list[tuple[datetime, datetime]] | None = None) -> list[str]:
+    """IDs of records a session build could have made since `since` (and, given `windows`, while one
+    of the caller's builds ran: the engine's clock before and after each) that nobody uses: the copies
+    of its folders (`local source for ...`), the layers COPY wrote, and the RUN layers whose command
+    holds one of `markers`. A tar-upload build's records (`http url ...`) and other RUN layers are left
+    alone; so is anything in use. The engine names no build on a record: another client's session build
+    in the same windows could make records that look the same."""
     out = []
     for record_id, r in created_since(engine, before, since).items():
         what = r.get("Description") or ""
         if r.get("InUse"):
+            continue
+        if windows is not None and not any(start <= _created(r) <= end for start, end in windows):
             continue
         if (r.get("Type") == "source.local" or what.startswith("fileop target")
                 or (what.startswith("mount / from exec") and any(m in what for m in markers))):

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import stat
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,10 @@ def prepare_folder(folder: str, dockerfile_text: str | None, dockerfile_file: st
     return FolderContext(root, path, text, data, excludes, listing, "sha256:" + digest.hexdigest())
 
 
+def _import_session() -> None:
+    from .session import attachables  # noqa: F401
+
+
 def declared_args(text: str) -> set[str]:
     """Names the Dockerfile declares with ARG."""
     names = set()
@@ -104,6 +109,8 @@ def submit(builder: Callable[[], EngineBuilder], request: QuickBuild, registry: 
     if is_git_url(request.context):  # ContextError: nothing recorded
         ctx = pack(request.context, request.dockerfile_text, request.dockerfile)
     else:
+        # the session's gRPC stack loads in a thread while the folder is walked and the run recorded
+        threading.Thread(target=_import_session, name="acrmagic-session-import", daemon=True).start()
         ctx = prepare_folder(request.context, request.dockerfile_text, request.dockerfile)
     if not dockerfile.logical_lines(ctx.dockerfile_text):
         name = ctx.dockerfile if isinstance(ctx, BuildContext) else ctx.dockerfile_name
