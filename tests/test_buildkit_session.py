@@ -245,3 +245,35 @@ def test_a_secret_is_a_build_arg_only_where_the_dockerfile_declares_it():
     from acrmagic.targets.local.quick_build import declared_args
 
     assert declared_args("FROM busybox\nARG A=1 B\narg c\nRUN echo $D\n") == {"A", "B", "c"}
+
+
+def test_an_engine_without_sessions_is_told_apart(tmp_path):
+    """An engine that answers the upgrade with anything but 101 gets no session (the caller packs a tar)."""
+    import socket
+    import threading
+
+    from acrmagic.targets.local.engine import SocketEngine
+    from acrmagic.targets.local.session import BuildSession, SyncedDir
+
+    path = str(tmp_path / "engine.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+    seen = []
+
+    def answer():
+        conn, _ = server.accept()
+        seen.append(conn.recv(65536))
+        conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    session = BuildSession({"context": SyncedDir(root=str(tmp_path))}, name="ctx", key="k")
+    assert session.open(SocketEngine(f"unix://{path}")) is False
+    thread.join(5)
+    server.close()
+    request = seen[0].decode()
+    assert request.startswith("POST /session HTTP/1.1\r\n") and "Upgrade: h2c" in request
+    assert f"X-Docker-Expose-Session-Uuid: {session.id}" in request
+    assert "X-Docker-Expose-Session-Grpc-Method: /moby.filesync.v1.FileSync/DiffCopy" in request
