@@ -54,6 +54,26 @@ def ip():
     return shell
 
 
+@pytest.fixture
+def own_build_cache():
+    """A list to add the test's image references and IDs to: after the test they are removed, and so are
+    the build-cache records its session builds made (by ID; see acrmagic.targets.local.buildcache), RUN
+    layers when their command holds the repository name of a listed reference."""
+    import subprocess
+
+    from acrmagic.targets.local import buildcache
+    from acrmagic.targets.local.engine import connect
+
+    engine = connect()
+    before, since = buildcache.records(engine), buildcache.engine_now(engine)
+    images: list[str] = []
+    yield images
+    for ref in images:  # tags first, then the IDs the runs built (earlier builds under a tag: untagged now)
+        subprocess.run(["/usr/bin/docker", "rmi", "-f", "--", ref], capture_output=True)
+    markers = [ref.split("/")[-1].split(":")[0] for ref in images if not ref.startswith("sha256:")]
+    buildcache.remove(engine, buildcache.made_by_session_builds(engine, before, since, markers))
+
+
 @pytest.fixture(scope="session")
 def engine():
     client = docker.from_env()

@@ -428,7 +428,7 @@ def test_the_follower_reads_whole_lines_and_backs_off_as_az():
                      b"", b"", b"", b"", b"", b"", b"", b"tail"], complete_after=15, key="COMPLETE")
     wake = RecordingWake()
     follower = LogFollower(blob, status=lambda: "Running", wake=wake,
-                           pacing=Pacing(base=1, cap=4, jitter=lambda: 0.5, status_every=1e9))
+                           pacing=Pacing(base=1, cap=4, jitter=lambda: 0.5, status_every=1e9, quick=()))
     texts = []
     result = follower.follow(texts.append)
     assert "".join(texts) == "one\r\ntwo\r\nthrée\r\ntail"

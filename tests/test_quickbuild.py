@@ -84,7 +84,7 @@ def test_dockerignore_is_honoured(make_context, engine):
     repo = unique("ignore")
     acrmagic.build("FROM busybox\nCOPY . /ctx\n", image=f"{repo}:1", context=str(ctx))
     listing = run_in_image(engine, f"localhost:5000/{repo}:1", "find", "/ctx", "-type", "f").split()
-    assert sorted(listing) == ["/ctx/.acrmagic.Dockerfile", "/ctx/.dockerignore", "/ctx/app.py", "/ctx/keep.log"]
+    assert sorted(listing) == ["/ctx/.dockerignore", "/ctx/app.py", "/ctx/keep.log"]
 
 
 def test_build_args_and_target(make_context, engine):
@@ -176,6 +176,13 @@ def test_failing_run_step_gives_exit_code_and_log_tail(make_context):
     assert err.run.output_images == []  # nothing pushed
     step = next(s for s in err.run.steps if "exit 3" in s.name)
     assert step.status == "failed" and step.exit_code == 3
+
+
+def test_a_failing_dockerfile_file_is_named_by_its_path(make_context):
+    ctx = make_context({"docker/Build.dockerfile": "FROM busybox\nRUN echo fine\nRUN exit 4\n"})
+    with pytest.raises(acrmagic.RunFailed) as info:
+        acrmagic.build(file="docker/Build.dockerfile", context=str(ctx), image=unique("failfile") + ":1")
+    assert "line 3 of docker/Build.dockerfile (RUN exit 4) failed with exit code 4" in info.value.message
 
 
 def test_engine_unreachable_says_how_to_start(make_context, monkeypatch):

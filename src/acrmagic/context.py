@@ -12,6 +12,10 @@ A Dockerfile that is not part of the context (a cell body, a file the `.dockerig
 one outside the folder) therefore travels as `.acrmagic.Dockerfile`, the one file `COPY . /x` sees
 that `docker build` would not send.
 
+Local quick builds of a folder do without the tar: a BuildKit session (targets/local/session) serves
+the folder and the Dockerfile apart, as the docker CLI does. The tar serves uploads, git contexts, task
+steps and engines without sessions.
+
 The tar is written once, to an unnamed temporary file (memory stays flat in the context size), while
 the content digest is computed in the same pass (paths, modes and bytes, not times); the engine
 streams it from there. `pack_gzip` writes the same tar gzipped to any file object, for uploads.
@@ -22,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,13 +145,16 @@ class _TarWriter:
         self.size += len(data)
 
     def _header(self, info: tarfile.TarInfo) -> None:
+        import tarfile  # only packing pays this import
         self._write(info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape"))
 
     def _pad(self, size: int) -> None:
+        import tarfile
         if size % tarfile.BLOCKSIZE:
             self._write(bytes(tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE))
 
     def add_path(self, root: Path, rel: str) -> None:
+        import tarfile
         full = os.path.join(root, rel)
         try:
             st = os.lstat(full)
@@ -163,6 +169,7 @@ class _TarWriter:
             self.digest.update(self._copy(full, info.size))
 
     def _info(self, full: str, rel: str, st: os.stat_result) -> tarfile.TarInfo | None:
+        import tarfile
         info = tarfile.TarInfo(rel)
         info.mode, info.mtime = stat.S_IMODE(st.st_mode), int(st.st_mtime)
         kind = st.st_mode
@@ -206,6 +213,7 @@ class _TarWriter:
         return file_digest.digest()
 
     def add_bytes(self, name: str, data: bytes) -> None:
+        import tarfile
         info = tarfile.TarInfo(name)
         info.size, info.mode = len(data), 0o644
         self.digest.update(f"{name}\0{info.mode:o}\0".encode() + hashlib.sha256(data).digest())
@@ -215,11 +223,13 @@ class _TarWriter:
 
     def close(self) -> str:
         """End the archive (as tarfile does: two zero blocks, padded to a whole record); the digest."""
+        import tarfile
         self._write(bytes(2 * tarfile.BLOCKSIZE))
         self._pad_record()
         return "sha256:" + self.digest.hexdigest()
 
     def _pad_record(self) -> None:
+        import tarfile
         if self.size % tarfile.RECORDSIZE:
             self._write(bytes(tarfile.RECORDSIZE - self.size % tarfile.RECORDSIZE))
 
@@ -272,15 +282,15 @@ class _Selection:
     dockerfile_text: str
 
 
-def _select(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: str | None) -> _Selection:
-    """What a build of `folder` sends: the included paths, and where the Dockerfile goes."""
+def locate(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: str | None
+           ) -> tuple[Path, Path | None, str, bytes]:
+    """The context's folder, the Dockerfile's path (None: `dockerfile_text`, a cell body, is it), its
+    text and bytes; a missing folder or Dockerfile, or one not in UTF-8, is one line naming it."""
     root = Path(folder).expanduser().resolve()
     if not root.is_dir():
         raise ContextError(f"--context: no such folder: {folder}")
     if dockerfile_text is not None:
-        files = _included(root, read_dockerignore(root))
-        data = dockerfile_text.encode("utf-8", "replace")
-        return _Selection(root, files, {INLINE_DOCKERFILE: data}, INLINE_DOCKERFILE, dockerfile_text)
+        return root, None, dockerfile_text, dockerfile_text.encode("utf-8", "replace")
     given = (dockerfile or "Dockerfile").replace(os.sep, "/")
     path = Path(given) if os.path.isabs(given) else root / given
     if not path.is_file():
@@ -289,8 +299,15 @@ def _select(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: 
         data = path.read_bytes()
     except OSError as e:
         raise ContextError(f"-f/--file: cannot read {path}: {e.strerror}") from None
-    text = decode(data, given)  # BuildKit would misread another encoding: refused here, with file and line
+    return root, path, decode(data, given), data  # BuildKit would misread another encoding: refused here
+
+
+def _select(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: str | None) -> _Selection:
+    """What a build of `folder` sends: the included paths, and where the Dockerfile goes."""
+    root, path, text, data = locate(folder, dockerfile_text, dockerfile)
     files = _included(root, read_dockerignore(root, path))
+    if path is None:
+        return _Selection(root, files, {INLINE_DOCKERFILE: data}, INLINE_DOCKERFILE, text)
     try:
         name = path.resolve().relative_to(root).as_posix()
     except ValueError:  # outside the folder: sent inside the context, as docker does

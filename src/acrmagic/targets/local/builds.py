@@ -1,7 +1,9 @@
 """Images on a Docker engine (see `engine.py`): builds through BuildKit, pushes, cancels.
 
-`POST /build?version=2` with the packed context as the request body: no BuildKit session and no
-buildx plugin needed; progress arrives as `moby.buildkit.trace` messages (see `buildkit.py`).
+`POST /build?version=2` naming a BuildKit session (`session/`: BuildKit reads the context and the
+Dockerfile through it, only what changed since the last build), or with the packed context as the
+request body where there is no session (the engine has none, or a task step's context). No buildx
+plugin needed; progress arrives as `moby.buildkit.trace` messages (see `buildkit.py`).
 Any engine the docker SDK reaches works: DOCKER_HOST with unix://, tcp:// (+ DOCKER_TLS_VERIFY) or ssh://.
 """
 
@@ -11,7 +13,7 @@ import http.client
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ... import refs
 from ...context import BuildContext
@@ -20,6 +22,9 @@ from ...events import Emit, LogEvent
 from ...retry import PushRetry
 from .buildkit import TraceDecoder
 from .engine import NO_AUTH, Engine, connect
+
+if TYPE_CHECKING:
+    from .session import BuildSession
 
 
 #: the label the local stack's offline stand-ins carry (devstack builds them; the library only reads it)
@@ -35,13 +40,15 @@ def new_build_id() -> str:
 
 @dataclass
 class BuildRequest:
-    context: BuildContext
+    context: BuildContext | None  # the packed context, sent as the body; None when `session` serves it
     tags: list[str] = field(default_factory=list)
     build_args: dict[str, str] = field(default_factory=dict)
     target: str | None = None
     platform: str | None = None
     no_cache: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    session: "BuildSession | None" = None  # an open session serving `context` and `dockerfile` folders
+    dockerfile: str | None = None  # with a session: the Dockerfile's name in the `dockerfile` folder
 
 
 @dataclass
@@ -67,8 +74,13 @@ class EngineBuilder:
     def build(self, request: BuildRequest, emit: Emit, build_id: str) -> BuildResult:
         """Build; `build_id` (see `new_build_id`) is how `cancel` names this build, from any process.
         On KeyboardInterrupt, cancel the engine's work and re-raise."""
-        params = {"version": "2", "buildid": build_id, "dockerfile": request.context.dockerfile,
-                  "networkmode": self.network_mode, "rm": "1", "forcerm": "1"}
+        params = {"version": "2", "buildid": build_id, "networkmode": self.network_mode, "rm": "1", "forcerm": "1"}
+        if request.session is not None:
+            params.update(remote="client-session", session=request.session.id, dockerfile=request.dockerfile)
+            body, headers = None, None
+        else:
+            params["dockerfile"] = request.context.dockerfile
+            body, headers = request.context.tar, {"Content-Type": "application/x-tar"}
         if request.tags:
             params["t"] = request.tags
         if request.build_args:
@@ -84,8 +96,7 @@ class EngineBuilder:
         decoder = TraceDecoder(emit)
         image_id, error = None, None
         try:
-            for ev in self.engine.stream("POST", "/build", params, body=request.context.tar,
-                                         headers={"Content-Type": "application/x-tar"}):
+            for ev in self.engine.stream("POST", "/build", params, body=body, headers=headers):
                 if ev.get("id") == "moby.buildkit.trace":
                     decoder.feed(ev["aux"])
                 elif ev.get("id") == "moby.image.id":

@@ -1,15 +1,29 @@
-"""A quick build on the local engine: pack the context, build through BuildKit, push each tag, read
-back the digests and the base images the build stood on."""
+"""A quick build on the local engine: build through BuildKit, push each tag, read back the digests and
+the base images the build stood on.
+
+A folder context is served through a BuildKit session (`session/`): BuildKit reads the Dockerfile
+apart from the context, applies the `.dockerignore` itself, and fetches only the files that changed
+since the last build of the same folder. `--secret-build-arg` values are the session's secrets
+(`RUN --mount=type=secret,id=NAME`), and build args only where the Dockerfile declares `ARG NAME`.
+A git URL, or an engine without sessions, gets the packed context as the request body.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import stat
+import threading
 import time
 from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from ... import dockerfile, refs
-from ...context import BuildContext, pack
-from ...errors import BuildFailed, EngineLost, UsageError
+from ...context import BuildContext, is_git_url, locate, pack, read_dockerignore
+from ...errors import BuildFailed, ContextError, EngineLost, EngineUnavailable, UsageError
 from ...events import Emit, LogEvent, StepEvent
 from ...failure import failing_line
 from ...runrequest import QuickBuild, platform_record, render_image
@@ -26,22 +40,98 @@ def engine_platform(platform: str | None) -> str | None:
     return "/".join("386" if i == 1 and part == "x86" else part for i, part in enumerate(parts))
 
 
+@dataclass
+class FolderContext:
+    """A folder to serve through a session: walked once (for the run record, and reused as BuildKit's
+    first listing), packed only if the engine turns out to have no sessions."""
+
+    root: Path
+    dockerfile_path: Path | None  # None: the Dockerfile is `dockerfile_text` (a cell body)
+    dockerfile_text: str
+    dockerfile_data: bytes
+    excludes: list[str]
+    listing: list
+    digest: str
+
+    @property
+    def dockerfile_name(self) -> str:
+        return self.dockerfile_path.name if self.dockerfile_path else "Dockerfile"
+
+    def session(self, secrets: dict[str, str]):
+        from .session import BuildSession, SyncedDir, shared_key
+
+        docker_dir = (SyncedDir(root=str(self.dockerfile_path.parent)) if self.dockerfile_path
+                      else SyncedDir(files={"Dockerfile": self.dockerfile_data}))
+        dirs = {"context": SyncedDir(root=str(self.root), listing=(self.excludes, self.listing)),
+                "dockerfile": docker_dir}
+        agent = os.environ.get("SSH_AUTH_SOCK")
+        if agent and not (os.path.exists(agent) and stat.S_ISSOCK(os.stat(agent).st_mode)):
+            agent = None
+        return BuildSession(dirs, name=self.root.name or "context", key=shared_key(str(self.root)),
+                            secrets={k: v.encode() for k, v in secrets.items()}, ssh_agent=agent)
+
+
+def prepare_folder(folder: str, dockerfile_text: str | None, dockerfile_file: str | None) -> FolderContext:
+    """Check the folder and the Dockerfile and list what BuildKit will be offered (one line on bad input).
+
+    The record's digest covers each offered entry's path, mode, size, modification time and link, and
+    the Dockerfile's bytes (reading every byte of a large context for a digest would cost more than the
+    rebuild): a touched file changes it."""
+    from .session.filesync import dockerignore_patterns, walk
+
+    root, path, text, data = locate(folder, dockerfile_text, dockerfile_file)
+    excludes = dockerignore_patterns(read_dockerignore(root, path))
+    try:
+        listing = list(walk(str(root), excludes=excludes or None))
+    except OSError as e:
+        raise ContextError(f"cannot read {e.filename or root} for the build context: {e.strerror}") from None
+    digest = hashlib.sha256(hashlib.sha256(data).digest())
+    for st_, _ in listing:
+        digest.update(f"{st_.path}\0{st_.mode:o}\0{st_.size}\0{st_.mod_time}\0{st_.linkname}\0"
+                      .encode("utf-8", "surrogateescape"))
+    return FolderContext(root, path, text, data, excludes, listing, "sha256:" + digest.hexdigest())
+
+
+def _import_session() -> None:
+    from .session import attachables  # noqa: F401
+
+
+def declared_args(text: str) -> set[str]:
+    """Names the Dockerfile declares with ARG."""
+    names = set()
+    for line in dockerfile.logical_lines(text):
+        m = re.match(r"(?i)ARG\s+(.*)", line.strip())
+        if m:
+            names.update(re.split(r"[=\s]", word, 1)[0] for word in m.group(1).split() if word)
+    return names
+
+
 def submit(builder: Callable[[], EngineBuilder], request: QuickBuild, registry: str,
            reserve_id: Callable[[], str]) -> "QuickBuildRun":
-    ctx = pack(request.context, request.dockerfile_text, request.dockerfile)  # ContextError: nothing recorded
+    if is_git_url(request.context):  # ContextError: nothing recorded
+        ctx = pack(request.context, request.dockerfile_text, request.dockerfile)
+    else:
+        # the session's gRPC stack loads in a thread while the folder is walked and the run recorded
+        threading.Thread(target=_import_session, name="acrmagic-session-import", daemon=True).start()
+        ctx = prepare_folder(request.context, request.dockerfile_text, request.dockerfile)
     if not dockerfile.logical_lines(ctx.dockerfile_text):
-        raise UsageError(f"-f/--file: the Dockerfile {ctx.dockerfile} has no instructions")
+        name = ctx.dockerfile if isinstance(ctx, BuildContext) else ctx.dockerfile_name
+        raise UsageError(f"-f/--file: the Dockerfile {name} has no instructions")
     engine = builder()  # EngineUnavailable (with how to start one) before a run is recorded
     return QuickBuildRun(engine, request, ctx, reserve_id(), registry)
 
 
 class QuickBuildRun(RunHandle):
-    def __init__(self, builder: EngineBuilder, request: QuickBuild, ctx: BuildContext, run_id: str, registry: str):
+    def __init__(self, builder: EngineBuilder, request: QuickBuild, ctx: BuildContext | FolderContext,
+                 run_id: str, registry: str):
         self.builder, self.request, self.ctx = builder, request, ctx
         self.run_id, self.build_id = run_id, new_build_id()
         self.cancel_ref = f"build:{self.build_id}"
         self.tags = [render_image(name, run_id, registry) for name in request.images]
-        self.source, self.dockerfile = ctx.source, ctx.dockerfile_text
+        self.dockerfile = ctx.dockerfile_text
+        self.source = (ctx.source if isinstance(ctx, BuildContext)
+                       else {"type": "folder", "path": str(ctx.root), "digest": ctx.digest})
+        self.served = None  # with a session: what it sent (files, bytes)
         self.platform, self.steps, self.notes = platform_record(request.platform), [], []
         self.reason: str | None = None
 
@@ -63,10 +153,33 @@ class QuickBuildRun(RunHandle):
 
         if self.reason:
             return stop_outcome(self.reason, req.timeout)
-        build = BuildRequest(context=self.ctx, tags=self.tags, build_args={**req.build_args, **req.secret_build_args},
+        build = BuildRequest(context=None, tags=self.tags, build_args={**req.build_args, **req.secret_build_args},
                              target=req.target, platform=engine_platform(req.platform), no_cache=req.no_cache)
+        session = None
+        if isinstance(self.ctx, FolderContext):
+            session = self.ctx.session(req.secret_build_args)
+            try:
+                opened = session.open(self.builder.engine)
+            except EngineUnavailable as e:
+                return Outcome(ERROR, e.message)
+            if opened:
+                declared = declared_args(self.ctx.dockerfile_text)  # a secret is a build arg only where asked for
+                build.build_args = {**req.build_args,
+                                    **{k: v for k, v in req.secret_build_args.items() if k in declared}}
+                build.session, build.dockerfile, self.served = session, self.ctx.dockerfile_name, session.served
+            else:  # an engine without sessions: the packed context, as the request body
+                session = None
+                self.ctx = pack(req.context, req.dockerfile_text, req.dockerfile)
+        if build.session is None:
+            build.context = self.ctx
         try:
-            result = self.builder.build(build, watch, self.build_id)
+            try:
+                result = self.builder.build(build, watch, self.build_id)
+            finally:
+                if session is not None:
+                    session.close()
+                    emit(LogEvent(f"context: sent {session.served.files} changed files "
+                                  f"({session.served.bytes} bytes) through the build session"))
         except BuildFailed as e:
             if self.reason:
                 return stop_outcome(self.reason, req.timeout)
@@ -79,7 +192,7 @@ class QuickBuildRun(RunHandle):
             return Outcome(FAILED, e.message)
         emit(LogEvent(f"image {result.image_id}"))
         bases = [{"image": ref, "digest": result.base_digest(ref) or self.builder.resolve_base_digest(ref)}
-                 for ref in dockerfile.base_images(self.ctx.dockerfile_text, build.build_args)]
+                 for ref in dockerfile.base_images(self.dockerfile, build.build_args)]
         for base in bases:
             stand_in = self.builder.stand_in(base["image"], base["digest"])
             if stand_in:  # recorded and said: the build stood on a local stand-in, not the real image
@@ -109,7 +222,7 @@ class QuickBuildRun(RunHandle):
         if where is None:
             what = f"step {step.step}"
         else:
-            name = "the cell" if self.request.dockerfile_text is not None else self.ctx.dockerfile
+            name = "the cell" if self.request.dockerfile_text is not None else (self.request.dockerfile or "Dockerfile")
             what = f"line {where[0]} of {name} ({where[1]})"
         code = f" with exit code {step.exit_code}" if step.exit_code is not None else ""
         return f"{what} failed{code}: {failing_line(lines, fallback=message)}"

@@ -1,0 +1,283 @@
+"""The files of a build, served to BuildKit as the docker CLI serves them: `FileSync.DiffCopy`.
+
+BuildKit names a folder (`dir-name`: `context` or `dockerfile`) and sends the patterns it read from the
+`.dockerignore` (`exclude-patterns`), the paths it wants (`include-patterns`, `followpaths`) as gRPC
+metadata. We walk the folder in fsutil's order (depth first, names sorted bytewise inside each folder,
+a folder before its contents) and send one STAT packet per entry, then an empty STAT. BuildKit compares
+each stat with the copy it kept from the last build of the same folder (size, modification time, mode,
+owner, link) and asks (REQ, by the entry's index) only for the files that differ; we answer with DATA
+packets, an empty DATA ending each file; its FIN gets ours. So a rebuild after one edit moves that file.
+
+The walk follows fsutil's (the version moby 20.10 vendors): an excluded folder is skipped whole unless
+a `!` pattern could re-include something inside it; include patterns are Go globs matched per path
+depth; owners are sent as 0, as the docker CLI's session resets them.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import stat as st
+
+from .wire import Stat
+
+# Go's os.FileMode bits (fsutil sends a file's mode as Go sees it)
+_GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE = 1 << 31, 1 << 27, 1 << 26, 1 << 25
+_GO_SETUID, _GO_SETGID, _GO_CHARDEV, _GO_STICKY = 1 << 23, 1 << 22, 1 << 21, 1 << 20
+_GO_TYPE = _GO_DIR | _GO_SYMLINK | _GO_DEVICE | _GO_PIPE | (1 << 24) | _GO_CHARDEV | (1 << 19)
+
+
+def go_mode(mode: int) -> int:
+    out = mode & 0o777
+    if mode & st.S_ISUID:
+        out |= _GO_SETUID
+    if mode & st.S_ISGID:
+        out |= _GO_SETGID
+    if mode & st.S_ISVTX:
+        out |= _GO_STICKY
+    if st.S_ISDIR(mode):
+        out |= _GO_DIR
+    elif st.S_ISLNK(mode):
+        out |= _GO_SYMLINK
+    elif st.S_ISFIFO(mode):
+        out |= _GO_PIPE
+    elif st.S_ISBLK(mode):
+        out |= _GO_DEVICE
+    elif st.S_ISCHR(mode):
+        out |= _GO_DEVICE | _GO_CHARDEV
+    return out
+
+
+def is_regular(go_file_mode: int) -> bool:
+    """Whether the receiver may ask for the entry's bytes (fsutil's fileCanRequestData)."""
+    return go_file_mode & _GO_TYPE == 0
+
+
+# -- .dockerignore patterns, as moby's fileutils.PatternMatcher reads them --------------------------------------
+
+class Pattern:
+    def __init__(self, text: str):
+        text = text.strip()
+        self.exclusion = text.startswith("!")
+        if self.exclusion:
+            text = text[1:]
+        self.text = posixpath.normpath(text) if text else "."
+        self.dirs = self.text.split("/")
+        self.regex = re.compile(_pattern_regex(self.text), re.DOTALL)
+
+    def match(self, path: str) -> bool:
+        return self.regex.match(path) is not None
+
+
+def _pattern_regex(pattern: str) -> str:
+    """moby's fileutils conversion: `**` any folders (or none), `*` and `?` never cross a `/`, `\\`
+    escapes the next character, `.` and `$` literal; anything else goes to the regex as it is."""
+    out, i, n = "^", 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        i += 1
+        if ch == "*":
+            if i < n and pattern[i] == "*":
+                i += 1
+                if i < n and pattern[i] == "/":
+                    i += 1
+                out += ".*" if i >= n else "(.*/)?"
+            else:
+                out += "[^/]*"
+        elif ch == "?":
+            out += "[^/]"
+        elif ch in ".$":
+            out += "\\" + ch
+        elif ch == "\\":
+            if i < n:
+                out += "\\" + pattern[i]
+                i += 1
+            else:
+                out += "\\\\"
+        else:
+            out += ch
+    return out + "$"
+
+
+class PatternMatcher:
+    def __init__(self, patterns: list[str]):
+        self.patterns = [Pattern(p) for p in patterns if p.strip() and p.strip() != "!"]
+        self.exclusions = any(p.exclusion for p in self.patterns)
+
+    def matches(self, path: str) -> bool:
+        """Whether `path` is excluded: the last pattern that matches it, or one of its parent folders, decides."""
+        matched = False
+        parent = posixpath.dirname(path)
+        parent_dirs = parent.split("/") if parent else []
+        for pattern in self.patterns:
+            match = pattern.match(path)
+            if not match and parent and len(pattern.dirs) <= len(parent_dirs):
+                match = pattern.match("/".join(parent_dirs[:len(pattern.dirs)]))
+            if match:
+                matched = not pattern.exclusion
+        return matched
+
+    def may_re_include_under(self, folder: str) -> bool:
+        prefix = folder + "/"
+        return any(p.exclusion and (p.text + "/").startswith(prefix) for p in self.patterns)
+
+
+def _glob_regex(pattern: str) -> re.Pattern:
+    """Go's filepath.Match as a regex: `*` and `?` stay inside one path element, `[...]` classes, `\\` escapes."""
+    out, i, n = "", 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        i += 1
+        if ch == "*":
+            out += "[^/]*"
+        elif ch == "?":
+            out += "[^/]"
+        elif ch == "\\" and i < n:
+            out += re.escape(pattern[i])
+            i += 1
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                out += "\\["
+                continue
+            body = pattern[i:end]
+            out += "[" + ("^" + body[1:] if body.startswith("^") else body.replace("\\", "\\\\")) + "]"
+            i = end + 1
+        else:
+            out += re.escape(ch)
+    return re.compile(out + r"\Z", re.DOTALL)
+
+
+def _match_prefix(pattern: str, path: str) -> tuple[bool, bool]:
+    """fsutil's matchPrefix: (matches, only as a parent of what the pattern names)."""
+    depth = path.count("/")
+    partial = False
+    parts = pattern.split("/")
+    if len(parts) - 1 > depth:
+        pattern, partial = "/".join(parts[:depth + 1]), True
+    return _glob_regex(pattern).match(path) is not None, partial
+
+
+def follow_links(root: str, paths: list[str]) -> list[str]:
+    """The followpaths, plus where the symlinks among them (or among their parents) point inside the folder."""
+    resolved: set[str] = set()
+
+    def add(path: str, depth: int = 0) -> None:
+        parts = [p for p in posixpath.normpath(path).split("/") if p not in ("", ".")]
+        current = ""
+        for k, part in enumerate(parts):
+            current = posixpath.join(current, part) if current else part
+            full = os.path.join(root, current)
+            if os.path.islink(full) and depth < 40:
+                resolved.add(current)
+                target = os.readlink(full)
+                base = "" if target.startswith("/") else posixpath.dirname(current)
+                rest = "/".join(parts[k + 1:])
+                add(posixpath.join(base, target.lstrip("/"), rest), depth + 1)
+                return
+        if current and not current.startswith(".."):
+            resolved.add(current)
+
+    for p in paths:
+        add(p)
+    return sorted(resolved)
+
+
+# -- the walk ------------------------------------------------------------------------------------------------------
+
+def walk(root: str, includes: list[str] | None = None, excludes: list[str] | None = None,
+         followpaths: list[str] | None = None):
+    """(Stat, full path) of each entry BuildKit gets, in fsutil's order. `None` patterns: none given."""
+    root = os.path.realpath(root)
+    matcher = PatternMatcher(excludes) if excludes else None
+    patterns = [posixpath.normpath(p) for p in includes] if includes is not None else None
+    if followpaths:
+        patterns = sorted(set((patterns or []) + follow_links(root, followpaths)))
+    state = {"last_included": ""}
+    seen: dict[int, str] = {}
+    yield from _walk_dir(root, "", patterns, matcher, state, seen)
+
+
+def _walk_dir(root, rel_dir, includes, matcher, state, seen):
+    full_dir = os.path.join(root, rel_dir) if rel_dir else root
+    try:
+        names = os.listdir(full_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in sorted(names, key=lambda n: n.encode("utf-8", "surrogateescape")):
+        rel = f"{rel_dir}/{name}" if rel_dir else name
+        full = os.path.join(full_dir, name)
+        try:
+            info = os.lstat(full)
+        except FileNotFoundError:
+            continue
+        is_dir = st.S_ISDIR(info.st_mode)
+        if includes is not None:
+            last = state["last_included"]
+            if not (last and rel.startswith(last + "/")):
+                matched, partial = False, True
+                for pattern in includes:
+                    ok, part = _match_prefix(pattern, rel)
+                    if ok:
+                        matched = True
+                        if not part:
+                            partial = False
+                            break
+                if not matched:
+                    continue
+                if not partial and is_dir:
+                    state["last_included"] = rel
+        if matcher is not None and matcher.matches(rel):
+            if not is_dir or not matcher.exclusions or not matcher.may_re_include_under(rel):
+                continue
+        yield _stat(full, rel, info, go_mode(info.st_mode), seen), full  # a socket: fsutil clears its bit
+        if is_dir:
+            yield from _walk_dir(root, rel, includes, matcher, state, seen)
+
+
+def _stat(full: str, rel: str, info: os.stat_result, mode: int, seen: dict[int, str]) -> Stat:
+    out = Stat(path=rel, mode=mode, mod_time=info.st_mtime_ns)  # uid and gid 0, as the docker CLI sends them
+    if not st.S_ISDIR(info.st_mode):
+        out.size = info.st_size
+        if st.S_ISLNK(info.st_mode):
+            out.linkname = os.readlink(full)
+        if st.S_ISBLK(info.st_mode) or st.S_ISCHR(info.st_mode):  # Go's major/minor split of the device
+            rdev = info.st_rdev
+            out.devmajor, out.devminor = (rdev >> 8) & 0xFFF, (rdev & 0xFF) | ((rdev >> 12) & 0xFFF00)
+        if info.st_nlink > 1 and info.st_ino in seen:
+            out.linkname, out.size = seen[info.st_ino], 0
+        else:
+            seen[info.st_ino] = rel
+    try:
+        names = os.listxattr(full, follow_symlinks=False)
+    except OSError:
+        names = []
+    for key in names:
+        if not key.startswith("com.apple."):
+            try:
+                out.xattrs[key] = os.getxattr(full, key, follow_symlinks=False)
+            except OSError:
+                pass
+    return out
+
+
+def dockerignore_patterns(lines: list[str]) -> list[str]:
+    """A `.dockerignore`'s lines as BuildKit's reader passes them on (cleaned, `/` at the start dropped),
+    so a listing made with them is the listing BuildKit asks for."""
+    out = []
+    for line in lines:
+        pattern = line.strip()
+        if not pattern:
+            continue
+        invert = pattern.startswith("!")
+        if invert:
+            pattern = pattern[1:].strip()
+        if pattern:
+            pattern = posixpath.normpath(pattern)
+            if pattern.startswith("//"):
+                pattern = "/" + pattern.lstrip("/")
+            if len(pattern) > 1 and pattern.startswith("/"):
+                pattern = pattern[1:]
+        out.append("!" + pattern if invert else pattern)
+    return out
