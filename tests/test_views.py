@@ -146,7 +146,8 @@ def test_rows_follow_the_dockerfile_then_the_push(home):
     view = RunView()
     view.start(make_run(RunStore()))
     for number, name in [(1, "[internal] load build definition from Dockerfile"), (2, "[3/3] RUN python -m pip"),
-                         (3, "[1/3] FROM docker.io/library/python:3.11-slim"), (4, "[2/3] COPY requirements.txt .")]:
+                         (3, "[1/3] FROM docker.io/library/python:3.11-slim"), (4, "[2/3] COPY requirements.txt ."),
+                         (0, "exporting to image")]:
         view.event(StepEvent(name, "succeeded", number), "")
     for text in ("push localhost:5000/app:1: 1a2b Pushed", "push localhost:5000/app:1: 3c4d Layer already exists"):
         view.event(LogEvent(text), text)
@@ -156,7 +157,7 @@ def test_rows_follow_the_dockerfile_then_the_push(home):
     view.flush(force=True)
     assert [s["name"] for s in view.steps] == [
         "[internal] load build definition from Dockerfile", "[1/3] FROM docker.io/library/python:3.11-slim",
-        "[2/3] COPY requirements.txt .", "[3/3] RUN python -m pip", "push localhost:5000/app:1"]
+        "[2/3] COPY requirements.txt .", "[3/3] RUN python -m pip", "exporting to image", "push localhost:5000/app:1"]
     push = view.steps[-1]
     assert push["status"] == "succeeded" and push["last"] == "sha256:" + "c" * 64 and push["tail"][0] == "1a2b Pushed"
     assert view.log_tail == []  # push lines are on the push row, not in the run's own log
@@ -173,6 +174,8 @@ def test_a_cmd_step_shows_its_last_line_on_its_row(home):
         view.event(StepEvent(step, "running", number), "")
         view.event(LogEvent("waiting", step=step, number=number), "")
         view.event(LogEvent('{"prediction": [0]}', step=step, number=number), "")
+        view.event(LogEvent(f"Step ID: {step} marked as successful (elapsed time in seconds: 0.4)", step=step,
+                            number=number), "")
         view.event(StepEvent(step, "succeeded", number), "")
     view.flush(force=True)
     assert [(s["name"], s["last"]) for s in view.steps] == [("smoke", '{"prediction": [0]}'), ("build", "")]

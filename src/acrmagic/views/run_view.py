@@ -35,8 +35,12 @@ HERE = Path(__file__).parent
 # BuildKit names a Dockerfile instruction's vertex "[stage i/n] INSTRUCTION"; vertex numbers follow
 # scheduling, not the file, so rows are ordered by stage (as first seen) and i.
 _INSTRUCTION = re.compile(r"^\[(?:(?P<stage>[^\]]*?) )?(?P<index>\d+)/(?P<of>\d+)\]")
+# BuildKit's steps after the instructions: the image export (and what a build exports with it)
+_AFTER = re.compile(r"^(exporting |writing image|naming to|unpacking to|resolving provenance)")
 # the local push's own lines (targets/local): "push REF: LAYER STATUS" while it goes, "pushed REF@DIGEST" at the end
 _PUSHING = re.compile(r"^push (?P<ref>\S+): (?P<what>.*)$")
+# acr-builder's own lines around a step's output: not what the step printed
+_BOOKKEEPING = re.compile(r"^(Executing step ID: |Step ID: \S+ marked as |Launching container with name: )")
 _PUSHED = re.compile(r"^pushed (?P<ref>\S+)@(?P<digest>sha256:[0-9a-f]+)$")
 
 #: run IDs whose run view or live summary was shown in this kernel and whose Run the cell returns: the
@@ -167,13 +171,15 @@ class RunView(anywidget.AnyWidget):
 
     def _order(self) -> list[int]:
         """Step numbers as rows: a Dockerfile's instructions in file order (BuildKit's own steps such as
-        "[internal] load build definition" first), a task's steps in task order, pushes last."""
+        "[internal] load build definition" before them, "exporting to image" after), a task's steps in
+        task order, pushes last."""
         stages: dict[str, int] = {}
 
         def key(number: int):
-            m = _INSTRUCTION.match(self._steps[number]["name"])
+            name = self._steps[number]["name"]
+            m = _INSTRUCTION.match(name)
             if number >= PUSH_NUMBER or m is None:
-                return (2 if number >= PUSH_NUMBER else 0, 0, 0, number)
+                return (3 if number >= PUSH_NUMBER else 2 if _AFTER.match(name) else 0, 0, 0, number)
             stage = stages.setdefault(m["stage"] or "", len(stages))
             return (1, stage, int(m["index"]), number)
 
@@ -193,8 +199,8 @@ class RunView(anywidget.AnyWidget):
         for number in self._order():
             step = dict(self._steps[number])
             step["tail"] = list(self._tails[number])
-            if step["type"] == "cmd" and step["tail"] and step["status"] != STEP_RUNNING:
-                step["last"] = step["tail"][-1]  # what the command printed last (a smoke test's prediction)
+            if step["type"] == "cmd" and step["status"] != STEP_RUNNING:  # what it printed last (a prediction)
+                step["last"] = next((x for x in reversed(step["tail"]) if x.strip() and not _BOOKKEEPING.match(x)), "")
             steps.append(step)
         with self.hold_sync():
             self.steps = steps
