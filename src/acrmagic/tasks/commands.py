@@ -276,7 +276,7 @@ def magic(line: str, cell: str | None = None):
         argv = shlex.split(line)
     except ValueError as e:
         raise UsageError(f"acr: cannot split the line: {e}") from None
-    ns = task_parser("acr").parse_args(argv)
+    ns = task_parser("%acr").parse_args(argv)
     result = dispatch(ns, cell)
     if getattr(ns, "output", "table") == "json":
         if hasattr(result, "to_dict"):
