@@ -144,3 +144,13 @@ def test_task_definitions_through_acrtask_and_acr_task(ip, make_context, capsys)
     bad = run(ip, "%acrtask create -n x")
     assert bad.error_in_exec is not None and "--name" in str(bad.error_in_exec)
     run(ip, "%acrtask delete -n magictask")
+
+
+def test_no_engine_says_how_to_build_in_acr_instead(ip, make_context, monkeypatch):
+    # a hosted notebook: no Docker engine answers
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/no-such-engine.sock")
+    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
+    err = run(ip, f"%%acrbuild --context {make_context({})}\nFROM busybox\n").error_in_exec
+    assert isinstance(err, acrmagic.EngineUnavailable) and "no-such-engine.sock" in err.message
+    rendered = "\n".join(err._render_traceback_())
+    assert "`%acr use REGISTRY -g GROUP`" in rendered and "device code" in rendered
