@@ -23,6 +23,7 @@ from starlette.routing import Route
 from .arm import (PROVIDER, REGISTRY_TYPE, TASKS_API_VERSIONS, CanonicalPathMiddleware, bad_request,
                   check_api_version, error_response, utc_now)
 from ..errors import ArmError
+from .authority import DeviceCodeAuthority
 from .blobs import Storage, container_name, log_blob_name
 from .filters import compile_filter
 from .identity import Issuer
@@ -257,6 +258,7 @@ class ArmApp:
             Route(P + "/runs/{run_id}/listLogSasUrl", e(self.log_sas, tv), methods=["POST"]),
             Route(P + "/runs/{run_id}/cancel", e(self.cancel, tv), methods=["POST"]),
             *self.tasks.routes(),
+            *DeviceCodeAuthority(self.issuer, self.base_url).routes(),  # the device-code login (authority.py)
         ]
 
     def app(self) -> Starlette:

@@ -144,3 +144,30 @@ def principal(token: str) -> str:
     except jwt.PyJWTError:
         return "unknown"
     return str(claims.get("upn") or claims.get("appid") or claims.get("oid") or "unknown")
+
+
+def principal_name(token: str) -> str:
+    """Who a token names, said for a person: a name with the GUID, where the token carries one
+    ("Ada Lovelace <ada@contoso.com> (OBJECT_ID)", "app my-builder (APP_ID)", "managed identity
+    my-identity (CLIENT_ID)"); a bare GUID only when the token has nothing else."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return "unknown"
+    login = claims.get("upn") or claims.get("preferred_username") or claims.get("unique_name") or claims.get("email")
+    name = claims.get("name")
+    if login or name:
+        text, guid = (f"{name} <{login}>" if name and login and name != login else login or name), claims.get("oid")
+    elif claims.get("xms_mirid") or claims.get("xms_mitype"):  # a managed identity: its resource's name
+        mirid = claims.get("xms_mirid") or ""
+        kind = "user-assigned" if "userassignedidentities" in mirid.lower() or claims.get("xms_mitype") == \
+            "UserAssigned" else "system-assigned"
+        text = f"{kind} managed identity" + (f" {mirid.rstrip('/').rsplit('/', 1)[-1]}" if mirid else "")
+        guid = claims.get("appid") or claims.get("oid")
+    elif claims.get("app_displayname"):
+        text, guid = f"app {claims['app_displayname']}", claims.get("appid") or claims.get("oid")
+    else:
+        return principal(token)
+    return f"{text} ({guid})" if guid else text
