@@ -5,6 +5,7 @@ user would, on the page the prompt names; the token it gets is accepted by the m
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import threading
 
@@ -14,8 +15,10 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import DeviceCodeCredential
 
+import acrmagic
 from acrmagic.emulator.authority import USER_NAME, USER_UPN
 from acrmagic.emulator.process import EmulatorProcess
+from acrmagic.targets.acr import AcrTarget
 from acrmagic.targets.acr.credentials import MANAGEMENT_SCOPE, principal_name
 
 CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # the Azure CLI's public client id, as az login sends it
@@ -74,3 +77,29 @@ def test_a_code_nobody_enters_expires_with_a_clear_error(emulator):
     with pytest.raises(ClientAuthenticationError, match="(?i)timed out|expired|pending"):
         cred.get_token(MANAGEMENT_SCOPE)
     assert len(prompts) == 1
+
+
+def test_use_says_where_runs_go_and_who_they_run_as(emulator):
+    said = acrmagic.use(emulator=str(emulator.config_file))
+    client_id = emulator.info["system_identity_client_id"]
+    assert "in the ACR emulator described by" in said
+    assert said.endswith(f"; signed in as system-assigned managed identity ({client_id})")
+    assert acrmagic.use().endswith(f"({client_id})")  # `use` alone says it again
+
+
+def test_a_target_signs_in_with_a_device_code_at_the_emulators_authority(emulator, capsys):
+    target = AcrTarget("acrmagic", emulator_config=str(emulator.config_file), device_code=True)
+    got: dict = {}
+    login = threading.Thread(target=lambda: got.update(who=target.signed_in_as()))
+    login.start()
+    printed = ""
+    for _ in range(300):  # azure-identity prints the prompt: the URL to open and the code to enter
+        printed += capsys.readouterr().out
+        if "enter the code" in printed:
+            break
+        login.join(0.1)
+    uri, code = re.search(r"open the page (\S+) and enter the code (\w+)", printed).groups()
+    verify = ssl.create_default_context(cafile=emulator.info["ca_bundle"])
+    assert httpx.post(uri, data={"otc": code}, verify=verify).status_code == 200
+    login.join(60)
+    assert got["who"].startswith(f"{USER_NAME} <{USER_UPN}> (") and not login.is_alive()

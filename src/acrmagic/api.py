@@ -180,7 +180,7 @@ def use(registry: str | None = None, *, resource_group: str | None = None, subsc
     if registry is None and emulator is None:
         if resource_group or subscription or identity:
             raise UsageError("use: -g/--subscription/--identity go with a registry name: use REGISTRY -g GROUP")
-        return targets.describe(config.chosen_target())
+        return _said_with_principal(config.chosen_target())
     if emulator is not None:
         path = Path(emulator).expanduser()
         if not path.is_file():
@@ -197,7 +197,21 @@ def use(registry: str | None = None, *, resource_group: str | None = None, subsc
     chosen = {k: v for k, v in chosen.items() if v is not None}
     config.save_target(chosen)
     # said with the path as the user gave it (saved notebooks carry no machine paths); kept absolute
-    return targets.describe({**chosen, "emulatorConfig": emulator} if emulator else chosen)
+    return _said_with_principal(chosen, {**chosen, "emulatorConfig": emulator} if emulator else chosen)
+
+
+def _said_with_principal(chosen: dict, shown: dict | None = None) -> str:
+    """Where runs go, and for ACR who they run as: the credential signs in now (so a login problem shows
+    at `use`, not at the first run)."""
+    from .errors import AcrMagicError
+
+    where = targets.describe(shown or chosen)
+    if chosen.get("kind") != "acr":
+        return where
+    try:
+        return f"{where}; signed in as {targets.from_config(chosen).signed_in_as()}"
+    except AcrMagicError as e:
+        return f"{where}; not signed in yet: {e.message}"
 
 
 #: how long `cancel` lets the process that owns a run stop it cleanly before the target is told directly

@@ -7,7 +7,8 @@ its token names.
     identity "system"      ManagedIdentityCredential, the system-assigned identity
     identity CLIENT_ID     ManagedIdentityCredential(client_id=CLIENT_ID), a user-assigned identity
     an emulator config     ManagedIdentityCredential against the emulator's token endpoint (App
-                           Service protocol: IDENTITY_ENDPOINT + IDENTITY_HEADER)
+                           Service protocol: IDENTITY_ENDPOINT + IDENTITY_HEADER); with device_code,
+                           DeviceCodeCredential against the emulator's authority (its device-code login)
 
 The emulator's endpoint and header are read from its start-up JSON and kept in memory only. azure-
 identity (1.27, through MSAL's ManagedIdentityClient) reads IDENTITY_ENDPOINT/IDENTITY_HEADER from
@@ -94,6 +95,12 @@ def make_credential(identity: str | None, emulator: dict | None, device_code: bo
     logging.getLogger("azure.identity").addHandler(logging.NullHandler())
     client_id = None if identity in (None, "", "system") else identity
     which = f"user-assigned identity {client_id}" if client_id else "system-assigned identity"
+    if emulator is not None and device_code:  # the emulator's own authority (emulator/authority.py)
+        from azure.identity import DeviceCodeCredential
+
+        return (DeviceCodeCredential(tenant_id=emulator.get("tenant_id"), authority=emulator.get("management_url"),
+                                     disable_instance_discovery=True, connection_verify=emulator.get("ca_bundle")),
+                f"device code login at the emulator's authority {emulator.get('management_url')}")
     if emulator is not None:
         endpoint, header = emulator.get("identity_endpoint"), emulator.get("identity_header")
         if not endpoint or not header:
