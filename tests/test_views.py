@@ -222,3 +222,54 @@ def test_history_rows_say_where_a_run_went_and_cut_digests_short(home):
     assert rows[local.run_id]["target"] == "local" and rows[cloud.run_id]["target"] == "ACR myregistry"
     assert rows[local.run_id]["images"] == [{"name": "app:1", "digest": "d" * 12,
                                             "ref": "localhost:5000/app:1@sha256:" + "d" * 64}]
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    import os
+
+    from acrmagic.emulator.process import EmulatorProcess
+
+    tmp = tmp_path_factory.mktemp("views-emulator")
+    emu = EmulatorProcess(tmp, env={**os.environ, "ACRMAGIC_HOME": str(tmp / "home")})
+    yield emu
+    assert emu.stop() == 0
+
+
+@pytest.mark.engine
+def test_history_reads_running_acr_runs_again_and_the_replay_follows_the_registry(emulator, make_context):
+    import time
+
+    import acrmagic
+
+    acrmagic.use(emulator=str(emulator.config_file))
+    ctx = make_context({"Dockerfile": "FROM busybox\nRUN for i in 1 2 3; do echo cloud-$i; sleep 1; done\n"})
+
+    def until(done, what):
+        deadline = time.monotonic() + 120
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert done(), what
+
+    # a run started in ACR that nothing here follows: the table's refresh reads it from the registry
+    first = acrmagic.build(context=str(ctx), wait=False)
+    assert first.backend == "acr" and not first.finished
+    history = History()
+
+    def row():
+        history.refresh()  # what auto-refresh does
+        return next(r for r in history.table.rows if r["run_id"] == first.run_id)
+
+    assert row()["target"] == "ACR acrmagic"
+    until(lambda: row()["status"] == "Succeeded", "the row never showed the registry's status")
+    assert RunStore().get(first.run_id).status == "Succeeded"
+    # another, clicked while it goes: its replay follows it to the end, log read from the registry
+    ctx = make_context({"Dockerfile": "FROM busybox\nRUN for i in 1 2 3 4; do echo again-$i; sleep 1; done\n"})
+    second = acrmagic.build(context=str(ctx), wait=False)
+    history.refresh()
+    history.table.selected = second.run_id
+    view = history._view
+    assert view.run_id == second.run_id and not view.finished
+    until(lambda: view.status == "Succeeded" and view.finished, f"the replay stopped at {view.status}")
+    assert any("again-4" in line for s in view.steps for line in s["tail"]), view.steps
+    view.close()

@@ -29,7 +29,8 @@ SHORT_DIGEST = 12  # hex digits of a digest shown in a row; the copy button copi
 def row(run) -> dict:
     """A run as the table shows it: RunList's columns, plus where it ran and its images cut short."""
     cells = dict(zip(KEYS, RunList.row(run)))
-    cells["target"] = "local" if run.backend == "local" else f"ACR {run.registry.split('.')[0]}"
+    acr_name = (run.target or {}).get("registry") or run.registry.split(".")[0]  # the registry's name, not its login server
+    cells["target"] = "local" if run.backend == "local" else f"ACR {acr_name}"
     cells["images"] = [{"name": f"{o.repository}:{o.tag}", "digest": o.digest.split(":")[-1][:SHORT_DIGEST],
                         "ref": o.ref} for o in run.output_images]
     return cells

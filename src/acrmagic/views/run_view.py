@@ -227,7 +227,9 @@ class RunView(anywidget.AnyWidget):
         the scheduler, ACR) is followed to its end when `read` (run ID -> the run as recorded now, e.g.
         `api.show`) is given; `read_log` (run ID -> its log) reads the log of a run that has none here."""
         view = cls(live=False)
-        view._read_log = read_log
+        # a cloud run this process did not follow has no log here: the registry's log is read instead
+        recorded = bool(run.log_path) and Path(run.log_path).exists() and Path(run.log_path).stat().st_size > 0
+        view._read_log = read_log if read_log is not None and run.backend != "local" and not recorded else None
         view.start(run)
         view.started = _epoch(run.start_time) or time.time()
         view._reader, view._offset = LogReader(run.steps), 0
@@ -243,15 +245,15 @@ class RunView(anywidget.AnyWidget):
 
     def _read_new_log(self, run) -> None:
         """Feed the log lines written since the last read (whole lines only) through the run's log reader."""
-        if self._log_path and Path(self._log_path).exists():
-            with open(self._log_path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        elif not self._log_path and self._read_log is not None:  # a run started in ACR: the registry's log
+        if self._read_log is not None:  # the registry's log (see replay)
             try:
                 data = self._read_log(run.run_id).encode()[self._offset:]
             except AcrMagicError:
                 return
+        elif self._log_path and Path(self._log_path).exists():
+            with open(self._log_path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
         else:
             return
         end = data.rfind(b"\n") + 1
