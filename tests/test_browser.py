@@ -283,7 +283,13 @@ def test_history_in_light_and_dark_themes(lab, browser):
     rows.first.wait_for(timeout=60_000)
     assert rows.first.locator(".acr-col-target").inner_text() == "local"
     pushed = page.locator(".acrmagic-history tbody tr.acr-row", has_text="acrmagic-browser-theme")
-    assert re.fullmatch(r"acrmagic-browser-theme:la\d+@[0-9a-f]{12}…", pushed.locator("code").inner_text())
+    assert re.fullmatch(r"acrmagic-browser-theme:la\d+@[0-9a-f]{12}", pushed.locator(".acr-image").inner_text()
+                        .removesuffix("copy").strip())
+    # the table fits a notebook beside the file browser: nothing to scroll sideways
+    widths = page.evaluate("() => { const e = document.querySelector('.acrmagic-history');"
+                           " return [e.scrollWidth, e.clientWidth,"
+                           " [...e.querySelectorAll('thead th')].map((th) => th.offsetWidth)]; }")
+    assert widths[0] <= widths[1], widths
     pushed.locator("button.acr-copy").click()
     pushed.locator("button.acr-copy", has_text="copied").wait_for(timeout=10_000)
     rows.first.click()

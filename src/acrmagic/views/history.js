@@ -24,8 +24,10 @@ async function copyText(text, button) {
     document.execCommand("copy");
     area.remove();
   }
+  const title = button.title;
   button.textContent = "copied";
-  setTimeout(() => { button.textContent = "copy"; }, 1500);
+  button.title = `copied ${text}`;
+  setTimeout(() => { button.textContent = "copy"; button.title = title; }, 1500);
 }
 
 function render({ model, el }) {
@@ -53,7 +55,6 @@ function render({ model, el }) {
   const table = h("table");
   const thead = h("thead");
   const tr = h("tr");
-  for (const [, title] of COLUMNS) tr.appendChild(h("th", null, title));
   thead.appendChild(tr);
   const tbody = h("tbody");
   table.append(thead, tbody);
@@ -81,11 +82,14 @@ function render({ model, el }) {
     message.textContent = model.get("message");
     tbody.replaceChildren();
     const rows = model.get("rows");
+    // the Task column only when a run on the page belongs to a task: room for the others
+    const columns = COLUMNS.filter(([key]) => key !== "task" || rows.some((r) => r.task && r.task !== "-"));
+    tr.replaceChildren(...columns.map(([key, title]) => h("th", `acr-col-${key}`, title)));
     if (!rows.length) {
       const filtered = model.get("status_filter") || model.get("task_filter") || model.get("text_filter");
       const r = h("tr", "acr-empty");
       const cell = h("td", null, filtered ? "no runs match" : "no runs yet");
-      cell.colSpan = COLUMNS.length;
+      cell.colSpan = columns.length;
       r.appendChild(cell);
       tbody.appendChild(r);
     }
@@ -93,7 +97,7 @@ function render({ model, el }) {
       const selected = row.run_id === model.get("selected");
       const r = h("tr", `acr-row acr-${row.status.toLowerCase()}${selected ? " acr-selected" : ""}`);
       r.dataset.runId = row.run_id;
-      for (const [key] of COLUMNS) {
+      for (const [key] of columns) {
         const td = h("td", `acr-col-${key}`);
         if (key === "status") {
           td.appendChild(h("span", `acr-status acr-${row.status.toLowerCase()}`, row.status));
@@ -106,12 +110,15 @@ function render({ model, el }) {
           if (!row.images || !row.images.length) td.textContent = "-";
           for (const image of row.images || []) {
             const item = h("div", "acr-image");
-            const code = h("code", null, `${image.name}@${image.digest}…`);
+            // the name may be cut short; the digest's first 12 digits always show
+            const code = h("code", "acr-image-name", image.name);
             code.title = image.ref;
+            const digest = h("code", "acr-image-digest", `@${image.digest}`);
+            digest.title = image.ref;
             const copy = h("button", "acr-copy", "copy");
             copy.title = `copy ${image.ref}`;
             copy.addEventListener("click", (ev) => { ev.stopPropagation(); copyText(image.ref, copy); });
-            item.append(code, copy);
+            item.append(code, digest, copy);
             td.appendChild(item);
           }
         } else {
