@@ -252,7 +252,7 @@ def test_history_reads_running_acr_runs_again_and_the_replay_follows_the_registr
         assert done(), what
 
     # a run started in ACR that nothing here follows: the table's refresh reads it from the registry
-    first = acrmagic.build(context=str(ctx), wait=False)
+    first = acrmagic.build(context=str(ctx), wait=False, no_cache=True)
     assert first.backend == "acr" and not first.finished
     history = History()
 
@@ -265,7 +265,7 @@ def test_history_reads_running_acr_runs_again_and_the_replay_follows_the_registr
     assert RunStore().get(first.run_id).status == "Succeeded"
     # another, clicked while it goes: its replay follows it to the end, log read from the registry
     ctx = make_context({"Dockerfile": "FROM busybox\nRUN for i in 1 2 3 4; do echo again-$i; sleep 1; done\n"})
-    second = acrmagic.build(context=str(ctx), wait=False)
+    second = acrmagic.build(context=str(ctx), wait=False, no_cache=True)
     history.refresh()
     history.table.selected = second.run_id
     view = history._view
