@@ -273,3 +273,19 @@ def test_history_reads_running_acr_runs_again_and_the_replay_follows_the_registr
     until(lambda: view.status == "Succeeded" and view.finished, f"the replay stopped at {view.status}")
     assert any("again-4" in line for s in view.steps for line in s["tail"]), view.steps
     view.close()
+
+
+def test_a_multi_stage_build_lists_each_stage_in_file_order(home):
+    run = make_run(RunStore())
+    run.dockerfile = ("FROM python:3.11-slim AS Builder\nRUN make\n"
+                      "FROM busybox\nCOPY --from=builder /out /\n")
+    view = RunView()
+    view.start(run)
+    # BuildKit numbers the final stage's COPY before the builder's vertices
+    for number, name in [(3, "[stage-1 2/2] COPY --from=builder /out /"), (4, "[builder 2/2] RUN make"),
+                         (5, "[builder 1/2] FROM docker.io/library/python:3.11-slim"),
+                         (6, "[stage-1 1/2] FROM docker.io/library/busybox")]:
+        view.event(StepEvent(name, "succeeded", number), "")
+    view.flush(force=True)
+    assert [s["name"].split("]")[0] + "]" for s in view.steps] == [
+        "[builder 1/2]", "[builder 2/2]", "[stage-1 1/2]", "[stage-1 2/2]"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import anywidget
 import traitlets as t
 
+from ..dockerfile import logical_lines
 from ..errors import AcrMagicError
 from ..events import Event, LogEvent, StepEvent
 from ..logformat import LogReader
@@ -39,9 +40,9 @@ _INSTRUCTION = re.compile(r"^\[(?:(?P<stage>[^\]]*?) )?(?P<index>\d+)/(?P<of>\d+
 _AFTER = re.compile(r"^(exporting |writing image|naming to|unpacking to|resolving provenance)")
 # the local push's own lines (targets/local): "push REF: LAYER STATUS" while it goes, "pushed REF@DIGEST" at the end
 _PUSHING = re.compile(r"^push (?P<ref>\S+): (?P<what>.*)$")
+_PUSHED = re.compile(r"^pushed (?P<ref>\S+)@(?P<digest>sha256:[0-9a-f]+)$")
 # acr-builder's own lines around a step's output: not what the step printed
 _BOOKKEEPING = re.compile(r"^(Executing step ID: |Step ID: \S+ marked as |Launching container with name: )")
-_PUSHED = re.compile(r"^pushed (?P<ref>\S+)@(?P<digest>sha256:[0-9a-f]+)$")
 
 #: run IDs whose run view or live summary was shown in this kernel and whose Run the cell returns: the
 #: notebook display skips echoing that Run under its own view (`notebook.py`), once
@@ -79,6 +80,7 @@ class RunView(anywidget.AnyWidget):
         self._labels: dict[int, str] = {}
         self._log_path: str | None = None
         self._pushes: dict[str, int] = {}
+        self._stage_names: list[str] = []
         self._following: threading.Event | None = None
         self._read_log = None
         self._dirty = False
@@ -90,6 +92,7 @@ class RunView(anywidget.AnyWidget):
         with self.hold_sync():
             self.run_id, self.run_type, self.backend, self.trigger = run.run_id, run.run_type, run.backend, run.cause
             self.status, self.started, self._log_path = run.status, time.time(), run.log_path
+            self._stage_names = _stage_names(run.dockerfile)
             for rec in run.steps:  # task runs know their steps (and levels, types) before they start
                 self._step(rec.number, rec.name, rec.extra.get("level", 0), rec.extra.get("type", ""))
             self._dirty = True
@@ -125,14 +128,15 @@ class RunView(anywidget.AnyWidget):
         ref = m["ref"]
         number = self._pushes.setdefault(ref, PUSH_NUMBER + len(self._pushes))
         step = self._step(number, f"push {ref}", type="push")
-        if "digest" in m.groupdict():
+        if m.re is _PUSHED:
             step["status"], step["last"] = STEP_SUCCEEDED, m["digest"]
             step["progress"] = f"{step.get('layers', 0)} layers"
+            self._tails[number].append(text)
         else:
             step["status"] = STEP_RUNNING
             step["layers"] = step.get("layers", 0) + 1
             step["progress"] = f"{step['layers']} layers pushed"
-        self._tails[number].append(m["what"] if "what" in m.groupdict() else text)
+            self._tails[number].append(m["what"])
         step["lines"] += 1
         return True
 
@@ -173,20 +177,21 @@ class RunView(anywidget.AnyWidget):
         """Step numbers as rows: a Dockerfile's instructions in file order (BuildKit's own steps such as
         "[internal] load build definition" before them, "exporting to image" after), a task's steps in
         task order, pushes last."""
-        stages: dict[str, int] = {}
+        # a multi-stage build's stages: in the Dockerfile's order where the run recorded it, else in the
+        # order their first vertex appeared
+        stages: dict[str, int] = {name: i for i, name in enumerate(self._stage_names)}
+        for number in sorted(self._steps):
+            m = _INSTRUCTION.match(self._steps[number]["name"])
+            if m is not None:
+                stages.setdefault(m["stage"] or "", len(stages))
 
         def key(number: int):
             name = self._steps[number]["name"]
             m = _INSTRUCTION.match(name)
             if number >= PUSH_NUMBER or m is None:
                 return (3 if number >= PUSH_NUMBER else 2 if _AFTER.match(name) else 0, 0, 0, number)
-            stage = stages.setdefault(m["stage"] or "", len(stages))
-            return (1, stage, int(m["index"]), number)
+            return (1, stages[m["stage"] or ""], int(m["index"]), number)
 
-        for number in sorted(self._steps):  # stages in the order their first vertex appeared
-            m = _INSTRUCTION.match(self._steps[number]["name"])
-            if m is not None:
-                stages.setdefault(m["stage"] or "", len(stages))
         return sorted(self._steps, key=key)
 
     def flush(self, force: bool = False) -> None:
@@ -336,6 +341,18 @@ class RunView(anywidget.AnyWidget):
         return (f"<div class='acrmagic-summary'><b>Run {html.escape(self.run_id)}</b> "
                 f"<span style='color:{color};font-weight:bold'>{html.escape(self.status)}</span>"
                 f"<table>{rows}</table><ul>{images}</ul>{error}</div>")
+
+
+def _stage_names(dockerfile: str | None) -> list[str]:
+    """The stages of a Dockerfile as BuildKit names them in its steps: `FROM x AS name` is "name", an
+    unnamed stage "stage-N" (N counts from 0)."""
+    names: list[str] = []
+    for line in logical_lines(dockerfile or ""):
+        keyword, _, rest = line.partition(" ")
+        if keyword.upper() == "FROM":
+            words = [w for w in rest.split() if not w.startswith("--")]
+            names.append(words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else f"stage-{len(names)}")
+    return names
 
 
 def _epoch(ts: str | None) -> float | None:
