@@ -152,5 +152,5 @@ def test_no_engine_says_how_to_build_in_acr_instead(ip, make_context, monkeypatc
     monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
     err = run(ip, f"%%acrbuild --context {make_context({})}\nFROM busybox\n").error_in_exec
     assert isinstance(err, acrmagic.EngineUnavailable) and "no-such-engine.sock" in err.message
-    rendered = "\n".join(err._render_traceback_())
-    assert "`%acr use REGISTRY -g GROUP`" in rendered and "device code" in rendered
+    [rendered] = err._render_traceback_()  # one line
+    assert "`%acr use REGISTRY -g GROUP`" in rendered and "device-code login" in rendered

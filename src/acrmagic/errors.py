@@ -62,14 +62,13 @@ class TaskFileError(UsageError):
 
 class EngineUnavailable(AcrMagicError):
     """The Docker engine does not answer. Hosted notebooks (Binder, JupyterHub) usually have none: the
-    error also says how to build in ACR instead, which needs no engine here."""
+    one line also says how to build in ACR instead, which needs no engine here."""
 
-    CLOUD_ROUTE = ("no engine here (a hosted notebook such as Binder or JupyterHub)? Build in Azure Container "
-                   "Registry instead: `%acr use REGISTRY -g GROUP` (`acrmagic use` outside a notebook); where no "
-                   "browser opens, the login is a device code: open the URL it prints and enter the code")
+    CLOUD_ROUTE = ("no engine on a hosted notebook (Binder, JupyterHub)? build in ACR instead: "
+                   "`%acr use REGISTRY -g GROUP` (`acrmagic use` in a shell; a device-code login where no browser opens)")
 
     def __init__(self, message: str, *, details: list[str] | None = None):
-        super().__init__(message, details=[*(details or []), self.CLOUD_ROUTE])
+        super().__init__(f"{message}; {self.CLOUD_ROUTE}", details=details)
 
 
 class RegistryUnavailable(AcrMagicError):
