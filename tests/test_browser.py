@@ -248,7 +248,11 @@ def test_run_view_in_light_and_dark_themes(lab, browser, engine):
                                                      THEME_TASK), height=1300)
     try:
         built, failed = page.locator(".acrmagic-run").nth(0), page.locator(".acrmagic-run").nth(1)
-        failed.locator(".acr-status", has_text="Failed").wait_for(timeout=120_000)
+        try:
+            failed.locator(".acr-status", has_text="Failed").wait_for(timeout=240_000)  # a loaded machine: slow
+        except Exception:
+            shot(page, "run-view-FAILED")
+            raise
         page.locator(".jp-OutputArea-output", has_text="RunFailed").wait_for(timeout=30_000)
         # the build: rows in Dockerfile order, then the push as a step with its digest; no Run echo under it
         names = built.locator(".acr-step-name").all_inner_texts()
