@@ -96,8 +96,9 @@ def open_and_run(browser, url: str, name: str, height: int = 1000):
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
     page.wait_for_function("window.jupyterapp && window.jupyterapp.commands.isEnabled('notebook:run-all-cells')",
                            timeout=60_000)
-    started = page.locator(".jp-InputArea-prompt", has_text="[*]").or_(
-        page.locator(".jp-InputArea-prompt", has_text="[1]"))
+    # every cell queued or run: the last cell's prompt shows [*] or its number (a run-all whose request
+    # was partly dropped leaves it at [ ])
+    started = page.locator(".jp-Cell").last.locator(".jp-InputArea-prompt", has_text=re.compile(r"\[(\*|\d+)\]"))
     for _ in range(3):  # a run request sent while the kernel connection settles can be dropped: ask again
         page.locator(".jp-Cell").first.click()
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
