@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acrmagic import cli
-from acrmagic.commands import history_parser
+from acrmagic.magics import acr_parser
 from acrmagic.context import is_git_url
 from acrmagic.errors import AcrMagicError
 from acrmagic.options import BuildOptions, TaskOptions, build_parser, task_parser
@@ -32,7 +32,7 @@ def _flags(parser) -> list[str]:
     return out
 
 
-FLAGS = sorted({*_flags(build_parser()), *_flags(task_parser()), *_flags(history_parser("acr"))})
+FLAGS = sorted({*_flags(build_parser()), *_flags(task_parser()), *_flags(acr_parser("%acr"))})
 VALUES = ["x", "K=V", "=V", "K=", "=", "-", "--", "", " ", "0", "-1", "1", "3600", "linux/amd64", "linux/amd46", "a\nb",
           ".", "..", "/", "/no/such", "Dockerfile", "task.yaml", "aa1", "{{.Run.ID}}", "$Registry/x:$ID", "a:b:c", "\x00"]
 TEXT = st.text(max_size=12).filter(lambda t: not is_git_url(t.strip()) and "\x00" not in t)  # no network fetches
@@ -62,7 +62,7 @@ def sandbox(tmp_path, monkeypatch):
 @FUZZ
 @given(argv=ARGV)
 def test_build_and_task_options_raise_only_their_own_errors(argv):
-    for parse in (BuildOptions.from_argv, TaskOptions.from_argv, history_parser("acr").parse_args):
+    for parse in (BuildOptions.from_argv, TaskOptions.from_argv, acr_parser("%acr").parse_args):
         try:
             parse(list(argv))
         except Exception as e:  # noqa: BLE001 - the point: which exceptions come out

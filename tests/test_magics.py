@@ -55,6 +55,27 @@ def test_help_text_lists_the_flags(ip):
     assert "runs" in ip.find_line_magic("acr").__doc__
 
 
+def test_acr_help_lists_every_verb_and_its_flags(ip, capsys):
+    doc = ip.find_line_magic("acr").__doc__
+    for verb in ("runs", "show", "logs", "cancel", "use", "task", "scheduler", "trace"):
+        assert f"usage: %acr {verb}" in doc, verb
+    for verb in ("create", "update", "list-runs", "enable"):  # the task verbs, each with its own flags
+        assert f"usage: %acr task {verb}" in doc, verb
+    for flag in ("--status", "--resource-group", "--identity", "--emulator", "--schedule", "--base-image-trigger",
+                 "--poll-interval", "--webhook-port", "ACRMAGIC_REGISTRY"):
+        assert flag in doc, flag
+    for line in ("runs -h", "use -h", "logs -h", "trace -h", "task create -h", "scheduler -h"):
+        capsys.readouterr()
+        result = run(ip, f"%acr {line}")
+        assert result.error_in_exec is None and result.result is None, line
+        assert capsys.readouterr().out.startswith(f"usage: %acr {line.removesuffix(' -h')} "), line
+    capsys.readouterr()
+    run(ip, "%acr runs -h")
+    assert "--status STATUS" in capsys.readouterr().out
+    err = run(ip, "%acr bogus").error_in_exec
+    assert isinstance(err, acrmagic.UsageError) and "task" in err.message and "trace" in err.message
+
+
 def test_quoted_values_keep_spaces(ip, monkeypatch):
     seen = []
     monkeypatch.setattr(acrmagic.api, "_build", lambda opts, progress=None: seen.append(opts))
@@ -130,4 +151,14 @@ def test_every_acr_verb_has_its_own_help(ip, capsys, verb):
     result = run(ip, f"%acr {verb} -h")
     assert result.error_in_exec is None and result.result is None
     out = capsys.readouterr().out
-    assert out.startswith("usage: acr ") and verb.split()[0] in out.splitlines()[0]
+    assert out.startswith("usage: %acr ") and verb.split()[0] in out.splitlines()[0]
+
+
+def test_no_engine_says_how_to_build_in_acr_instead(ip, make_context, monkeypatch):
+    # a hosted notebook: no Docker engine answers
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/no-such-engine.sock")
+    monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:1/hub/api")
+    err = run(ip, f"%%acrbuild --context {make_context({})}\nFROM busybox\n").error_in_exec
+    assert isinstance(err, acrmagic.EngineUnavailable) and "no-such-engine.sock" in err.message
+    [rendered] = err._render_traceback_()  # one line
+    assert "`%acr use REGISTRY -g GROUP`" in rendered and "device-code login" in rendered

@@ -140,3 +140,152 @@ def test_the_view_shows_why_a_run_happened(home):
     assert view.trigger == ("task scorer: base image update (library/python:3.11-slim sha256:aaaaaaaaaaaa -> "
                             "sha256:bbbbbbbbbbbb)")
     assert store.get(run.run_id).to_dict()["imageUpdateTrigger"]["images"][0]["newDigest"].endswith("b" * 64)
+
+
+def test_rows_follow_the_dockerfile_then_the_push(home):
+    view = RunView()
+    view.start(make_run(RunStore()))
+    for number, name in [(1, "[internal] load build definition from Dockerfile"), (2, "[3/3] RUN python -m pip"),
+                         (3, "[1/3] FROM docker.io/library/python:3.11-slim"), (4, "[2/3] COPY requirements.txt ."),
+                         (0, "exporting to image")]:
+        view.event(StepEvent(name, "succeeded", number), "")
+    for text in ("push localhost:5000/app:1: 1a2b Pushed", "push localhost:5000/app:1: 3c4d Layer already exists"):
+        view.event(LogEvent(text), text)
+    view.flush(force=True)
+    assert view.steps[-1]["status"] == "running" and view.steps[-1]["progress"] == "2 layers pushed"
+    view.event(LogEvent("pushed localhost:5000/app:1@sha256:" + "c" * 64), "")
+    view.flush(force=True)
+    assert [s["name"] for s in view.steps] == [
+        "[internal] load build definition from Dockerfile", "[1/3] FROM docker.io/library/python:3.11-slim",
+        "[2/3] COPY requirements.txt .", "[3/3] RUN python -m pip", "exporting to image", "push localhost:5000/app:1"]
+    push = view.steps[-1]
+    assert push["status"] == "succeeded" and push["last"] == "sha256:" + "c" * 64 and push["tail"][0] == "1a2b Pushed"
+    assert view.log_tail == []  # push lines are on the push row, not in the run's own log
+
+
+def test_a_cmd_step_shows_its_last_line_on_its_row(home):
+    from acrmagic.events import StepRecord
+
+    run = make_run(RunStore(), steps=[StepRecord("smoke", 1, extra={"type": "cmd", "level": 0}),
+                                      StepRecord("build", 2, extra={"type": "build", "level": 0})])
+    view = RunView()
+    view.start(run)
+    for step, number in (("smoke", 1), ("build", 2)):
+        view.event(StepEvent(step, "running", number), "")
+        view.event(LogEvent("waiting", step=step, number=number), "")
+        view.event(LogEvent('{"prediction": [0]}', step=step, number=number), "")
+        view.event(LogEvent(f"Step ID: {step} marked as successful (elapsed time in seconds: 0.4)", step=step,
+                            number=number), "")
+        view.event(StepEvent(step, "succeeded", number), "")
+    view.flush(force=True)
+    assert [(s["name"], s["last"]) for s in view.steps] == [("smoke", '{"prediction": [0]}'), ("build", "")]
+
+
+def test_a_replayed_running_run_is_followed_to_its_end(home):
+    import time
+
+    from acrmagic.events import StepRecord
+    from acrmagic.views import run_view
+
+    store = RunStore()
+    run = make_run(store, status="Running", steps=[StepRecord("test", 1, "running")])
+    with open(run.log_path, "w") as f:
+        f.write("[test] first\n")
+    run_view.FOLLOW_SECONDS, saved = 0.05, run_view.FOLLOW_SECONDS
+    try:
+        view = RunView.replay(store.get(run.run_id), read=store.get)
+        assert view.status == "Running" and view.steps[0]["tail"] == ["first"]
+        with open(run.log_path, "a") as f:
+            f.write("[test] second\n")
+        run.status, run.finish_time = "Succeeded", "2026-11-27T00:00:03+00:00"
+        run.steps = [StepRecord("test", 1, "succeeded", duration=3.0)]
+        store.save(run)
+        deadline = time.monotonic() + 10
+        while view.status != "Succeeded" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        run_view.FOLLOW_SECONDS = saved
+    assert view.status == "Succeeded" and view.steps[0]["tail"] == ["first", "second"]
+    assert view.steps[0]["status"] == "succeeded"
+    view.close()
+
+
+def test_history_rows_say_where_a_run_went_and_cut_digests_short(home):
+    store = RunStore()
+    local = make_run(store, status="Succeeded")
+    local.output_images = [OutputImage("localhost:5000", "app", "1", "sha256:" + "d" * 64)]
+    store.save(local)
+    cloud = make_run(store, status="Failed")
+    cloud.backend, cloud.registry = "acr", "myregistry.azurecr.io"
+    store.save(cloud)
+    rows = {r["run_id"]: r for r in History().table.rows}
+    assert rows[local.run_id]["target"] == "local" and rows[cloud.run_id]["target"] == "ACR myregistry"
+    assert rows[local.run_id]["images"] == [{"name": "app:1", "digest": "d" * 12,
+                                            "ref": "localhost:5000/app:1@sha256:" + "d" * 64}]
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    import os
+
+    from acrmagic.emulator.process import EmulatorProcess
+
+    tmp = tmp_path_factory.mktemp("views-emulator")
+    emu = EmulatorProcess(tmp, env={**os.environ, "ACRMAGIC_HOME": str(tmp / "home")})
+    yield emu
+    assert emu.stop() == 0
+
+
+@pytest.mark.engine
+def test_history_reads_running_acr_runs_again_and_the_replay_follows_the_registry(emulator, make_context):
+    import time
+
+    import acrmagic
+
+    acrmagic.use(emulator=str(emulator.config_file))
+    ctx = make_context({"Dockerfile": "FROM busybox\nRUN for i in 1 2 3; do echo cloud-$i; sleep 1; done\n"})
+
+    def until(done, what):
+        deadline = time.monotonic() + 120
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert done(), what
+
+    # a run started in ACR that nothing here follows: the table's refresh reads it from the registry
+    first = acrmagic.build(context=str(ctx), wait=False, no_cache=True)
+    assert first.backend == "acr" and not first.finished
+    history = History()
+
+    def row():
+        history.refresh()  # what auto-refresh does
+        return next(r for r in history.table.rows if r["run_id"] == first.run_id)
+
+    assert row()["target"] == "ACR acrmagic"
+    until(lambda: row()["status"] == "Succeeded", "the row never showed the registry's status")
+    assert RunStore().get(first.run_id).status == "Succeeded"
+    # another, clicked while it goes: its replay follows it to the end, log read from the registry
+    ctx = make_context({"Dockerfile": "FROM busybox\nRUN for i in 1 2 3 4; do echo again-$i; sleep 1; done\n"})
+    second = acrmagic.build(context=str(ctx), wait=False, no_cache=True)
+    history.refresh()
+    history.table.selected = second.run_id
+    view = history._view
+    assert view.run_id == second.run_id and not view.finished
+    until(lambda: view.status == "Succeeded" and view.finished, f"the replay stopped at {view.status}")
+    assert any("again-4" in line for s in view.steps for line in s["tail"]), view.steps
+    view.close()
+
+
+def test_a_multi_stage_build_lists_each_stage_in_file_order(home):
+    run = make_run(RunStore())
+    run.dockerfile = ("FROM python:3.11-slim AS Builder\nRUN make\n"
+                      "FROM busybox\nCOPY --from=builder /out /\n")
+    view = RunView()
+    view.start(run)
+    # BuildKit numbers the final stage's COPY before the builder's vertices
+    for number, name in [(3, "[stage-1 2/2] COPY --from=builder /out /"), (4, "[builder 2/2] RUN make"),
+                         (5, "[builder 1/2] FROM docker.io/library/python:3.11-slim"),
+                         (6, "[stage-1 1/2] FROM docker.io/library/busybox")]:
+        view.event(StepEvent(name, "succeeded", number), "")
+    view.flush(force=True)
+    assert [s["name"].split("]")[0] + "]" for s in view.steps] == [
+        "[builder 1/2]", "[builder 2/2]", "[stage-1 1/2]", "[stage-1 2/2]"]

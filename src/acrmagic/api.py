@@ -182,7 +182,7 @@ def use(registry: str | None = None, *, resource_group: str | None = None, subsc
     if registry is None and emulator is None:
         if resource_group or subscription or identity:
             raise UsageError("use: -g/--subscription/--identity go with a registry name: use REGISTRY -g GROUP")
-        return targets.describe(config.chosen_target())
+        return _said_with_principal(config.chosen_target())
     if emulator is not None:
         path = Path(emulator).expanduser()
         config.read_emulator_config(path)  # a config that would send a token or the identity header elsewhere: refused now
@@ -199,7 +199,22 @@ def use(registry: str | None = None, *, resource_group: str | None = None, subsc
     chosen = {k: v for k, v in chosen.items() if v is not None}
     config.save_target(chosen)
     # said with the path as the user gave it (saved notebooks carry no machine paths); kept absolute
-    return targets.describe({**chosen, "emulatorConfig": emulator} if emulator else chosen)
+    return _said_with_principal(chosen, {**chosen, "emulatorConfig": emulator} if emulator else chosen)
+
+
+def _said_with_principal(chosen: dict, shown: dict | None = None) -> str:
+    """Where runs go, and for the emulator who they run as: its credential signs in now, at its loopback
+    endpoint, so a login problem shows at `use`. A real registry's credential signs in at the first run:
+    DefaultAzureCredential would probe the instance metadata service, which choosing a target must not do."""
+    from .errors import AcrMagicError
+
+    where = targets.describe(shown or chosen)
+    if chosen.get("kind") != "acr" or not chosen.get("emulatorConfig"):
+        return where
+    try:
+        return f"{where}; signed in as {targets.from_config(chosen).signed_in_as()}"
+    except AcrMagicError as e:
+        return f"{where}; not signed in yet: {e.message}"
 
 
 def _registry_name(registry: str, acr_only: bool = False) -> bool:

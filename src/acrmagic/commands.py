@@ -22,7 +22,11 @@ def add_history_commands(sub) -> None:
         sp.add_argument("run_id", metavar="RUN_ID")
         if verb == "show":
             sp.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    use = sub.add_parser("use", add_help=False, help="choose where runs go: an ACR registry, the emulator, or local")
+    use = sub.add_parser("use", add_help=False, help="choose where runs go: an ACR registry, the emulator, or local",
+                         description="Without arguments: where runs go now, and with which credential. "
+                                     "Environment: ACRMAGIC_TARGET (local, an ACR name, emulator:FILE) overrides "
+                                     "`use`; ACRMAGIC_REGISTRY is the registry local runs push to (default "
+                                     "localhost:5000).")
     use.add_argument("-h", "--help", action="help", help="show this help")
     use.add_argument("registry", nargs="?", metavar="REGISTRY",
                      help="an ACR registry name (or `local`, or a registry address such as localhost:5000)")
@@ -31,11 +35,3 @@ def add_history_commands(sub) -> None:
     use.add_argument("--identity", nargs="?", const="system", metavar="CLIENT_ID",
                      help="log in with a managed identity: system-assigned, or user-assigned by client id")
     use.add_argument("--emulator", metavar="CONFIG_FILE", help="the ACR emulator described by this JSON file")
-
-
-def history_parser(prog: str) -> Parser:
-    p = Parser(prog=prog, add_help=False)
-    sub = p.add_subparsers(dest="verb", metavar="{runs,show,logs,cancel,use}", parser_class=Parser)
-    sub.required = True
-    add_history_commands(sub)
-    return p

@@ -85,7 +85,14 @@ class TaskFileError(UsageError):
 
 
 class EngineUnavailable(AcrMagicError):
-    """The Docker engine does not answer."""
+    """The Docker engine does not answer. Hosted notebooks (Binder, JupyterHub) usually have none: the
+    one line also says how to build in ACR instead, which needs no engine here."""
+
+    CLOUD_ROUTE = ("no engine on a hosted notebook (Binder, JupyterHub)? build in ACR instead: "
+                   "`%acr use REGISTRY -g GROUP` (`acrmagic use` in a shell; a device-code login where no browser opens)")
+
+    def __init__(self, message: str, *, details: list[str] | None = None):
+        super().__init__(f"{message}; {self.CLOUD_ROUTE}", details=details)
 
 
 class RegistryUnavailable(AcrMagicError):

@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+import argparse
 import shlex
 
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 
 from . import api
-from .commands import TASK_VERBS, history_parser
+from .commands import TASK_VERBS, add_history_commands
 from .errors import UsageError
-from .options import BuildOptions, HelpShown, TaskOptions, build_parser, task_parser
+from .options import BuildOptions, HelpShown, Parser, TaskOptions, build_parser, task_parser
+
+#: the verbs of `%acr` that the task commands handle (`acrmagic.tasks.commands`)
+TASK_COMMANDS = ("task", "scheduler", "trace")
+
+
+def acr_parser(prog: str = "%acr") -> Parser:
+    """Every verb of `%acr`: the run history and target (`runs show logs cancel use`) and the task
+    commands (`task scheduler trace`), each with its own `-h`."""
+    from .tasks.commands import add_task_commands
+
+    p = Parser(prog=prog, add_help=False, description="Runs, where they go, and tasks. `%acr VERB -h` shows one "
+                                                       "verb's flags.")
+    p.add_argument("-h", "--help", action="help", help="show this help")
+    sub = p.add_subparsers(dest="verb", metavar="{runs,show,logs,cancel,use,task,scheduler,trace}",
+                           parser_class=Parser)
+    sub.required = True
+    add_history_commands(sub)
+    add_task_commands(sub)
+    return p
+
+
+def full_help(parser: argparse.ArgumentParser) -> str:
+    """The parser's help, then every verb's (and a verb's own verbs'), so `%acr?` lists all the flags."""
+    parts = [parser.format_help()]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                parts.append(full_help(sub))
+    return "\n".join(parts)
 
 
 def _split(line: str, prog: str) -> list[str]:
@@ -51,12 +81,16 @@ class AcrMagics(Magics):
     @no_var_expand
     @line_magic
     def acr(self, line: str):
-        if line.split(" ", 1)[0] in ("task", "scheduler", "trace"):
+        argv = _split(line, "acr")
+        if argv and argv[0] in TASK_COMMANDS:
             from .tasks.commands import magic
 
-            return magic(line)
+            try:
+                return magic(line)
+            except HelpShown:
+                return None
         try:
-            ns = history_parser("acr").parse_args(_split(line, "acr"))
+            ns = acr_parser("%acr").parse_args(argv)
         except HelpShown:
             return None
         if ns.verb == "runs":
@@ -113,5 +147,5 @@ async def run_cell_async(name: str, line: str, cell: str | None):
 
 
 AcrMagics.acrbuild.__doc__ = build_parser("%%acrbuild").format_help()
-AcrMagics.acr.__doc__ = history_parser("%acr").format_help()
+AcrMagics.acr.__doc__ = full_help(acr_parser("%acr"))
 AcrMagics.acrtask.__doc__ = task_parser("%%acrtask").format_help()

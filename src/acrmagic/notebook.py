@@ -14,9 +14,31 @@ def load_ipython_extension(ipython) -> None:
 
 
 def register_displays(ipython) -> None:
-    """A RunList shows as the history widget where widgets work (by name: nothing is imported now)."""
+    """A RunList shows as the history widget where widgets work; a Run a cell returns right after its
+    live view showed it is not echoed again under the view (by name: nothing is imported now)."""
     formatter = ipython.display_formatter.mimebundle_formatter
     formatter.for_type_by_name("acrmagic.runs.model", "RunList", _history_bundle)
+    ipython.display_formatter.ipython_display_formatter.for_type_by_name("acrmagic.runs.model", "Run", _show_run)
+    ipython.events.register("post_run_cell", _forget_shown)
+
+
+def _show_run(run) -> None:
+    # IPython calls this instead of computing the Run's bundle: `_` still becomes the Run
+    from IPython.display import publish_display_data
+
+    from .views.run_view import shown_live
+
+    if run.run_id in shown_live:
+        shown_live.discard(run.run_id)
+        return
+    publish_display_data(run._repr_mimebundle_())
+
+
+def _forget_shown(result=None) -> None:
+    """A view shown in one cell does not hide a later `display(run)` of the same run."""
+    from .views.run_view import shown_live
+
+    shown_live.clear()
 
 
 def _history_bundle(runs):

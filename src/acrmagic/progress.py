@@ -80,9 +80,12 @@ class LiveProgress(Progress):
         self._flush()
 
     def finish(self, run) -> None:
+        from .views.run_view import shown_live
+
         self.run = run
         self.dirty = True
         self._flush(force=True)
+        shown_live.add(run.run_id)  # this display says how it ended: the cell's Run is not echoed under it
 
     def _flush(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -100,9 +103,11 @@ class LiveProgress(Progress):
         return "\n".join([head, *self.tail])
 
     def _html(self) -> str:
-        colors = {STEP_RUNNING: "#0969da", STEP_SUCCEEDED: "#1a7f37", STEP_CACHED: "#6e7781", STEP_FAILED: "#cf222e"}
+        # JupyterLab's theme variables (fallbacks for other frontends): readable in light and dark themes
+        colors = {STEP_RUNNING: "var(--jp-content-font-color0, #000)", STEP_SUCCEEDED: "var(--jp-success-color0, #1b5e20)",
+                  STEP_CACHED: "var(--jp-content-font-color2, #616161)", STEP_FAILED: "var(--jp-error-color1, #d32f2f)"}
         rows = "".join(
-            f"<tr><td>#{n}</td><td style='color:{colors.get(s.state, '#000')}'>{s.state}</td>"
+            f"<tr><td>#{n}</td><td style='color:{colors.get(s.state, 'inherit')}'>{s.state}</td>"
             f"<td>{'' if s.duration is None else f'{s.duration:.1f}s'}</td><td><code>{html.escape(s.step)}</code></td></tr>"
             for n, s in sorted(self.steps.items()) if not s.step.startswith("[internal]"))
         head = self.run._repr_html_() if self.run else "<div>starting…</div>"

@@ -28,6 +28,7 @@ from starlette.routing import Route
 from .arm import (PROVIDER, REGISTRY_TYPE, TASKS_API_VERSIONS, CanonicalPathMiddleware, bad_request,
                   check_api_version, error_response, utc_now)
 from ..errors import ArmError
+from .authority import DeviceCodeAuthority
 from .blobs import Storage, container_name, log_blob_name
 from .filters import compile_filter
 from .identity import Issuer
@@ -419,6 +420,7 @@ class ArmApp:
             *self.tasks.routes(),
             *self.task_runs.routes(),
             *self.deployments.routes(),
+            *DeviceCodeAuthority(self.issuer, self.base_url).routes(),  # the device-code login (authority.py)
         ]
 
     def app(self) -> Starlette:

@@ -65,13 +65,21 @@ class Issuer:
             return next((i for i in [self.system, *self.users.values()] if i.principal_id == principal_id), None)
         return self.system
 
-    def issue(self, identity: Identity, resource: str, lifetime: int | None = None) -> tuple[str, int]:
+    def issue(self, identity: Identity, resource: str, lifetime: int | None = None,
+              extra: dict | None = None) -> tuple[str, int]:
+        """An access token for `resource`; `extra` claims replace the managed-identity ones (a user's
+        token: `authority.py`)."""
         now = int(time.time())
         exp = now + (self.lifetime if lifetime is None else lifetime)
         claims = {"aud": resource, "iss": self.issuer, "iat": now, "nbf": now, "exp": exp,
                   "oid": identity.principal_id, "sub": identity.principal_id, "appid": identity.client_id,
                   "tid": self.tenant_id, "idtyp": "app", "xms_mitype": identity.kind}
-        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": "acrmagic-emulator"}), exp
+        if extra:
+            claims = {k: v for k, v in claims.items() if k not in ("appid", "xms_mitype")} | extra
+        return self.sign(claims), exp
+
+    def sign(self, claims: dict) -> str:
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": "acrmagic-emulator"})
 
     # -- checking (every management call) -----------------------------------------------------------
     def verify(self, authorization: str | None) -> dict:

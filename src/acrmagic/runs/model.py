@@ -161,10 +161,12 @@ class Run:
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     def _repr_html_(self) -> str:
-        color = {SUCCEEDED: "#1a7f37", RUNNING: "#0969da", QUEUED: "#6e7781"}.get(self.status, "#cf222e")
+        # JupyterLab's theme variables (with fallbacks elsewhere): readable in its light and dark themes
+        bad = "var(--jp-error-color1, #d32f2f)"
+        color = {SUCCEEDED: "var(--jp-success-color0, #1b5e20)", RUNNING: "inherit", QUEUED: "inherit"}.get(self.status, bad)
         images = "".join(f"<li><code>{html.escape(o.ref)}</code></li>" for o in self.output_images)
         took = f"{self.duration:.1f}s" if self.duration is not None else "-"
-        err = f"<div style='color:#cf222e'>{html.escape(self.error)}</div>" if self.error and self.status != SUCCEEDED else ""
+        err = f"<div style='color:{bad}'>{html.escape(self.error)}</div>" if self.error and self.status != SUCCEEDED else ""
         return (f"<div class='acrmagic-run'><b>Run {html.escape(self.run_id)}</b> "
                 f"<span style='color:{color};font-weight:bold'>{self.status}</span> "
                 f"in {took} <small>({html.escape(self.run_type)}, {html.escape(self.backend)}, "

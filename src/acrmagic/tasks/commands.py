@@ -294,7 +294,7 @@ def magic(line: str, cell: str | None = None):
     except ValueError as e:
         raise UsageError(f"acr: cannot split the line: {e}") from None
     try:
-        ns = task_parser("acr").parse_args(argv)
+        ns = task_parser("%acr").parse_args(argv)
     except HelpShown:  # -h printed the help: nothing else to show
         return None
     result = dispatch(ns, cell)

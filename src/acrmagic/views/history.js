@@ -1,6 +1,8 @@
-// The run history table: filters, paging, row click, Cancel on running rows, auto-refresh toggle.
-const COLUMNS = [["run_id", "Run ID"], ["task", "Task"], ["type", "Type"], ["trigger", "Trigger"],
-  ["status", "Status"], ["created", "Created"], ["duration", "Duration"], ["image", "Image@digest"]];
+// The run history table: filters, paging, row click, Cancel beside a running row's status, copy an
+// image reference, auto-refresh toggle.
+const COLUMNS = [["run_id", "Run ID"], ["target", "Target"], ["task", "Task"], ["type", "Type"],
+  ["trigger", "Trigger"], ["status", "Status"], ["created", "Created"], ["duration", "Duration"],
+  ["image", "Image@digest"]];
 const STATUSES = ["", "Queued", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout"];
 
 function h(tag, cls, text) {
@@ -8,6 +10,24 @@ function h(tag, cls, text) {
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;
   return e;
+}
+
+// the clipboard API where the page is a secure context, else a selected text field and "copy"
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = document.createElement("textarea");
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  const title = button.title;
+  button.textContent = "copied";
+  button.title = `copied ${text}`;
+  setTimeout(() => { button.textContent = "copy"; button.title = title; }, 1500);
 }
 
 function render({ model, el }) {
@@ -35,8 +55,6 @@ function render({ model, el }) {
   const table = h("table");
   const thead = h("thead");
   const tr = h("tr");
-  for (const [, title] of COLUMNS) tr.appendChild(h("th", null, title));
-  tr.appendChild(h("th"));
   thead.appendChild(tr);
   const tbody = h("tbody");
   table.append(thead, tbody);
@@ -63,23 +81,57 @@ function render({ model, el }) {
     next.disabled = model.get("page") + 1 >= pages;
     message.textContent = model.get("message");
     tbody.replaceChildren();
-    for (const row of model.get("rows")) {
-      const r = h("tr", `acr-row acr-${row.status.toLowerCase()}`);
-      r.dataset.runId = row.run_id;
-      for (const [key] of COLUMNS) r.appendChild(h("td", `acr-col-${key}`, row[key]));
-      const cell = h("td");
-      if (row.status === "Running" || row.status === "Queued") {
-        const btn = h("button", "acr-row-cancel", "Cancel");
-        btn.addEventListener("click", (ev) => { ev.stopPropagation(); set("cancel_run", row.run_id); });
-        cell.appendChild(btn);
-      }
+    const rows = model.get("rows");
+    // the Task column only when a run on the page belongs to a task: room for the others
+    const columns = COLUMNS.filter(([key]) => key !== "task" || rows.some((r) => r.task && r.task !== "-"));
+    tr.replaceChildren(...columns.map(([key, title]) => h("th", `acr-col-${key}`, title)));
+    if (!rows.length) {
+      const filtered = model.get("status_filter") || model.get("task_filter") || model.get("text_filter");
+      const r = h("tr", "acr-empty");
+      const cell = h("td", null, filtered ? "no runs match" : "no runs yet");
+      cell.colSpan = columns.length;
       r.appendChild(cell);
+      tbody.appendChild(r);
+    }
+    for (const row of rows) {
+      const selected = row.run_id === model.get("selected");
+      const r = h("tr", `acr-row acr-${row.status.toLowerCase()}${selected ? " acr-selected" : ""}`);
+      r.dataset.runId = row.run_id;
+      for (const [key] of columns) {
+        const td = h("td", `acr-col-${key}`);
+        if (key === "status") {
+          td.appendChild(h("span", `acr-status acr-${row.status.toLowerCase()}`, row.status));
+          if (row.status === "Running" || row.status === "Queued") {
+            const btn = h("button", "acr-row-cancel", "Cancel");
+            btn.addEventListener("click", (ev) => { ev.stopPropagation(); set("cancel_run", row.run_id); });
+            td.appendChild(btn);
+          }
+        } else if (key === "image") {
+          if (!row.images || !row.images.length) td.textContent = "-";
+          for (const image of row.images || []) {
+            const item = h("div", "acr-image");
+            // the name may be cut short; the digest's first 12 digits always show
+            const code = h("code", "acr-image-name", image.name);
+            code.title = image.ref;
+            const digest = h("code", "acr-image-digest", `@${image.digest}`);
+            digest.title = image.ref;
+            const copy = h("button", "acr-copy", "copy");
+            copy.title = `copy ${image.ref}`;
+            copy.addEventListener("click", (ev) => { ev.stopPropagation(); copyText(image.ref, copy); });
+            item.append(code, digest, copy);
+            td.appendChild(item);
+          }
+        } else {
+          td.textContent = row[key];
+        }
+        r.appendChild(td);
+      }
       r.addEventListener("click", () => { set("selected", ""); set("selected", row.run_id); });
       tbody.appendChild(r);
     }
   }
   for (const name of ["rows", "total", "page", "page_size", "status_filter", "task_filter", "text_filter",
-    "auto_refresh", "message"]) model.on(`change:${name}`, draw);
+    "auto_refresh", "message", "selected"]) model.on(`change:${name}`, draw);
   draw();
 }
 

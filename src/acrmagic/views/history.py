@@ -1,9 +1,10 @@
 """The run history: a table of runs to filter, page through and click into, with Cancel on running rows.
 
 Only one page of rows is ever in widget state, so a store of 10,000 runs renders as fast as one of ten.
-Clicking a row replays that run (its steps and recorded log) in a run view below the table. With
-auto-refresh on, a background thread re-reads the page every few seconds (trait updates are safe from
-a thread; nothing is printed from it).
+Clicking a row replays that run (its steps and recorded log) in a run view below the table; a run still
+going is followed there to its end. Queued and Running ACR runs on the page are read again from the
+registry on every refresh. With auto-refresh on, a background thread re-reads the page every few seconds
+(trait updates are safe from a thread; nothing is printed from it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ from ..runs.model import RunList
 HERE = Path(__file__).parent
 REFRESH_SECONDS = 2.0
 KEYS = ("run_id", "task", "type", "trigger", "status", "created", "duration", "image")
+SHORT_DIGEST = 12  # hex digits of a digest shown in a row; the copy button copies the whole reference
+
+
+def row(run) -> dict:
+    """A run as the table shows it: RunList's columns, plus where it ran and its images cut short."""
+    cells = dict(zip(KEYS, RunList.row(run)))
+    acr_name = (run.target or {}).get("registry") or run.registry.split(".")[0]  # the registry's name, not its login server
+    cells["target"] = "local" if run.backend == "local" else f"ACR {acr_name}"
+    cells["images"] = [{"name": f"{o.repository}:{o.tag}", "digest": o.digest.split(":")[-1][:SHORT_DIGEST],
+                        "ref": o.ref} for o in run.output_images]
+    return cells
 
 
 class HistoryTable(anywidget.AnyWidget):
@@ -55,6 +67,7 @@ class History(widgets.VBox):
         self.table.observe(self._cancel, names="cancel_run")
         self.table.observe(self._auto, names="auto_refresh")
         self._refresher: threading.Event | None = None
+        self._view = None  # the replayed run below the table
 
     def refresh(self) -> None:
         tb = self.table
@@ -63,9 +76,20 @@ class History(widgets.VBox):
         page = min(tb.page, max(0, (total - 1) // tb.page_size))
         if page != tb.page:  # the filter left fewer pages: show the last one
             runs, total = api.run_page(**query, top=tb.page_size, offset=page * tb.page_size)
+        runs = [self._fresh(r) for r in runs]
         with tb.hold_sync():
             tb.total, tb.page = total, page
-            tb.rows = [dict(zip(KEYS, RunList.row(r))) for r in runs]
+            tb.rows = [row(r) for r in runs]
+
+    @staticmethod
+    def _fresh(run):
+        """A Queued/Running ACR run as the registry reports it now (`api.show` reads it and records it)."""
+        if run.backend == "local" or run.finished:
+            return run
+        try:
+            return api.show(run.run_id)
+        except AcrMagicError:
+            return run  # the registry did not answer: the row shows what was recorded
 
     def _open(self, change) -> None:
         from .run_view import RunView
@@ -73,9 +97,11 @@ class History(widgets.VBox):
         run_id = change["new"]
         if not run_id:
             return
+        if self._view is not None:
+            self._view.stop_following()
         self.detail.clear_output()
         try:
-            view = RunView.replay(api.show(run_id))
+            view = self._view = RunView.replay(api.show(run_id), read=api.show, read_log=api.logs)
         except AcrMagicError as e:
             self.table.message = e.message
             return

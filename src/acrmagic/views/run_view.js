@@ -56,7 +56,10 @@ function render({ model, el }) {
         line.append(h("span", "acr-step-state", s.status), " ", h("span", "acr-step-name", s.name));
         if (s.duration !== null && s.duration !== undefined) line.append(" ", h("span", "acr-dim", `${s.duration}s`));
         if (s.exit_code) line.append(" ", h("span", "acr-exit", `exit ${s.exit_code}`));
-        if (s.lines) line.append(" ", h("span", "acr-dim", `${s.lines} lines`));
+        if (s.progress) line.append(" ", h("span", "acr-progress", s.progress));
+        else if (s.lines) line.append(" ", h("span", "acr-dim", `${s.lines} lines`));
+        // what a command printed last (a smoke test's prediction), a push's digest
+        if (s.last) line.append(" ", h("code", "acr-last", `→ ${s.last}`));
         line.addEventListener("click", () => {
           open.has(s.number) ? open.delete(s.number) : open.add(s.number);
           draw();

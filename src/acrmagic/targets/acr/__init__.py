@@ -132,6 +132,16 @@ class AcrTarget(Target):
             token = svc.credential.get_token(MANAGEMENT_SCOPE)
         return principal(token.token)
 
+    def signed_in_as(self) -> str:
+        """Who runs will act as, said for a person: a name with the GUID where the token carries one.
+        Signs in if no token is cached (a device-code login prompts here)."""
+        from .credentials import MANAGEMENT_SCOPE, principal_name
+
+        svc = self.service()
+        with svc.translating("signing in"):
+            token = svc.credential.get_token(MANAGEMENT_SCOPE)
+        return principal_name(token.token)
+
     # -- runs -------------------------------------------------------------------------------------
     def _check_sku(self, refusal: str):
         from .service import MANAGED_SKUS

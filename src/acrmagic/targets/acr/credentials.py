@@ -7,7 +7,8 @@ its token names.
     identity "system"      ManagedIdentityCredential, the system-assigned identity
     identity CLIENT_ID     ManagedIdentityCredential(client_id=CLIENT_ID), a user-assigned identity
     an emulator config     ManagedIdentityCredential against the emulator's token endpoint (App
-                           Service protocol: IDENTITY_ENDPOINT + IDENTITY_HEADER)
+                           Service protocol: IDENTITY_ENDPOINT + IDENTITY_HEADER); with device_code,
+                           DeviceCodeCredential against the emulator's authority (its device-code login)
 
 The emulator's endpoint and header are read from its start-up JSON and kept in memory only. azure-
 identity (1.27, through MSAL's ManagedIdentityClient) reads IDENTITY_ENDPOINT/IDENTITY_HEADER from
@@ -94,6 +95,12 @@ def make_credential(identity: str | None, emulator: dict | None, device_code: bo
     logging.getLogger("azure.identity").addHandler(logging.NullHandler())
     client_id = None if identity in (None, "", "system") else identity
     which = f"user-assigned identity {client_id}" if client_id else "system-assigned identity"
+    if emulator is not None and device_code:  # the emulator's own authority (emulator/authority.py)
+        from azure.identity import DeviceCodeCredential
+
+        return (DeviceCodeCredential(tenant_id=emulator.get("tenant_id"), authority=emulator.get("management_url"),
+                                     disable_instance_discovery=True, connection_verify=emulator.get("ca_bundle")),
+                f"device code login at the emulator's authority {emulator.get('management_url')}")
     if emulator is not None:
         endpoint, header = emulator.get("identity_endpoint"), emulator.get("identity_header")
         if not endpoint or not header:
@@ -144,3 +151,30 @@ def principal(token: str) -> str:
     except jwt.PyJWTError:
         return "unknown"
     return str(claims.get("upn") or claims.get("appid") or claims.get("oid") or "unknown")
+
+
+def principal_name(token: str) -> str:
+    """Who a token names, said for a person: a name with the GUID, where the token carries one
+    ("Ada Lovelace <ada@contoso.com> (OBJECT_ID)", "app my-builder (APP_ID)", "managed identity
+    my-identity (CLIENT_ID)"); a bare GUID only when the token has nothing else."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return "unknown"
+    login = claims.get("upn") or claims.get("preferred_username") or claims.get("unique_name") or claims.get("email")
+    name = claims.get("name")
+    if login or name:
+        text, guid = (f"{name} <{login}>" if name and login and name != login else login or name), claims.get("oid")
+    elif claims.get("xms_mirid") or claims.get("xms_mitype"):  # a managed identity: its resource's name
+        mirid = claims.get("xms_mirid") or ""
+        kind = "user-assigned" if "userassignedidentities" in mirid.lower() or claims.get("xms_mitype") == \
+            "UserAssigned" else "system-assigned"
+        text = f"{kind} managed identity" + (f" {mirid.rstrip('/').rsplit('/', 1)[-1]}" if mirid else "")
+        guid = claims.get("appid") or claims.get("oid")
+    elif claims.get("app_displayname"):
+        text, guid = f"app {claims['app_displayname']}", claims.get("appid") or claims.get("oid")
+    else:
+        return principal(token)
+    return f"{text} ({guid})" if guid else text
