@@ -23,6 +23,7 @@ import acrmagic
 from acrmagic import tasks
 from acrmagic.errors import UsageError
 from acrmagic.targets.acr import tasks as acr_tasks
+from acrmagic.tasks.acr_service import AcrTasks
 
 from conftest import registry_digest, wait_for
 
@@ -88,8 +89,9 @@ def test_tasks_in_the_emulator(emulator, make_context, monkeypatch, tmp_path, ho
     first_base = _push_base(base_ctx, base, "one")
     monkeypatch.setenv("ACRMAGIC_TARGET", f"emulator:{emulator['config_file']}")
     env = {**os.environ}
-    target = tasks.backend.cloud(None)
-    assert target is not None and target.kind == "acr"
+    service = tasks.choose()
+    assert isinstance(service, AcrTasks) and service.acr.kind == "acr"
+    target = service.acr
 
     # a timer task first: its minute comes while the rest runs
     timer_task = f"timer-{u}"

@@ -234,7 +234,7 @@ def cancel(run_id: str) -> model.Run:
         raise UsageError(f"cancel: run {run_id} is not running (it is {run.status})")
     store.request_cancel(run_id)
     target = targets.from_record(run.target, run.registry)
-    if getattr(target, "owner_cancels", False):
+    if target.owner_cancels:
         deadline = time.monotonic() + OWNER_GRACE
         while store.owner_alive(run_id) and time.monotonic() < deadline:
             if store.get(run_id).finished:

@@ -444,3 +444,12 @@ def run_type(resource: dict) -> str:
     from ..states import AUTO_BUILD, AUTO_RUN
 
     return AUTO_BUILD if step_type(resource) == DOCKER else AUTO_RUN
+
+
+def manual_trigger(name: str) -> dict:
+    """What a manual `task run` records, locally and in ACR alike: real ACR records `az acr task run` as a
+    QuickRun of the task, whatever its step (tests/data/acr_recorded/test_acr_task.json); only a
+    trigger's runs are AutoBuild/AutoRun."""
+    from ..states import MANUAL, QUICK_RUN
+
+    return {"runType": QUICK_RUN, "type": MANUAL, "task": name, "details": {}}
