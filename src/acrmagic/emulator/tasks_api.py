@@ -33,7 +33,8 @@ import uuid
 from starlette.routing import Route
 
 from .. import refs
-from ..acrspec import DEFAULT_TIMEOUT, STEP_TYPES, TASK_NAME, TASK_STATUSES, TIMER_NAME, cron_problem
+from ..acrspec import (AUTO_BUILD, AUTO_RUN, BASE_IMAGE_TRIGGER_TYPES, DEFAULT_TIMEOUT, DOCKER_STEP, ENABLED, QUICK_RUN,
+                       STEP_TYPES, TASK_NAME, TASK_STATUSES, TIMER_NAME, cron_problem)
 from ..errors import ArmError
 from ..states import SUCCEEDED
 from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, check_name, timestamp, utc_now
@@ -45,7 +46,6 @@ from .state import principal
 
 TASK_TYPE = f"{REGISTRY_TYPE}/tasks"
 IDENTITY_TYPES = ("SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned", "None")
-BASE_IMAGE_TRIGGER_TYPES = ("All", "Runtime")
 _P = "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/" + REGISTRY_TYPE + "/{registry}"
 
 
@@ -264,7 +264,7 @@ class TasksApi:
     def _stored(self, reg, name: str, body: dict, old: dict | None, claims: dict) -> dict:
         given = body.get("properties")
         _require(isinstance(given, dict), "properties must be an object.", "properties")
-        props = {"status": "Enabled", "platform": {"os": "linux", "architecture": "amd64"},
+        props = {"status": ENABLED, "platform": {"os": "linux", "architecture": "amd64"},
                  "agentConfiguration": {"cpu": 2}, "timeout": DEFAULT_TIMEOUT, **given}
         for key in ("provisioningState", "creationDate"):
             props.pop(key, None)
@@ -403,9 +403,9 @@ class TasksApi:
         job.task_source = TaskSource(task, commit_id, self.triggers, reg)
         job.is_archive_enabled = archive
         if trigger:
-            job.run_type = "AutoBuild" if task["properties"]["step"]["type"] == "Docker" else "AutoRun"
+            job.run_type = AUTO_BUILD if task["properties"]["step"]["type"] == DOCKER_STEP else AUTO_RUN
         else:
-            job.run_type = "QuickRun"
+            job.run_type = QUICK_RUN
         job.task_name, job.trigger = task["name"], dict(trigger or {})
         return self.arm.scheduler.submit(reg, job, claims)
 

@@ -139,7 +139,7 @@ def changed(old: dict, new: dict) -> dict:
 
 def _all_disabled(value) -> bool:
     """Trigger items that are all switched off (a disabled source trigger ACR never had)."""
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and v.get("status") == "Disabled"
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and v.get("status") == d.DISABLED
                                                            for v in value)
 
 

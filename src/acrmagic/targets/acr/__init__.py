@@ -298,7 +298,7 @@ class AcrTarget(Target):
         link = self._link(run_id)
         link.get()  # RunNotFound for an unknown ID, before any log link is asked for
         parts: list[str] = []
-        link.follow(parts.append, self.pacing, self.pacing.idle_cutoff or 3600)
+        link.follow(parts.append, self.pacing, self.pacing.idle_cutoff or acrspec.DEFAULT_TIMEOUT)
         return "".join(parts).replace("\r\n", "\n")
 
 
