@@ -116,6 +116,8 @@ def test_tasks_in_the_emulator(emulator, make_context, monkeypatch, tmp_path, ho
 
     # run: the image is in the registry, by digest; list-runs filters by task
     run = tasks.run(name)
+    # a manual run, recorded as real ACR records `az acr task run` (and as a local task's manual run)
+    assert (run.run_type, run.trigger, run.task) == ("QuickRun", "Manual", name)
     image = run.output_images[0]
     assert registry_digest(image.repository, image.tag) == image.digest
     listed = _cli("task", "list-runs", "-n", name, "-o", "json", env=env)
