@@ -31,9 +31,10 @@ def start(request: RunRequest, *, target: Target, observer: RunObserver, store: 
     """Submit `request` to `target` and record the run; the returned Execution runs it to the end
     (`.run()`, or `await .run_async()` in a notebook cell). Bad input raises before anything is recorded.
 
-    `trigger`, for a task's runs: {"runType": an acrspec run type, "type": a states.TRIGGERS kind, "task": NAME, "details": {ACR's sourceTrigger / imageUpdateTrigger /
-    timerTrigger payload}}. `source`, for a task's run: what the record keeps of where its files came
-    from (repository, branch, commit), in place of the target's view (a temporary checkout's path)."""
+    `trigger`, for a task's runs: {"runType": an acrspec run type, "type": a states.TRIGGERS kind,
+    "task": NAME, "details": {ACR's sourceTrigger / imageUpdateTrigger / timerTrigger payload}}.
+    `source`, for a task's run: what the record keeps of where its files came from (repository, branch,
+    commit), in place of the target's view (a temporary checkout's path)."""
     store = store or RunStore()
     handle, run, redact = _submit(request, target, store, trigger, source)
     recorder = RunRecorder(store, run, redact, observer)

@@ -135,7 +135,8 @@ class Triggers:
         commit baseline."""
         with self._mutex:
             state = self._state(registry, task["name"])
-            reenabled = old is not None and _props(old).get("status") == DISABLED and _props(task).get("status") == ENABLED
+            reenabled = (old is not None and _props(old).get("status") == DISABLED
+                         and _props(task).get("status") == ENABLED)
             source = commit_trigger(task)
             key = (source or {}).get("sourceRepository") or {}
             if reenabled or (key.get("repositoryUrl"), key.get("branch")) != state.source:

@@ -1,5 +1,6 @@
-"""Triggered tasks for the local target: definitions in ACR's Task shape, commit / base-image / timer
-triggers, the scheduler that fires them, and the audit trail (`trace`).
+"""Triggered tasks: definitions in ACR's Task shape, kept on this machine (commit / base-image / timer
+triggers, the scheduler that fires them, the audit trail `trace`) or in an ACR registry. Each verb
+chooses its task service once (`choose`) and calls it.
 
     import acrmagic.tasks as tasks
     tasks.create("inference", image=["inference:{{.Run.ID}}"], context="https://github.com/me/srv.git#main",

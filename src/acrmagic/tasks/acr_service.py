@@ -67,7 +67,8 @@ class AcrTasks(TaskService):
         return execution.run()
 
     def list_runs(self, name: str | None, top: int | None, status: str | None) -> RunList:
-        return RunList(self.acr.task_runs(name, top=top, status=status), query={"task": name, "status": status, "top": top})
+        return RunList(self.acr.task_runs(name, top=top, status=status),
+                       query={"task": name, "status": status, "top": top})
 
 
 def _read_given(value: str) -> str:
