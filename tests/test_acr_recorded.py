@@ -325,7 +325,7 @@ def test_every_recorded_task_goes_through_the_sdk_unchanged():
 
 
 class FakeAcr:
-    """The task operations the backend calls, answering with a recorded task (no SDK, no network)."""
+    """The task operations AcrTasks calls, answering with a recorded task (no SDK, no network)."""
 
     def __init__(self, task: dict):
         self.task, self.patches = task, []
@@ -340,13 +340,13 @@ class FakeAcr:
 
 @pytest.mark.parametrize("name", ["testTask", "contextlessTaskCmd", "contextlessTaskfile"])
 def test_updating_a_recorded_task_with_no_change_sends_nothing_invented(name, monkeypatch, tmp_path):
-    from acrmagic.tasks import backend
+    from acrmagic.tasks.acr_service import AcrTasks
 
     monkeypatch.setenv("ACRMAGIC_HOME", str(tmp_path))
     task = next(json.loads(json.dumps(t).replace("{git_context}", "https://github.com/Azure-Samples/acr-build-helloworld-node"))
                 for e, t in TASKS if t["name"] == name and e["method"] == "PUT")
     acr = FakeAcr(task)
-    backend.update(acr, name, {}, lambda n, flags: flags)  # a plain GitHub URL is a git context, not a folder
+    AcrTasks(acr).update(name, {})  # a plain GitHub URL is a git context, not a folder
     assert acr.patches == [{"properties": {}}]
-    backend.update(acr, name, {"timeout": 600}, lambda n, flags: flags)
+    AcrTasks(acr).update(name, {"timeout": 600})
     assert acr.patches[-1] == {"properties": {"timeout": 600}}

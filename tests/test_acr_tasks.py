@@ -23,6 +23,7 @@ import acrmagic
 from acrmagic import tasks
 from acrmagic.errors import UsageError
 from acrmagic.targets.acr import tasks as acr_tasks
+from acrmagic.tasks.acr_service import AcrTasks
 
 from conftest import registry_digest, wait_for
 
@@ -88,8 +89,9 @@ def test_tasks_in_the_emulator(emulator, make_context, monkeypatch, tmp_path, ho
     first_base = _push_base(base_ctx, base, "one")
     monkeypatch.setenv("ACRMAGIC_TARGET", f"emulator:{emulator['config_file']}")
     env = {**os.environ}
-    target = tasks.backend.cloud(None)
-    assert target is not None and target.kind == "acr"
+    service = tasks.choose()
+    assert isinstance(service, AcrTasks) and service.acr.kind == "acr"
+    target = service.acr
 
     # a timer task first: its minute comes while the rest runs
     timer_task = f"timer-{u}"
@@ -114,6 +116,8 @@ def test_tasks_in_the_emulator(emulator, make_context, monkeypatch, tmp_path, ho
 
     # run: the image is in the registry, by digest; list-runs filters by task
     run = tasks.run(name)
+    # a manual run, recorded as real ACR records `az acr task run` (and as a local task's manual run)
+    assert (run.run_type, run.trigger, run.task) == ("QuickRun", "Manual", name)
     image = run.output_images[0]
     assert registry_digest(image.repository, image.tag) == image.digest
     listed = _cli("task", "list-runs", "-n", name, "-o", "json", env=env)

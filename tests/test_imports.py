@@ -10,7 +10,8 @@ the source; the test fails on a cycle and on an import against the layering:
     devstack (apt, dockerd, the mirror): development tooling, only the command line reaches it
     taskfile/template/: limits, govalue, lexer -> functions -> parser -> executor -> the package
     tasks/: each trigger's check (commit, timer, base_image) below the scheduler that calls it;
-            the trigger state is plain data; the kernel's scheduler thread is reached through tasks only
+            the trigger state is plain data; the kernel's scheduler thread is reached through tasks only;
+            the verbs reach ACR only through the task service's ACR side (tasks.acr_service), chosen in tasks
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ RULES = [
     (("acrmagic.tasks.commit", "acrmagic.tasks.timer", "acrmagic.tasks.base_image", "acrmagic.tasks.store"),
      lambda m: m in ("acrmagic.tasks.scheduler", "acrmagic.tasks.kernel_scheduler", "acrmagic.tasks.webhook"),
      "a trigger's check knows no scheduler: the scheduler (and the webhook) call it"),
+    ("acrmagic.tasks.service", lambda m: m in ("acrmagic.tasks.local_service", "acrmagic.tasks.acr_service"),
+     "the task service's interface knows neither side; tasks.choose picks one"),
 ]
 
 # inside the template package, each module imports only those before it
@@ -163,6 +166,17 @@ def test_the_template_package_flows_one_way():
 
 def test_the_kernel_scheduler_is_reached_through_tasks_only():
     assert sorted(m for m, ts in GRAPH.items() if "acrmagic.tasks.kernel_scheduler" in ts) == ["acrmagic.tasks"]
+
+
+def test_tasks_reach_acr_only_through_the_task_service_acr_side():
+    reaching = sorted(m for m, ts in GRAPH.items() if _under(m, "acrmagic.tasks")
+                      for t in ts if _under(t, "acrmagic.targets.acr"))
+    assert reaching == ["acrmagic.tasks.acr_service"]
+
+
+def test_the_task_services_are_chosen_in_tasks_only():
+    for side in ("acrmagic.tasks.local_service", "acrmagic.tasks.acr_service"):
+        assert sorted(m for m, ts in GRAPH.items() if side in ts) == ["acrmagic.tasks"], side
 
 
 def test_the_dev_stack_is_reached_only_from_the_command_line():

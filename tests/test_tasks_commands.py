@@ -60,7 +60,7 @@ def test_secrets_never_show(tmp_path):
 def test_run_and_list_runs_of_a_cell_body_task(make_context):
     magic("task create -n cell-task", "version: v1.1.0\nsteps:\n  - cmd: busybox echo from-a-cell\n")
     run = magic("task run -n cell-task --no-logs")
-    assert run.status == "Succeeded" and run.task == "cell-task" and run.run_type == "AutoRun"
+    assert run.status == "Succeeded" and run.task == "cell-task" and run.run_type == "QuickRun"
     assert "from-a-cell" in run.log()
     runs = json.loads(cli("task", "list-runs", "-n", "cell-task", "-o", "json"))
     assert [r["runId"] for r in runs] == [run.run_id] and runs[0]["task"] == "cell-task"

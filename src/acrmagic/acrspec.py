@@ -1,6 +1,7 @@
 """Facts of the ACR Tasks API that both sides need: the client checks what it sends with them, the
 emulator checks what it receives. Stated once here (the vocabulary), so neither side borrows the
-other's code: names, timeout bounds, platforms, and which cron schedules ACR accepts.
+other's code: names, timeout bounds, platforms, the words of a Run and a Task resource (statuses, run
+types, trigger kinds, step types), and which cron schedules ACR accepts.
 
 Cron: ACR's timer triggers take 5 fields (minute hour day-of-month month day-of-week) in UTC. The
 extensions some cron dialects add (`L`, `W`, `#`, `?`, seconds or years fields, `@daily` names) are
@@ -30,10 +31,26 @@ OSES = ("linux", "windows")
 ARCHITECTURES = ("amd64", "x86", "386", "arm", "arm64")
 VARIANTS = ("v6", "v7", "v8")
 
-RUN_STATUSES = ("Queued", "Started", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout")
-RUN_TYPES = ("QuickBuild", "QuickRun", "AutoBuild", "AutoRun")
-TASK_STATUSES = ("Enabled", "Disabled")
-STEP_TYPES = ("Docker", "FileTask", "EncodedTask")
+# -- a Run resource: its status, its type, and the trigger that started it ---------------------------------------
+QUEUED, STARTED, RUNNING, SUCCEEDED, FAILED, CANCELED, ERROR, TIMEOUT = (
+    "Queued", "Started", "Running", "Succeeded", "Failed", "Canceled", "Error", "Timeout")
+RUN_STATUSES = (QUEUED, STARTED, RUNNING, SUCCEEDED, FAILED, CANCELED, ERROR, TIMEOUT)
+#: `az acr build`/`az acr run`/`az acr task run` are QuickBuild or QuickRun; a trigger's run of a Docker step is
+#: AutoBuild, of a task file AutoRun
+QUICK_BUILD, QUICK_RUN, AUTO_BUILD, AUTO_RUN = "QuickBuild", "QuickRun", "AutoBuild", "AutoRun"
+RUN_TYPES = (QUICK_BUILD, QUICK_RUN, AUTO_BUILD, AUTO_RUN)
+COMMIT_TRIGGER, IMAGE_UPDATE_TRIGGER, TIMER_TRIGGER = "Commit", "Image Update", "Timer"
+#: a trigger kind -> the Run resource's key for what fired it
+TRIGGER_KEYS = {COMMIT_TRIGGER: "sourceTrigger", IMAGE_UPDATE_TRIGGER: "imageUpdateTrigger",
+                TIMER_TRIGGER: "timerTrigger"}
+
+# -- a Task resource ---------------------------------------------------------------------------------------------
+ENABLED, DISABLED = "Enabled", "Disabled"  # a task's status, and each trigger's
+TASK_STATUSES = (ENABLED, DISABLED)
+DOCKER_STEP, FILE_TASK_STEP, ENCODED_TASK_STEP = "Docker", "FileTask", "EncodedTask"
+STEP_TYPES = (DOCKER_STEP, FILE_TASK_STEP, ENCODED_TASK_STEP)
+BASE_IMAGE_RUNTIME, BASE_IMAGE_ALL = "Runtime", "All"  # baseImageTriggerType
+BASE_IMAGE_TRIGGER_TYPES = (BASE_IMAGE_ALL, BASE_IMAGE_RUNTIME)
 
 def base36(n: int) -> str:
     """ACR's run ids count in base 36 after a two-letter prefix: ca1 ... ca9, caa ... caz, ca10."""

@@ -10,7 +10,8 @@ import time
 
 from . import config, refs, runner, targets
 from .errors import RunNotFound, UsageError, quoted
-from .options import DEFAULT_TIMEOUT, MAX_TOP, BuildOptions, TaskOptions
+from .acrspec import DEFAULT_TIMEOUT
+from .options import MAX_TOP, BuildOptions, TaskOptions
 from .runrequest import QuickBuild, TaskRun
 from .runs import model
 from .runs.store import RunStore
@@ -249,7 +250,7 @@ def cancel(run_id: str) -> model.Run:
         raise UsageError(f"cancel: run {run_id} is not running (it is {run.status})")
     store.request_cancel(run_id)
     target = targets.from_record(run.target, run.registry)
-    if getattr(target, "owner_cancels", False):
+    if target.owner_cancels:
         deadline = time.monotonic() + OWNER_GRACE
         while store.owner_alive(run_id) and time.monotonic() < deadline:
             if store.get(run_id).finished:

@@ -8,9 +8,9 @@ import re
 import sys
 from dataclasses import dataclass, field
 
+from .acrspec import DEFAULT_TIMEOUT  # az acr build's and ACR's default, seconds
 from .errors import HelpShown, UsageError, one_line  # noqa: F401 (HelpShown: the parsers' -h, caught by callers)
 
-DEFAULT_TIMEOUT = 3600  # az acr build's default, seconds
 
 
 class Parser(argparse.ArgumentParser):
@@ -194,7 +194,7 @@ def build_parser(prog: str = "acrbuild") -> Parser:
     p.add_argument("--platform", type=parse_platform, help="platform of the image: os[/architecture[/variant]], e.g. linux/amd64")
     p.add_argument("--no-push", action="store_true", help="build only; do not push")
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
-    p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help="seconds (default 3600)")
+    p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help=f"seconds (default {DEFAULT_TIMEOUT})")
     p.add_argument("--no-logs", action="store_true", help="do not show the log while it runs (it is still kept)")
     p.add_argument("--agent-pool", metavar="NAME", help="the ACR agent pool to run on (ACR only)")
     p.add_argument("--no-wait", action="store_true",
@@ -251,7 +251,7 @@ def task_parser(prog: str = "acrtask") -> Parser:
                    help="a secret value for {{.Values.KEY}}: never shown in logs, records or outputs")
     p.add_argument("--values", metavar="FILE", help="YAML values file, relative to the context")
     p.add_argument("-r", "--registry", help="the run registry ($Registry; default localhost:5000)")
-    p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help="seconds for the whole run (default 3600)")
+    p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help=f"seconds for the whole run (default {DEFAULT_TIMEOUT})")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and run nothing")
     p.add_argument("--no-logs", action="store_true", help="do not show the log while it runs (it is still kept)")
     p.add_argument("--agent-pool", metavar="NAME", help="the ACR agent pool to run on (ACR only)")

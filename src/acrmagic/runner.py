@@ -17,7 +17,7 @@ import time
 from . import failure
 from .errors import RUN_ERRORS, UsageError
 from .redact import Redactor
-from .runrequest import QuickBuild, TaskRun
+from .runrequest import RunRequest
 from .runs.model import Run
 from .runs.recorder import RunRecorder, RunObserver
 from .runs.store import RunStore
@@ -26,16 +26,17 @@ from .supervise import Execution, cancel_check
 from .targets.base import Outcome, Target
 
 
-def start(request: QuickBuild | TaskRun, *, target: Target, observer: RunObserver, store: RunStore | None = None,
-          trigger: dict | None = None) -> Execution:
+def start(request: RunRequest, *, target: Target, observer: RunObserver, store: RunStore | None = None,
+          trigger: dict | None = None, source: dict | None = None) -> Execution:
     """Submit `request` to `target` and record the run; the returned Execution runs it to the end
     (`.run()`, or `await .run_async()` in a notebook cell). Bad input raises before anything is recorded.
 
-    `trigger`, for runs a task's trigger started: {"runType": "AutoBuild"|"AutoRun", "type": "Commit"|
-    "Image Update"|"Timer", "task": NAME, "details": {ACR's sourceTrigger / imageUpdateTrigger /
-    timerTrigger payload}}."""
+    `trigger`, for a task's runs: {"runType": an acrspec run type, "type": a states.TRIGGERS kind,
+    "task": NAME, "details": {ACR's sourceTrigger / imageUpdateTrigger / timerTrigger payload}}.
+    `source`, for a task's run: what the record keeps of where its files came from (repository, branch,
+    commit), in place of the target's view (a temporary checkout's path)."""
     store = store or RunStore()
-    handle, run, redact = _submit(request, target, store, trigger)
+    handle, run, redact = _submit(request, target, store, trigger, source)
     recorder = RunRecorder(store, run, redact, observer)
     recorder.started()
     for line in handle.notes:
@@ -58,7 +59,7 @@ def start(request: QuickBuild | TaskRun, *, target: Target, observer: RunObserve
                      pump=recorder.pump, conclude=conclude, crash=recorder.crash)
 
 
-def queue(request: QuickBuild | TaskRun, *, target: Target, store: RunStore | None = None,
+def queue(request: RunRequest, *, target: Target, store: RunStore | None = None,
           trigger: dict | None = None) -> Run:
     """`--no-wait`: submit and record the run (Queued) and return; its target runs it on its own and
     keeps its log (`acrmagic logs ID` follows it). Only targets with their own history can."""
@@ -68,10 +69,12 @@ def queue(request: QuickBuild | TaskRun, *, target: Target, store: RunStore | No
     return _submit(request, target, store or RunStore(), trigger)[1]
 
 
-def _submit(request, target: Target, store: RunStore, trigger: dict | None):
+def _submit(request: RunRequest, target: Target, store: RunStore, trigger: dict | None, source: dict | None = None):
     redact = Redactor(request.secrets)
     who = target.who()  # a failed login fails here, before the target has started anything
     handle = target.submit(request, reserve_id=store.reserve_id)
+    if source:
+        handle.source = {**{k: v for k, v in handle.source.items() if k != "path"}, **source}
     trigger = trigger or {}
     run = store.create(Run(
         run_id=handle.run_id, run_type=trigger.get("runType", request.run_type),

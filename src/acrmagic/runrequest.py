@@ -13,15 +13,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import refs
+from .acrspec import DEFAULT_TIMEOUT
 from .context import is_git_url
 from .errors import UsageError, quoted
 from .options import BuildOptions, TaskOptions
 from .states import QUICK_BUILD, QUICK_RUN
 from .textfiles import read_text  # one rule for every user file: UTF-8, or one clear line
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from .taskfile import Plan
+
+
+class RunRequest(Protocol):
+    """What every run request gives the runner and the targets (QuickBuild, TaskRun, StoredTaskRun)."""
+
+    timeout: int  # seconds; the runner's deadline
+    recorded: dict  # the request as the run store keeps it (secrets masked)
+    run_type: ClassVar[str]  # ACR's runType of a run started by this request by hand
+
+    @property
+    def secrets(self) -> list[str]: ...  # values redacted wherever the run is shown or stored
+
+    @property
+    def agent_pool(self) -> str | None: ...
 
 
 @dataclass
@@ -38,7 +53,7 @@ class QuickBuild:
     platform: str | None = None
     push: bool = True
     no_cache: bool = False
-    timeout: int = 3600
+    timeout: int = DEFAULT_TIMEOUT
     agent_pool: str | None = None
     recorded: dict = field(default_factory=dict)  # the flags as the run store keeps them (secrets masked)
 
@@ -80,7 +95,7 @@ class TaskRun:
     values_file: str | None = None  # as given, relative to the context
     set_values: dict[str, str] = field(default_factory=dict)
     set_secrets: dict[str, str] = field(default_factory=dict)
-    timeout: int = 3600
+    timeout: int = DEFAULT_TIMEOUT
     agent_pool: str | None = None
     recorded: dict = field(default_factory=dict)
 
@@ -136,6 +151,26 @@ class TaskRun:
                    values_text=values_text, values_file=opts.values_file,
                    set_values=_pairs(opts.set_values, "--set"), set_secrets=_pairs(opts.set_secrets, "--set-secret"),
                    timeout=opts.timeout, agent_pool=getattr(opts, "agent_pool", None), recorded={**opts.recorded(), "task": text})
+
+
+@dataclass
+class StoredTaskRun:
+    """`az acr task run`: a run of a task the registry keeps (ACR's TaskRunRequest). The task's steps
+    and source are the registry's; only a target that keeps tasks (ACR) takes it."""
+
+    task: str
+    timeout: int = DEFAULT_TIMEOUT  # the task's own, for the runner's deadline
+    agent_pool: str | None = None
+
+    run_type = QUICK_RUN  # real ACR records a manual `az acr task run` as a QuickRun
+
+    @property
+    def secrets(self) -> list[str]:
+        return []  # the task's secrets stay in the registry
+
+    @property
+    def recorded(self) -> dict:
+        return {"task": self.task}
 
 
 #: the context that means "no source", as az acr run and az acr task create read it

@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..acrspec import ARCHITECTURES, DEFAULT_CPU, DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT, OSES, VARIANTS, valid_timeout
+from ..acrspec import (ARCHITECTURES, DEFAULT_CPU, DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT, OSES, QUICK_RUN, VARIANTS,
+                       valid_timeout)
 from .arm import bad_request
 _RUN_VAR = re.compile(r"\{\{\s*\.(Run|Build)\.(\w+)\s*\}\}")
 
@@ -55,7 +56,7 @@ class BuildJob(Common):
     target: str | None = None
     no_cache: bool = False
     build_args: dict[str, str] = field(default_factory=dict, repr=False)  # values may be secret
-    run_type = "QuickRun"  # the service records `az acr build` runs as QuickRun too
+    run_type = QUICK_RUN  # the service records `az acr build` runs as QuickRun too
 
     def images(self, run_id: str, login_server: str, started: datetime) -> list[str]:
         """Image names with the run variables rendered and the registry's login server prefixed to
@@ -72,7 +73,7 @@ class TaskJob(Common):
     values_file: str | None = None
     values_content: str | None = None  # decoded encodedValuesContent
     values: dict[str, str] = field(default_factory=dict, repr=False)
-    run_type = "QuickRun"
+    run_type = QUICK_RUN
 
 
 def render_run_vars(text: str, run_id: str, login_server: str, started: datetime, platform: Platform) -> str:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..redact import Redactor
+from ..states import CANCELED, ERROR, FAILED, RUNNING, SUCCEEDED, TIMEOUT
 from .arm import utc_now
 from .blobs import Storage, container_name, log_time
 from .execute import RunContext, RunExecutor
@@ -21,8 +22,8 @@ from .state import Registry, RunRecord, Store
 
 #: the `Complete` metadata value for each final status: the Azure CLI reads `failed`, `internalerror`,
 #: `timedout` and `canceled` (lower-cased) as failures and anything else as success
-COMPLETE = {"Succeeded": "Succeeded", "Failed": "Failed", "Canceled": "Canceled", "Error": "InternalError",
-            "Timeout": "TimedOut"}
+COMPLETE = {SUCCEEDED: "Succeeded", FAILED: "Failed", CANCELED: "Canceled", ERROR: "InternalError",
+            TIMEOUT: "TimedOut"}
 CANCEL_GRACE = 30  # seconds an executor gets to report after cancel() before the run is closed anyway
 
 
@@ -34,7 +35,7 @@ class _Live:
         self.cancel_requested = threading.Event()
         self.finished = threading.Event()    # the executor reported
         self.closed = threading.Event()      # the record is terminal
-        self.result: tuple[str, dict] = ("Error", {"error": "the run ended without a result"})
+        self.result: tuple[str, dict] = (ERROR, {"error": "the run ended without a result"})
         self.handle: object | None = None
         self.lock = threading.Lock()
 
@@ -112,10 +113,10 @@ class Scheduler:
                 log.write(redact(text))
 
             if live.cancel_requested.is_set():
-                live.result = ("Canceled", {})
+                live.result = (CANCELED, {})
             else:
                 run.start_time = utc_now()
-                run.status = "Running"
+                run.status = RUNNING
                 run.touch()
                 source = self._download(run, job, line)
                 ctx = RunContext(run.run_id, registry.login_server, run.start_time, source, line,
@@ -124,32 +125,32 @@ class Scheduler:
                     if not live.cancel_requested.is_set():
                         live.handle = self.executor.start(job, ctx)
                     else:
-                        live.result = ("Canceled", {})
+                        live.result = (CANCELED, {})
                         live.finished.set()
                 if not live.finished.wait(job.timeout):
                     live.cancel_requested.set()
                     self.executor.cancel(live.handle)
                     live.finished.wait(CANCEL_GRACE)
-                    live.result = ("Timeout", {"error": f"the run timed out after {job.timeout} seconds"})
-                elif live.cancel_requested.is_set() and live.result[0] != "Succeeded":
-                    live.result = ("Canceled", {})
+                    live.result = (TIMEOUT, {"error": f"the run timed out after {job.timeout} seconds"})
+                elif live.cancel_requested.is_set() and live.result[0] != SUCCEEDED:
+                    live.result = (CANCELED, {})
         except Exception as e:  # Azurite or the source went away: the run errs, the emulator goes on
-            live.result = ("Error", {"error": f"{type(e).__name__}: {e}"})
+            live.result = (ERROR, {"error": f"{type(e).__name__}: {e}"})
         status, details = live.result
         error = redact(details["error"]) if details.get("error") else None
         elapsed = int(time.monotonic() - started)
         try:
             if error:
                 log.write(f"{log_time()} {error}")
-            log.write({"Succeeded": f"Run ID: {run.run_id} was successful after {elapsed}s",
-                       "Canceled": f"Run ID: {run.run_id} was canceled after {elapsed}s",
-                       "Timeout": f"Run ID: {run.run_id} timed out after {elapsed}s"}.get(
+            log.write({SUCCEEDED: f"Run ID: {run.run_id} was successful after {elapsed}s",
+                       CANCELED: f"Run ID: {run.run_id} was canceled after {elapsed}s",
+                       TIMEOUT: f"Run ID: {run.run_id} timed out after {elapsed}s"}.get(
                 status, f"Run ID: {run.run_id} failed after {elapsed}s. Error: {error}"))
             log.complete(COMPLETE[status])
         except Exception:
             pass  # the record below still tells the truth
         run.output_images = details.get("outputImages") or []
-        run.error_message = error if status in ("Failed", "Error", "Timeout") else None
+        run.error_message = error if status in (FAILED, ERROR, TIMEOUT) else None
         run.finish_time = utc_now()
         run.status = status
         run.touch()

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..acrspec import base36
-from ..states import TERMINAL
+from ..states import QUEUED, TERMINAL
 from .arm import RUN_TYPE, REGISTRY_TYPE, not_found, registry_id, timestamp, utc_now
 
 SKUS = ("Basic", "Standard", "Premium", "Classic")
@@ -104,7 +104,7 @@ class RunRecord:
     agent_configuration: dict
     source_registry_auth: str | None = None
     agent_pool_name: str | None = None
-    status: str = "Queued"
+    status: str = QUEUED
     create_time: datetime = field(default_factory=utc_now)
     start_time: datetime | None = None
     finish_time: datetime | None = None

@@ -33,7 +33,9 @@ import uuid
 from starlette.routing import Route
 
 from .. import refs
-from ..acrspec import DEFAULT_TIMEOUT, STEP_TYPES, TASK_NAME, TASK_STATUSES, TIMER_NAME, cron_problem
+from ..acrspec import (AUTO_BUILD, AUTO_RUN, BASE_IMAGE_TRIGGER_TYPES, DEFAULT_TIMEOUT, DOCKER_STEP, ENABLED,
+                       ENCODED_TASK_STEP, FILE_TASK_STEP, QUICK_RUN, STEP_TYPES, TASK_NAME, TASK_STATUSES, TIMER_NAME,
+                       cron_problem)
 from ..errors import ArmError
 from ..states import SUCCEEDED
 from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, check_name, timestamp, utc_now
@@ -45,7 +47,6 @@ from .state import principal
 
 TASK_TYPE = f"{REGISTRY_TYPE}/tasks"
 IDENTITY_TYPES = ("SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned", "None")
-BASE_IMAGE_TRIGGER_TYPES = ("All", "Runtime")
 _P = "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/" + REGISTRY_TYPE + "/{registry}"
 
 
@@ -120,11 +121,12 @@ def _is_str_list(value: object) -> bool:
 def _check_step(step: object, contexts) -> None:
     _require(isinstance(step, dict) and step.get("type") in STEP_TYPES,
              f"properties.step with a type ({', '.join(STEP_TYPES)}) is required.", "step")
-    required = {"Docker": "dockerFilePath", "FileTask": "taskFilePath", "EncodedTask": "encodedTaskContent"}[step["type"]]
+    required = {DOCKER_STEP: "dockerFilePath", FILE_TASK_STEP: "taskFilePath",
+                ENCODED_TASK_STEP: "encodedTaskContent"}[step["type"]]
     _string(step, required, required=True)
     for key in ("contextPath", "target", "valuesFilePath", "contextAccessToken"):
         _string(step, key)
-    if step["type"] == "EncodedTask":
+    if step["type"] == ENCODED_TASK_STEP:
         _base64(step, "encodedTaskContent", required=True)
         _base64(step, "encodedValuesContent")
     if step.get("imageNames") is not None:
@@ -264,7 +266,7 @@ class TasksApi:
     def _stored(self, reg, name: str, body: dict, old: dict | None, claims: dict) -> dict:
         given = body.get("properties")
         _require(isinstance(given, dict), "properties must be an object.", "properties")
-        props = {"status": "Enabled", "platform": {"os": "linux", "architecture": "amd64"},
+        props = {"status": ENABLED, "platform": {"os": "linux", "architecture": "amd64"},
                  "agentConfiguration": {"cpu": 2}, "timeout": DEFAULT_TIMEOUT, **given}
         for key in ("provisioningState", "creationDate"):
             props.pop(key, None)
@@ -403,9 +405,9 @@ class TasksApi:
         job.task_source = TaskSource(task, commit_id, self.triggers, reg)
         job.is_archive_enabled = archive
         if trigger:
-            job.run_type = "AutoBuild" if task["properties"]["step"]["type"] == "Docker" else "AutoRun"
+            job.run_type = AUTO_BUILD if task["properties"]["step"]["type"] == DOCKER_STEP else AUTO_RUN
         else:
-            job.run_type = "QuickRun"
+            job.run_type = QUICK_RUN
         job.task_name, job.trigger = task["name"], dict(trigger or {})
         return self.arm.scheduler.submit(reg, job, claims)
 
@@ -420,7 +422,7 @@ class TasksApi:
             except ArmError:
                 return  # deleted meanwhile
             step = current["properties"]["step"]
-            if step.get("type") == "Docker":
+            if step.get("type") == DOCKER_STEP:
                 step["baseImageDependencies"] = deps
 
 
@@ -439,13 +441,13 @@ def task_job(task: dict, overrides: dict) -> BuildJob | TaskJob:
         common["secrets"] += [i["value"] for i in items.values() if i["isSecret"]]
         return {k: i["value"] for k, i in items.items()}
 
-    if step["type"] == "Docker":
+    if step["type"] == DOCKER_STEP:
         return BuildJob(**common, image_names=list(step.get("imageNames") or []),
                         push=bool(step.get("isPushEnabled", True)) and bool(step.get("imageNames")),
                         dockerfile=overrides.get("file") or step["dockerFilePath"],
                         target=overrides.get("target") or step.get("target"), no_cache=bool(step.get("noCache")),
                         build_args=pairs("arguments"))
-    if step["type"] == "FileTask":
+    if step["type"] == FILE_TASK_STEP:
         return TaskJob(**common, task_file=overrides.get("file") or step["taskFilePath"],
                        values_file=step.get("valuesFilePath"), values=pairs("values"))
     return TaskJob(**common, task_content=_base64(step, "encodedTaskContent", required=True),

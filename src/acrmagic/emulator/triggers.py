@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from .. import config, refs
 from ..errors import AcrMagicError
 from ..registry import manifest_digest
+from ..acrspec import BASE_IMAGE_ALL, BASE_IMAGE_RUNTIME, DISABLED, ENABLED
 from ..states import TERMINAL
 from .sources import ContextPolicy, head
 from .state import Registry, Store
@@ -77,7 +78,7 @@ def _props(task: dict) -> dict:
 
 
 def _enabled(item: dict | None) -> bool:
-    return bool(item) and item.get("status", "Enabled") == "Enabled"
+    return bool(item) and item.get("status", ENABLED) == ENABLED
 
 
 def commit_trigger(task: dict) -> dict | None:
@@ -99,7 +100,7 @@ def base_trigger(task: dict) -> dict | None:
 def watched(base_images: list[dict], kind: str) -> dict[str, str]:
     """{image: digest} a build stood on: the final stage's base (listed last) for Runtime, all for All."""
     known = [(b["image"], b["digest"]) for b in base_images or [] if b.get("image") and b.get("digest")]
-    return dict(known if kind == "All" else known[-1:])
+    return dict(known if kind == BASE_IMAGE_ALL else known[-1:])
 
 
 def current_digest(image: str) -> str | None:
@@ -134,7 +135,8 @@ class Triggers:
         commit baseline."""
         with self._mutex:
             state = self._state(registry, task["name"])
-            reenabled = old is not None and _props(old).get("status") == "Disabled" and _props(task).get("status") == "Enabled"
+            reenabled = (old is not None and _props(old).get("status") == DISABLED
+                         and _props(task).get("status") == ENABLED)
             source = commit_trigger(task)
             key = (source or {}).get("sourceRepository") or {}
             if reenabled or (key.get("repositoryUrl"), key.get("branch")) != state.source:
@@ -157,7 +159,7 @@ class Triggers:
         registry = next((r for r, t in self.store.all_tasks() if t["id"].lower() == task["id"].lower()), None)
         if registry is None:
             return
-        kind = (base_trigger(task) or {}).get("baseImageTriggerType", "Runtime")
+        kind = (base_trigger(task) or {}).get("baseImageTriggerType", BASE_IMAGE_RUNTIME)
         with self._mutex:
             self._state(registry, task["name"]).watch = watched(details.get("baseImages") or [], kind)
 
@@ -178,7 +180,7 @@ class Triggers:
                         state.running = None
                 except AcrMagicError:
                     state.running = None
-        if _props(task).get("status") != "Enabled":
+        if _props(task).get("status") != ENABLED:
             return
         fires = self._timer_fires(task, state) + self._commit_fires(task, state) + self._base_fires(task, state)
         with self._mutex:

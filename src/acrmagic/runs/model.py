@@ -7,12 +7,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import acrspec
 from ..events import StepRecord
 from ..states import MANUAL, QUEUED, QUICK_BUILD, RUNNING, SUCCEEDED, TERMINAL
 
 
 #: where ACR's Run resource puts each trigger's payload
-TRIGGER_KEYS = {"Commit": "sourceTrigger", "Image Update": "imageUpdateTrigger", "Timer": "timerTrigger"}
+TRIGGER_KEYS = acrspec.TRIGGER_KEYS
 
 
 def now() -> str:
@@ -81,14 +82,14 @@ class Run:
         """Why the run happened, in one line: who ran it, or which commit, base-image update or timer."""
         p = self.trigger_details or {}
         task = f"task {self.task}: " if self.task else ""
-        if self.trigger == "Commit":
+        if self.trigger == acrspec.COMMIT_TRIGGER:
             return (f"{task}commit {p.get('commitId', '?')[:12]} on {p.get('branchName', '?')} of "
                     f"{p.get('repositoryUrl', '?')}")
-        if self.trigger == "Image Update":
+        if self.trigger == acrspec.IMAGE_UPDATE_TRIGGER:
             images = ", ".join(f"{i['repository']}:{i['tag']} {i.get('previousDigest', '?')[:19]} -> "
                                f"{i.get('newDigest', '?')[:19]}" for i in p.get("images", []))
             return f"{task}base image update ({images})"
-        if self.trigger == "Timer":
+        if self.trigger == acrspec.TIMER_TRIGGER:
             return f"{task}timer {p.get('timerTriggerName')} (scheduled {p.get('scheduledOccurrence')})"
         return f"{task}{self.trigger.lower()} run by {self.who or '?'}"
 

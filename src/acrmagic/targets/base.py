@@ -1,6 +1,6 @@
 """The run-level seam: a Target is a place a run can go (the local engine, an ACR registry).
 
-    handle = target.submit(request, reserve_id)   # a QuickBuild or a TaskRun; validated, not rendered
+    handle = target.submit(request, reserve_id)   # a runrequest.RunRequest; validated, not rendered
     handle.run_id, handle.cancel_ref               # the ID is the target's to give; the ref cancels it later
     outcome = handle.execute(emit)                 # blocking, in a worker: events out, one Outcome back
     handle.stop(reason)                            # from the supervising thread: timeout, interrupt, cancel
@@ -19,7 +19,7 @@ from typing import Callable
 
 from ..errors import UsageError
 from ..events import Emit, StepRecord
-from ..runrequest import QuickBuild, TaskRun
+from ..runrequest import RunRequest
 from ..runs.model import OutputImage, Run
 from ..states import CANCELED, STOP_CANCEL, STOP_INTERRUPT, STOP_TIMEOUT, TIMEOUT
 
@@ -74,6 +74,9 @@ class RunHandle(ABC):
 class Target(ABC):
     kind: str  # "local" | "acr": recorded as the run's backend
     registry: str  # the run registry's login server: `$Registry`, where unqualified images go
+    #: True when only the process running a run can end it (the local engine: `acrmagic cancel` asks that
+    #: process first, and waits for it); False when the target cancels a run itself from any process (ACR)
+    owner_cancels: bool = False
 
     @abstractmethod
     def describe(self) -> dict:
@@ -84,9 +87,10 @@ class Target(ABC):
         """The principal runs are recorded as: the OS user locally, the Azure principal in ACR."""
 
     @abstractmethod
-    def submit(self, request: QuickBuild | TaskRun, reserve_id: Callable[[], str]) -> RunHandle:
-        """Accept a run. `reserve_id()` gives a run ID from the local store, for targets that do not
-        assign their own. Raises UsageError/ContextError for bad input, before any run exists."""
+    def submit(self, request: RunRequest, reserve_id: Callable[[], str]) -> RunHandle:
+        """Accept a run (a QuickBuild, a TaskRun, or a StoredTaskRun where the target keeps tasks).
+        `reserve_id()` gives a run ID from the local store, for targets that do not assign their own.
+        Raises UsageError/ContextError for bad input, before any run exists."""
 
     @abstractmethod
     def cancel(self, cancel_ref: str) -> None:

@@ -23,6 +23,7 @@ from concurrent.futures import Executor
 from datetime import datetime
 
 from .. import config, dockerfile, refs
+from ..acrspec import IMAGE_UPDATE_TRIGGER
 from ..errors import AcrMagicError, RegistryUnavailable, UsageError
 from ..registry import MANIFEST_TYPES, manifest_digest
 from ..states import SUCCEEDED
@@ -30,7 +31,7 @@ from . import definition as d
 from .store import Fire, TaskStore, new_fire_id
 from .trigger_state import BASE_IMAGE_ERROR, TriggerState
 
-KIND = "Image Update"
+KIND = IMAGE_UPDATE_TRIGGER
 
 _LOOPBACK = ("localhost", "127.0.0.1")
 

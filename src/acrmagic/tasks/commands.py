@@ -18,6 +18,7 @@ import sys
 import threading
 from datetime import datetime, timezone
 
+from ..acrspec import DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT
 from ..errors import HelpShown, UsageError
 from ..commands import TASK_VERBS
 from ..options import Parser, top_count
@@ -71,7 +72,7 @@ def _definition_flags(p: Parser, creating: bool) -> None:
                    help="watch the final stage's base image (Runtime, default) or every stage's (All)")
     p.add_argument("--schedule", action="append", metavar="[NAME:]CRON",
                    help="a timer, 5-field cron in UTC (e.g. 'nightly:0 2 * * *'); repeatable")
-    p.add_argument("--timeout", type=int, help="seconds per run, 300-28800 (default 3600)")
+    p.add_argument("--timeout", type=int, help=f"seconds per run, {MIN_TIMEOUT}-{MAX_TIMEOUT} (default {DEFAULT_TIMEOUT})")
     p.add_argument("--platform", help="os[/architecture[/variant]] (default linux)")
     p.add_argument("--git-access-token", secret=True, metavar="TOKEN|@FILE",
                    help="token for the repository: @FILE (mode 0600) is read when needed; a literal is kept in "

@@ -13,13 +13,14 @@ from concurrent.futures import Executor
 from typing import Callable
 
 from .. import gitsource
+from ..acrspec import COMMIT_TRIGGER
 from ..errors import AcrMagicError
 from . import definition as d
 from . import launch
 from .store import Fire, TaskStore, new_fire_id
 from .trigger_state import COMMIT_ERROR, TriggerState
 
-KIND = "Commit"
+KIND = COMMIT_TRIGGER
 
 Heads = Callable[[str, str, "str | None"], str]  # (repository, branch, token) -> head commit
 

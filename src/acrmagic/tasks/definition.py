@@ -36,9 +36,9 @@ RESOURCE_TYPE = "Microsoft.ContainerRegistry/registries/tasks"
 SUBSCRIPTION, RESOURCE_GROUP, REGISTRY_NAME, LOCATION = "00000000-0000-0000-0000-000000000000", "local", "local", "local"
 TENANT = "00000000-0000-0000-0000-000000000000"
 SOURCE_TRIGGER_NAME, BASE_IMAGE_TRIGGER_NAME = "defaultSourceTriggerName", "defaultBaseimageTriggerName"
-DOCKER, FILE_TASK, ENCODED_TASK = "Docker", "FileTask", "EncodedTask"
-RUNTIME, ALL = "Runtime", "All"
-ENABLED, DISABLED = "Enabled", "Disabled"
+DOCKER, FILE_TASK, ENCODED_TASK = acrspec.DOCKER_STEP, acrspec.FILE_TASK_STEP, acrspec.ENCODED_TASK_STEP
+RUNTIME, ALL = acrspec.BASE_IMAGE_RUNTIME, acrspec.BASE_IMAGE_ALL
+ENABLED, DISABLED = acrspec.ENABLED, acrspec.DISABLED
 MIN_TIMEOUT, MAX_TIMEOUT = acrspec.MIN_TIMEOUT, acrspec.MAX_TIMEOUT
 EXTENSION = "acrmagic"
 # az's task-file extensions: `-f` with one of these is a file task, anything else a Dockerfile
@@ -56,7 +56,7 @@ _IDENTITY_ID = re.compile(r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers
 FLAGS: dict[str, object] = {
     "image": [], "context": None, "file": None, "cmd": None, "body": None, "set": [], "set_secret": [],
     "values": None, "arg": [], "commit_trigger_enabled": None, "base_image_trigger_enabled": True,
-    "base_image_trigger_type": RUNTIME, "schedule": [], "timeout": 3600, "platform": "linux",
+    "base_image_trigger_type": RUNTIME, "schedule": [], "timeout": acrspec.DEFAULT_TIMEOUT, "platform": "linux",
     "git_access_token": None, "assign_identity": None, "registry": None, "no_push": False, "no_cache": False,
     "target": None, "status": ENABLED,
 }
@@ -102,7 +102,7 @@ def build(name: str, flags: dict, *, now: str, previous: dict | None = None) -> 
         "id": task_id(name), "name": name, "type": RESOURCE_TYPE, "location": LOCATION, "tags": {},
         "identity": _identity(f["assign_identity"], (previous or {}).get("identity")),
         "properties": {
-            "provisioningState": "Succeeded",
+            "provisioningState": acrspec.SUCCEEDED,
             "creationDate": (previous or {}).get("properties", {}).get("creationDate", now),
             "status": _choice(f["status"], (ENABLED, DISABLED), "--status"),
             "platform": _platform(f["platform"]), "agentConfiguration": {"cpu": 2},
@@ -444,3 +444,12 @@ def run_type(resource: dict) -> str:
     from ..states import AUTO_BUILD, AUTO_RUN
 
     return AUTO_BUILD if step_type(resource) == DOCKER else AUTO_RUN
+
+
+def manual_trigger(name: str) -> dict:
+    """What a manual `task run` records, locally and in ACR alike: real ACR records `az acr task run` as a
+    QuickRun of the task, whatever its step (tests/data/acr_recorded/test_acr_task.json); only a
+    trigger's runs are AutoBuild/AutoRun."""
+    from ..states import MANUAL, QUICK_RUN
+
+    return {"runType": QUICK_RUN, "type": MANUAL, "task": name, "details": {}}

@@ -18,7 +18,6 @@ from ..context import INLINE_DOCKERFILE
 from ..errors import TaskFileError, UsageError
 from ..runrequest import QuickBuild, TaskRun
 from ..runs.store import RunStore
-from ..states import MANUAL
 from ..targets.base import Target
 from ..textfiles import read_text
 from .. import gitsource as git
@@ -170,31 +169,6 @@ def check(resource: dict, home: str) -> dict:
         src.close()
 
 
-class _SourcedTarget(Target):
-    """The chosen target, with the run's source record completed (commit, branch, repository) and its
-    folder shown as the task's context rather than a temporary checkout."""
-
-    def __init__(self, inner: Target, record: dict):
-        self.inner, self.record = inner, record
-        self.kind, self.registry = inner.kind, inner.registry
-        self.owner_cancels = getattr(inner, "owner_cancels", False)
-
-    def describe(self) -> dict:
-        return self.inner.describe()
-
-    def who(self) -> str:
-        return self.inner.who()
-
-    def cancel(self, cancel_ref: str) -> None:
-        self.inner.cancel(cancel_ref)
-
-    def submit(self, request, reserve_id):
-        handle = self.inner.submit(request, reserve_id)
-        if self.record:
-            handle.source = {**{k: v for k, v in handle.source.items() if k != "path"}, **self.record}
-        return handle
-
-
 @dataclass
 class Launched:
     execution: object  # supervise.Execution
@@ -206,15 +180,16 @@ def start(resource: dict, *, home: str, observer, run_store: RunStore | None = N
           on_checkout: Callable[[Source], None] | None = None) -> Launched:
     """Start a run of the task (recorded; `.execution.run()` runs it). `trigger` as runner.start takes it;
     without one the run is a manual run of the task."""
-    trigger = trigger or {"runType": d.run_type(resource), "type": MANUAL, "task": resource["name"], "details": {}}
+    trigger = trigger or d.manual_trigger(resource["name"])
     src = source(resource, home, commit_id)
     try:
         if on_checkout:
             on_checkout(src)
         req = request(resource, src.folder, home)
         chosen = target or targets.choose(registry(resource))
-        execution = runner.start(req, target=_SourcedTarget(chosen, src.record), observer=observer,
-                                 store=run_store, trigger=trigger)
+        # the record names the repository and commit, not the temporary checkout the target was given
+        execution = runner.start(req, target=chosen, observer=observer, store=run_store, trigger=trigger,
+                                 source=src.record)
     except BaseException:
         src.close()
         raise

@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 from .. import acrspec
+from ..acrspec import ENABLED, TIMER_TRIGGER
 from ..errors import UsageError, quoted
 from .store import Fire, TaskStore
 from .trigger_state import TimerState, TriggerState
 
-KIND = "Timer"
+KIND = TIMER_TRIGGER
 
 _TZ_PREFIX = re.compile(r"^(?:CRON_)?TZ=(\S+)\s+")
 
@@ -55,7 +56,7 @@ def parse_schedule(text: str, index: int) -> dict:
     name = name.strip()
     if not acrspec.TIMER_NAME.fullmatch(name):
         raise UsageError(f"--schedule: timer name {quoted(name)}: use 1-50 letters, digits, '-' or '_'")
-    return {"name": name, "schedule": check_cron(cron), "status": "Enabled"}
+    return {"name": name, "schedule": check_cron(cron), "status": ENABLED}
 
 
 def next_after(expr: str, when: datetime) -> datetime:
@@ -78,7 +79,7 @@ def due_timers(timers: list[dict], state: dict, now: datetime) -> list[tuple[dic
     """Enabled timers whose next occurrence has come: (timer, the occurrence to run for)."""
     due = []
     for timer in timers:
-        if timer.get("status", "Enabled") != "Enabled":
+        if timer.get("status", ENABLED) != ENABLED:
             continue
         next_iso = (state.get(timer["name"]) or {}).get("next")
         if next_iso is None or datetime.fromisoformat(next_iso) > now:

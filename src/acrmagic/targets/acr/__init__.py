@@ -32,7 +32,7 @@ from ... import dockerfile as dockerfiles
 from ...context import is_git_url
 from ...errors import CloudError, UsageError
 from ...events import StepRecord
-from ...runrequest import QuickBuild, TaskRun
+from ...runrequest import QuickBuild, RunRequest, StoredTaskRun, TaskRun
 from ...runs.model import Run
 from ...states import run_status
 from ..base import RunHandle, Target
@@ -46,7 +46,7 @@ _CREDENTIALS: dict = {}  # one credential per identity and endpoint in a process
 
 class AcrTarget(Target):
     kind = "acr"
-    owner_cancels = False  # ACR cancels a run itself, from any process
+    owner_cancels = False  # ACR cancels a run itself, from any process (as Target declares)
     keeps_history = True
 
     def __init__(self, registry: str, resource_group: str | None = None, subscription: str | None = None,
@@ -152,7 +152,9 @@ class AcrTarget(Target):
                              "Premium registry.", code="UnsupportedSku")
         return w
 
-    def submit(self, request: QuickBuild | TaskRun, reserve_id: Callable[[], str]) -> RunHandle:
+    def submit(self, request: RunRequest, reserve_id: Callable[[], str]) -> RunHandle:
+        if isinstance(request, StoredTaskRun):
+            return self.run_task(request.task)
         if isinstance(request, QuickBuild):
             return self._submit_build(request)
         return self._submit_task(request)
@@ -257,7 +259,7 @@ class AcrTarget(Target):
         from .handle import AcrRunHandle
 
         self._check_sku("Run is only available for managed registries.")
-        timeout = self.task_operations().get(name)["properties"].get("timeout") or 3600
+        timeout = self.task_operations().get(name)["properties"].get("timeout") or acrspec.DEFAULT_TIMEOUT
         run = self.task_operations().schedule(name, overrides)
         return AcrRunHandle(self._link(run.run_id), source={"type": "task", "task": name}, dockerfile=None,
                             platform=requests.platform_record(requests.platform(None)), steps=[],
@@ -306,7 +308,7 @@ class AcrTarget(Target):
         link = self._link(run_id)
         link.get()  # RunNotFound for an unknown ID, before any log link is asked for
         parts: list[str] = []
-        link.follow(parts.append, self.pacing, self.pacing.idle_cutoff or 3600)
+        link.follow(parts.append, self.pacing, self.pacing.idle_cutoff or acrspec.DEFAULT_TIMEOUT)
         return "".join(parts).replace("\r\n", "\n")
 
 

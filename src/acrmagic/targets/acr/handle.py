@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+from ... import acrspec
 from ...errors import AcrMagicError, CloudError
 from ...events import Emit, LogEvent, StepRecord
 from ...logformat import LogReader
@@ -93,7 +94,7 @@ class AcrRunHandle(RunHandle):
         deadline: list[float | None] = [None]
         try:
             followed, follower = self.link.follow(
-                on_text, self.pacing, self.pacing.idle_cutoff or self.timeout or 3600, self._wake,
+                on_text, self.pacing, self.pacing.idle_cutoff or self.timeout or acrspec.DEFAULT_TIMEOUT, self._wake,
                 should_stop=lambda: self.reason is not None and not self._cancel_sent,
                 deadline=lambda: deadline[0])
             if followed.stopped and not self._cancel_sent:  # a stop request: cancel, then see it end

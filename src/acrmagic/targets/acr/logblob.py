@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ...acrspec import DEFAULT_TIMEOUT
 from ...states import TERMINAL
 
 CHUNK = 4096
@@ -41,7 +42,7 @@ class Pacing:
     double_after: int = 3  # idle polls before the back-off doubles
     jitter: Callable[[], float] = field(default=lambda: random.uniform(0, 1))
     status_every: float = 5.0  # seconds between ARM status polls
-    idle_cutoff: float | None = None  # no new bytes for this long ends the follow (None: the run's timeout or 3600)
+    idle_cutoff: float | None = None  # no new bytes for this long ends the follow (None: the run's timeout or ACR's default)
     end_grace: float = 10.0  # after ARM says the run ended: how long the blob gets to complete
     cancel_grace: float = 30.0  # after a cancel: how long the run gets to end
 
@@ -62,7 +63,7 @@ class LogFollower:
     exists / get_blob_properties / download_blob); `status()` returns the run's ARM status."""
 
     def __init__(self, blob, status: Callable[[], str | None], pacing: Pacing | None = None,
-                 wake: threading.Event | None = None, idle_cutoff: float = 3600.0):
+                 wake: threading.Event | None = None, idle_cutoff: float = DEFAULT_TIMEOUT):
         self.blob, self.status = blob, status
         self.pacing = pacing or Pacing()
         self.wake = wake or threading.Event()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from ... import acrspec
 from ...runs.model import OutputImage, Run
-from ...states import ERROR, MANUAL, run_status
+from ...states import ERROR, MANUAL, QUEUED, RUNNING, run_status
 from .service import enum_text
 
 
@@ -19,7 +20,7 @@ def iso(moment: datetime | None) -> str | None:
 
 def status(run) -> str:
     text = enum_text(run.status)
-    return (run_status(text) if text else None) or ("Running" if text == "Started" else ERROR if text else "Queued")
+    return (run_status(text) if text else None) or (RUNNING if text == acrspec.STARTED else ERROR if text else QUEUED)
 
 
 def output_images(run) -> list[OutputImage]:
@@ -30,11 +31,11 @@ def output_images(run) -> list[OutputImage]:
 def trigger(run) -> str:
     """As `az acr task list-runs` shows it: the source event, Timer, Image Update, or Manual."""
     if getattr(run, "source_trigger", None) is not None:
-        return enum_text(run.source_trigger.event_type) or "Commit"
+        return enum_text(run.source_trigger.event_type) or acrspec.COMMIT_TRIGGER
     if getattr(run, "timer_trigger", None) is not None:
-        return "Timer"
+        return acrspec.TIMER_TRIGGER
     if getattr(run, "image_update_trigger", None) is not None:
-        return "Image Update"
+        return acrspec.IMAGE_UPDATE_TRIGGER
     return MANUAL
 
 

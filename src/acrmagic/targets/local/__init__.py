@@ -14,7 +14,7 @@ import os
 
 from ... import config, refs
 from ...errors import UsageError
-from ...runrequest import QuickBuild, TaskRun
+from ...runrequest import QuickBuild, RunRequest, StoredTaskRun
 from ..base import RunHandle, Target
 from . import leftovers
 from .builds import EngineBuilder
@@ -44,7 +44,10 @@ class LocalTarget(Target):
     def who(self) -> str:
         return getpass.getuser()
 
-    def submit(self, request: QuickBuild | TaskRun, reserve_id) -> RunHandle:
+    def submit(self, request: RunRequest, reserve_id) -> RunHandle:
+        if isinstance(request, StoredTaskRun):
+            raise UsageError(f"task {request.task}: the local engine keeps no tasks (the local task store "
+                             "starts its tasks' runs itself)")
         if request.agent_pool:
             raise UsageError("--agent-pool: agent pools are ACR's; this run goes to the local engine "
                              "(choose a registry with `acrmagic use REGISTRY`)")
