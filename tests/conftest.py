@@ -103,3 +103,28 @@ def run_in_image(engine, image: str, *cmd: str) -> str:
     """Run a command in an image (host network, removed after) and return its output."""
     out = engine.containers.run(image, list(cmd), remove=True, network_mode="host")
     return out.decode()
+
+
+def protobuf_message(schema: dict, name: str, maps: dict | None = None):
+    """A message class built by the protobuf library from a schema written as field tables:
+    {message: [(field, number, type, label (1 optional, 3 repeated), message type or None)]}, and
+    `maps` {message: (entry name, key type, value type)} for map fields. Tests encode and decode with
+    it, so acrmagic's hand-written wire readers are checked against an independent implementation."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    fdp = descriptor_pb2.FileDescriptorProto(name=f"{name.lower()}_test.proto", package="t", syntax="proto3")
+    for msg_name, fields in schema.items():
+        msg = fdp.message_type.add(name=msg_name)
+        if msg_name in (maps or {}):
+            entry_name, key_type, value_type = maps[msg_name]
+            entry = msg.nested_type.add(name=entry_name)
+            entry.options.map_entry = True
+            entry.field.add(name="key", number=1, type=key_type, label=1)
+            entry.field.add(name="value", number=2, type=value_type, label=1)
+        for field_name, number, ftype, label, type_name in fields:
+            f = msg.field.add(name=field_name, number=number, type=ftype, label=label)
+            if type_name:
+                f.type_name = f".t.{type_name}"
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"t.{name}"))

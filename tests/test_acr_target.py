@@ -28,7 +28,6 @@ from acrmagic.runrequest import QuickBuild, TaskRun
 from acrmagic.runs.store import RunStore
 from acrmagic.states import CANCELED, STEP_SUCCEEDED, STOP_TIMEOUT, SUCCEEDED
 from acrmagic.targets.acr import AcrTarget, Pacing
-from acrmagic.targets.acr.logblob import LogFollower
 
 from conftest import registry_digest, wait_for
 
@@ -383,69 +382,6 @@ def test_the_emulator_gone(tmp_path_factory, make_context):
     with pytest.raises(CloudUnavailable) as e:
         runner.start(req, target=same_ca, observer=Observer())
     assert "does not answer" in _one_line(e) and "is the emulator still running?" in str(e.value)
-
-
-# -- the follower on its own --------------------------------------------------------------------------------
-
-class FakeBlob:
-    def __init__(self, chunks: list[bytes], complete_after: int, key: str = "complete"):
-        self.chunks, self.complete_after, self.key = chunks, complete_after, key
-        self.data, self.polls = b"", 0
-
-    def exists(self):
-        return self.polls >= 1 or self._tick()
-
-    def _tick(self):
-        self.polls += 1
-        return False
-
-    def get_blob_properties(self):
-        self.polls += 1
-        if self.chunks:
-            self.data += self.chunks.pop(0)
-        meta = {self.key: "Succeeded"} if self.polls > self.complete_after else {}
-        return type("P", (), {"size": len(self.data), "metadata": meta})()
-
-    def download_blob(self, offset, length, max_concurrency=1):
-        part = self.data[offset:offset + length]
-        return type("D", (), {"readall": lambda s: part})()
-
-
-class RecordingWake:
-    def __init__(self):
-        self.delays = []
-
-    def wait(self, delay):
-        self.delays.append(delay)
-        return False
-
-    def clear(self):
-        pass
-
-
-def test_the_follower_reads_whole_lines_and_backs_off_as_az():
-    blob = FakeBlob([b"one\r\ntw", b"", b"", b"", b"o\r\nthr" + "é".encode()[:1], "é".encode()[1:] + b"e\r\n",
-                     b"", b"", b"", b"", b"", b"", b"", b"tail"], complete_after=15, key="COMPLETE")
-    wake = RecordingWake()
-    follower = LogFollower(blob, status=lambda: "Running", wake=wake,
-                           pacing=Pacing(base=1, cap=4, jitter=lambda: 0.5, status_every=1e9, quick=()))
-    texts = []
-    result = follower.follow(texts.append)
-    assert "".join(texts) == "one\r\ntwo\r\nthrée\r\ntail"
-    assert all(t.endswith("\r\n") for t in texts[:-1])
-    assert result.complete == "Succeeded"
-    # base 1 s, doubled on every third idle poll in a row (new data resets it), capped, plus the jitter:
-    # the blob missing once; then data; then three idle polls
-    assert wake.delays[:4] == [1.5, 1.5, 1.5, 2.5]
-    assert max(wake.delays) <= 4.5
-
-
-def test_the_follower_ends_when_arm_says_the_run_ended_without_complete():
-    blob = FakeBlob([b"line\r\n"], complete_after=10 ** 9)
-    result = LogFollower(blob, status=lambda: "Failed", wake=RecordingWake(),
-                         pacing=Pacing(base=0.001, cap=0.001, jitter=lambda: 0, status_every=0, end_grace=0.05)
-                         ).follow(lambda t: None)
-    assert result.complete is None and result.status == "Failed"
 
 
 def test_no_azure_import_until_used():

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2
 
 from acrmagic.targets.local.buildkit import TraceDecoder, parse_status
 from acrmagic.events import LogEvent, StepEvent
+from conftest import protobuf_message
 
 _F = descriptor_pb2.FieldDescriptorProto
 _SCHEMA = {  # message -> [(field, number, type, label (1 optional, 3 repeated), message type)]
@@ -36,20 +37,7 @@ _SCHEMA = {  # message -> [(field, number, type, label (1 optional, 3 repeated),
 }
 
 
-def _compile():
-    fdp = descriptor_pb2.FileDescriptorProto(name="trace_test.proto", package="t", syntax="proto3")
-    for msg_name, fields in _SCHEMA.items():
-        msg = fdp.message_type.add(name=msg_name)
-        for name, number, ftype, label, type_name in fields:
-            f = msg.field.add(name=name, number=number, type=ftype, label=label)
-            if type_name:
-                f.type_name = f".t.{type_name}"
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("t.StatusResponse"))
-
-
-StatusResponse = _compile()
+StatusResponse = protobuf_message(_SCHEMA, "StatusResponse")
 
 
 def message(vertexes=(), logs=()) -> str:

@@ -12,14 +12,14 @@ import subprocess
 import uuid
 
 import pytest
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2
 
 import acrmagic
 from acrmagic.targets.local import buildcache
 from acrmagic.targets.local.engine import connect
 from acrmagic.targets.local.session import wire
 from acrmagic.targets.local.session.filesync import PatternMatcher, dockerignore_patterns, go_mode, walk
-from conftest import run_in_image
+from conftest import protobuf_message, run_in_image
 
 _F = descriptor_pb2.FieldDescriptorProto
 _SCHEMA = {  # fsutil's types/stat.proto and types/wire.proto, as field numbers and types
@@ -33,25 +33,7 @@ _SCHEMA = {  # fsutil's types/stat.proto and types/wire.proto, as field numbers 
 }
 
 
-def _compile():
-    fdp = descriptor_pb2.FileDescriptorProto(name="fsutil_test.proto", package="t", syntax="proto3")
-    for msg_name, fields in _SCHEMA.items():
-        msg = fdp.message_type.add(name=msg_name)
-        if msg_name == "Stat":
-            entry = msg.nested_type.add(name="XattrsEntry")
-            entry.options.map_entry = True
-            entry.field.add(name="key", number=1, type=_F.TYPE_STRING, label=1)
-            entry.field.add(name="value", number=2, type=_F.TYPE_BYTES, label=1)
-        for name, number, ftype, label, type_name in fields:
-            f = msg.field.add(name=name, number=number, type=ftype, label=label)
-            if type_name:
-                f.type_name = f".t.{type_name}"
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("t.Packet"))
-
-
-Packet = _compile()
+Packet = protobuf_message(_SCHEMA, "Packet", maps={"Stat": ("XattrsEntry", _F.TYPE_STRING, _F.TYPE_BYTES)})
 
 
 def test_packets_we_write_read_back_with_protobuf():

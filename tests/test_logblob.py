@@ -1,22 +1,31 @@
-"""The log follower's pacing: short first polls, then az's back-off, with no more polls a minute than az."""
+"""The log follower: whole lines across cut reads, the end of a run, and its pacing (short first polls,
+then az's back-off, with no more polls a minute than az)."""
 
 from __future__ import annotations
 
 from acrmagic.targets.acr.logblob import LogFollower, Pacing
 
 
-class SilentBlob:
-    """A blob that exists and never grows, until `complete_after` property reads (then Complete)."""
+class FakeBlob:
+    """A log blob that gains `chunks` one per property read, and says Complete (under `key`) after
+    `complete_after` reads; with `missing_first`, it does not exist at the first look."""
 
-    def __init__(self, complete_after: int, data: bytes = b""):
-        self.complete_after, self.data, self.reads = complete_after, data, 0
+    def __init__(self, chunks: list[bytes], complete_after: int, key: str = "Complete", missing_first: bool = True):
+        self.chunks, self.complete_after, self.key = chunks, complete_after, key
+        self.data, self.polls, self.missing_first = b"", 0, missing_first
 
     def exists(self):
-        return True
+        return not self.missing_first or self.polls >= 1 or self._tick()
+
+    def _tick(self):
+        self.polls += 1
+        return False
 
     def get_blob_properties(self):
-        self.reads += 1
-        meta = {"Complete": "Succeeded"} if self.reads > self.complete_after else {}
+        self.polls += 1
+        if self.chunks:
+            self.data += self.chunks.pop(0)
+        meta = {self.key: "Succeeded"} if self.polls > self.complete_after else {}
         return type("P", (), {"size": len(self.data), "metadata": meta})()
 
     def download_blob(self, offset, length, max_concurrency=1):
@@ -38,7 +47,7 @@ class RecordingWake:
 
 def _delays(pacing: Pacing, polls: int) -> list[float]:
     wake = RecordingWake()
-    LogFollower(SilentBlob(polls), status=lambda: "Running", wake=wake, pacing=pacing).follow(lambda t: None)
+    LogFollower(FakeBlob([], polls, missing_first=False), status=lambda: "Running", wake=wake, pacing=pacing).follow(lambda t: None)
     return wake.delays
 
 
@@ -70,3 +79,28 @@ def test_no_more_polls_than_az_but_one_in_any_minute_and_the_same_on_a_long_run(
         for window in (60, 120, 300, 600, 1200):
             assert _polls_in(ours, window) <= _polls_in(az, window) + 1
         assert ours[-20:] == az[-20:] == [15 + jitter] * 20  # a long run: az's ceiling, poll for poll
+
+
+def test_the_follower_reads_whole_lines_and_backs_off_as_az():
+    blob = FakeBlob([b"one\r\ntw", b"", b"", b"", b"o\r\nthr" + "é".encode()[:1], "é".encode()[1:] + b"e\r\n",
+                     b"", b"", b"", b"", b"", b"", b"", b"tail"], complete_after=15, key="COMPLETE")
+    wake = RecordingWake()
+    follower = LogFollower(blob, status=lambda: "Running", wake=wake,
+                           pacing=Pacing(base=1, cap=4, jitter=lambda: 0.5, status_every=1e9, quick=()))
+    texts = []
+    result = follower.follow(texts.append)
+    assert "".join(texts) == "one\r\ntwo\r\nthrée\r\ntail"
+    assert all(t.endswith("\r\n") for t in texts[:-1])
+    assert result.complete == "Succeeded"
+    # base 1 s, doubled on every third idle poll in a row (new data resets it), capped, plus the jitter:
+    # the blob missing once; then data; then three idle polls
+    assert wake.delays[:4] == [1.5, 1.5, 1.5, 2.5]
+    assert max(wake.delays) <= 4.5
+
+
+def test_the_follower_ends_when_arm_says_the_run_ended_without_complete():
+    blob = FakeBlob([b"line\r\n"], complete_after=10 ** 9)
+    result = LogFollower(blob, status=lambda: "Failed", wake=RecordingWake(),
+                         pacing=Pacing(base=0.001, cap=0.001, jitter=lambda: 0, status_every=0, end_grace=0.05)
+                         ).follow(lambda t: None)
+    assert result.complete is None and result.status == "Failed"
