@@ -617,7 +617,7 @@ def test_request_translation():
                                            {"name": "B", "value": "hush", "isSecret": True}]})
     assert isinstance(job, BuildJob) and job.secrets == ["hush"] and job.build_args == {"A": "1", "B": "hush"}
     assert "hush" not in repr(job)
-    assert job.platform.docker == "linux/arm64" and job.timeout == 3600 and job.no_cache and job.target == "t"
+    assert job.platform.engine == "linux/arm64" and job.timeout == 3600 and job.no_cache and job.target == "t"
     when = datetime(2026, 3, 15, 9, 30, 0, tzinfo=timezone.utc)
     assert job.images("cb7", "localhost:5000", when) == ["localhost:5000/app:cb7", "x.io/a/b:20260315-093000z",
                                                          "localhost:5000/c:latest"]

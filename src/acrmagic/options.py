@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .acrspec import DEFAULT_TIMEOUT  # az acr build's and ACR's default, seconds
 from .errors import HelpShown, UsageError, one_line  # noqa: F401 (HelpShown: the parsers' -h, caught by callers)
+from .platforms import Platform
 
 
 
@@ -137,35 +138,12 @@ def positive_int(text: str) -> int:
     return value
 
 
-# -- --platform: the values Docker knows (containerd's platforms package), plus az's x86 --------------------------
-OPERATING_SYSTEMS = ("linux", "windows", "aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js",
-                     "netbsd", "openbsd", "plan9", "solaris", "zos")
-ARCHITECTURES = ("amd64", "arm64", "386", "arm", "ppc64le", "s390x", "riscv64", "mips64le", "mips64", "mips",
-                 "mipsle", "ppc64", "loong64", "wasm", "x86")
-ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386", "armhf": "arm",
-                "armel": "arm"}
-VARIANTS = {"arm": ("v5", "v6", "v7", "v8"), "arm64": ("v8",)}
-
-
-def parse_platform(text: str) -> str:
-    """`os[/arch[/variant]]` (lower-cased, as az and Docker read it), checked against known values."""
-    value = text.strip().lower()
-    parts = value.split("/")
-    if not value or len(parts) > 3 or not all(parts):
-        raise argparse.ArgumentTypeError(f"expected os[/architecture[/variant]] such as linux/amd64, got {text!r}")
-    os_name, arch, variant = (parts + [None, None])[:3]
-    if os_name not in OPERATING_SYSTEMS:
-        raise argparse.ArgumentTypeError(f"unknown operating system {os_name!r} in {text!r} (expected one of "
-                                         f"{', '.join(OPERATING_SYSTEMS)})")
-    if arch is not None and ARCH_ALIASES.get(arch, arch) not in ARCHITECTURES:
-        raise argparse.ArgumentTypeError(f"unknown architecture {arch!r} in {text!r} (expected one of "
-                                         f"{', '.join(ARCHITECTURES)})")
-    if variant is not None:
-        known = VARIANTS.get(ARCH_ALIASES.get(arch, arch), ())
-        if variant not in known:
-            expected = f"expected one of {', '.join(known)}" if known else f"{arch} has no variants"
-            raise argparse.ArgumentTypeError(f"unknown variant {variant!r} in {text!r} ({expected})")
-    return value
+def parse_platform(text: str) -> Platform:
+    """`--platform os[/arch[/variant]]`: a Platform, or the flag's one-line message."""
+    try:
+        return Platform.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _context(ns: argparse.Namespace, prog: str) -> str:
@@ -213,7 +191,7 @@ class BuildOptions:
     build_args: dict[str, str] = field(default_factory=dict)
     secret_build_args: dict[str, str] = field(default_factory=dict)
     target: str | None = None
-    platform: str | None = None
+    platform: Platform | None = None
     push: bool = True
     no_cache: bool = False
     timeout: int = DEFAULT_TIMEOUT
@@ -234,7 +212,7 @@ class BuildOptions:
         """The request as the run store keeps it: secret build-arg values left out."""
         return {"images": self.images, "registry": self.registry, "context": self.context, "file": self.file,
                 "buildArgs": self.build_args, "secretBuildArgs": sorted(self.secret_build_args),
-                "target": self.target, "platform": self.platform, "push": self.push, "noCache": self.no_cache,
+                "target": self.target, "platform": str(self.platform) if self.platform else None, "push": self.push, "noCache": self.no_cache,
                 "timeout": self.timeout, "agentPool": self.agent_pool}
 
 

@@ -16,6 +16,7 @@ from . import refs
 from .acrspec import DEFAULT_TIMEOUT
 from .context import is_git_url
 from .errors import UsageError, quoted
+from .platforms import DEFAULT as DEFAULT_PLATFORM, Platform
 from .options import BuildOptions, TaskOptions
 from .states import QUICK_BUILD, QUICK_RUN
 from .textfiles import read_text  # one rule for every user file: UTF-8, or one clear line
@@ -50,7 +51,7 @@ class QuickBuild:
     build_args: dict[str, str] = field(default_factory=dict)
     secret_build_args: dict[str, str] = field(default_factory=dict)
     target: str | None = None
-    platform: str | None = None
+    platform: Platform | None = None
     push: bool = True
     no_cache: bool = False
     timeout: int = DEFAULT_TIMEOUT
@@ -206,9 +207,6 @@ def render_image(name: str, run_id: str, registry: str) -> str:
     return ref
 
 
-def platform_record(platform: str | None) -> dict:
-    """`--platform os[/arch[/variant]]` as ACR's Run resource records it."""
-    if not platform:
-        return {"os": "linux"}
-    parts = platform.lower().split("/")
-    return dict(zip(("os", "architecture", "variant"), parts))
+def platform_record(platform: Platform | None) -> dict:
+    """`--platform` as ACR's Run resource records it (local and ACR runs alike: the architecture filled in)."""
+    return (platform or DEFAULT_PLATFORM).to_json()

@@ -136,7 +136,7 @@ def _build_request(job: BuildJob, ctx: RunContext, folder: Path) -> QuickBuild:
     build_args, secret_build_args = _split_secrets(job.build_args, job.secrets)
     return QuickBuild(context=str(folder), images=job.images(ctx.run_id, ctx.login_server, ctx.started),
                       dockerfile=job.dockerfile, build_args=build_args, secret_build_args=secret_build_args,
-                      target=job.target, platform=job.platform.docker, push=job.push, no_cache=job.no_cache, timeout=job.timeout)
+                      target=job.target, platform=job.platform, push=job.push, no_cache=job.no_cache, timeout=job.timeout)
 
 
 def _task_request(job: TaskJob, folder: Path) -> TaskRun:

@@ -12,24 +12,9 @@ from datetime import datetime
 
 from ..acrspec import (ARCHITECTURES, DEFAULT_CPU, DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT, OSES, QUICK_RUN, VARIANTS,
                        valid_timeout)
+from ..platforms import Platform  # the one platform value (vocabulary); the emulator reads its JSON itself
 from .arm import bad_request
 _RUN_VAR = re.compile(r"\{\{\s*\.(Run|Build)\.(\w+)\s*\}\}")
-
-
-@dataclass(frozen=True)
-class Platform:
-    os: str = "linux"
-    architecture: str | None = "amd64"
-    variant: str | None = None
-
-    def to_json(self) -> dict:
-        out = {"os": self.os, "architecture": self.architecture, "variant": self.variant}
-        return {k: v for k, v in out.items() if v is not None}
-
-    @property
-    def docker(self) -> str:
-        """The engine's form, e.g. linux/arm/v7."""
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
 
 @dataclass
@@ -145,7 +130,7 @@ def _task(body: dict, kind: str) -> TaskJob:
 def parse_platform(value: object, required: bool = True) -> Platform:
     """platform {os, architecture?, variant?}: strings from the API's enums, or ArmError(400)."""
     if value is None and not required:
-        return Platform()
+        return Platform().with_default()
     if not isinstance(value, dict) or not isinstance(value.get("os"), str):
         raise bad_request("platform with an os is required.", target="platform")
     for key in ("architecture", "variant"):
@@ -158,7 +143,7 @@ def parse_platform(value: object, required: bool = True) -> Platform:
         raise bad_request(f"The platform '{'/'.join(filter(None, (os_, arch, variant)))}' is not valid: os is one of "
                           f"{', '.join(OSES)}, architecture one of {', '.join(ARCHITECTURES)}, variant one of "
                           f"{', '.join(VARIANTS)}.", target="platform")
-    return Platform(os_, arch, variant)
+    return Platform(os_, arch, variant).with_default()
 
 
 def parse_timeout(value: object) -> int:

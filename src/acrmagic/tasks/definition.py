@@ -26,6 +26,7 @@ import yaml
 
 from ..context import INLINE_DOCKERFILE, is_git_url
 from .. import acrspec, refs
+from ..platforms import Platform
 from ..errors import TaskFileError, UsageError, quoted
 from ..runrequest import render_image
 from . import secrets, timer
@@ -276,20 +277,13 @@ def _identity(assign: list[str] | None, previous: dict | None) -> dict | None:
     return identity
 
 
-def _platform(text: str) -> dict:
-    import argparse
-
-    from ..options import parse_platform
-
+def _platform(text) -> dict:
+    """`--platform` (text, or a Platform the flags parsed) as the Task resource records it."""
     try:
-        value = parse_platform(text)
-    except argparse.ArgumentTypeError as e:
+        platform = text if isinstance(text, Platform) else Platform.parse(text)
+    except ValueError as e:
         raise UsageError(f"--platform: {e}") from None
-    parts = value.split("/")
-    out = {"os": parts[0], "architecture": parts[1] if len(parts) > 1 else "amd64"}
-    if len(parts) > 2:
-        out["variant"] = parts[2]
-    return out
+    return platform.to_json()
 
 
 def _timeout(value) -> int:
@@ -328,8 +322,7 @@ def flags_of(resource: dict) -> dict:
     values = [v for v in step.get("values", []) if not v.get("isSecret")]
     f: dict = {"context": None if step.get("contextPath") == "/dev/null" else step.get("contextPath"),
                "timeout": props["timeout"], "status": props["status"], "registry": ext.get("registry"),
-               "platform": "/".join(props["platform"][k] for k in ("os", "architecture", "variant")
-                                    if props["platform"].get(k))}
+               "platform": str(Platform.from_json(props["platform"]))}
     if step["type"] == DOCKER:
         f.update(image=step["imageNames"], no_push=not step["isPushEnabled"], no_cache=step["noCache"],
                  target=step.get("target"), arg=[f"{a['name']}={a['value']}" for a in step.get("arguments", [])])

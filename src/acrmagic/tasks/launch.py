@@ -16,6 +16,7 @@ from typing import Callable
 from .. import owner, runner, targets
 from ..context import INLINE_DOCKERFILE
 from ..errors import TaskFileError, UsageError
+from ..platforms import Platform
 from ..runrequest import QuickBuild, TaskRun
 from ..runs.store import RunStore
 from ..targets.base import Target
@@ -49,7 +50,7 @@ def request(resource: dict, folder: Path | None, home: str, shown_context: str |
     step, name = props["step"], resource["name"]
     shown = shown_context or d.context(resource) or "/dev/null"
     recorded = {"task": name, "context": shown, "timeout": props["timeout"]}
-    platform = "/".join(props["platform"][k] for k in ("os", "architecture", "variant") if props["platform"].get(k))
+    platform = Platform.from_json(props["platform"])
     if step["type"] == d.DOCKER:
         inline = ext.get("dockerfile")
         dockerfile = None if inline is not None else step["dockerFilePath"]

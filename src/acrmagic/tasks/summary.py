@@ -8,6 +8,7 @@ import html
 import json
 from dataclasses import dataclass, field
 
+from ..platforms import Platform
 from . import definition as d
 from .trigger_state import TriggerState
 
@@ -38,7 +39,7 @@ class TaskInfo:
 
     def lines(self) -> list[str]:
         props, step = self.resource["properties"], self.resource["properties"]["step"]
-        platform = "/".join(v for v in props["platform"].values() if v)
+        platform = Platform.from_json(props["platform"])
         out = [f"Task {self.name}: {props['status']}, {step['type']} step, {platform}, timeout {props['timeout']}s"]
         if step["type"] == d.DOCKER:
             out.append(f"  images: {', '.join(step['imageNames']) or '-'} (push: {str(step['isPushEnabled']).lower()})")

@@ -6,23 +6,25 @@ from __future__ import annotations
 
 import base64
 
-from ...acrspec import ARCHITECTURES, MAX_TIMEOUT, MIN_TIMEOUT, OSES, VARIANTS  # what the service accepts
+from ...acrspec import MAX_TIMEOUT, MIN_TIMEOUT  # what the service accepts
 from ...errors import UsageError
+from ...platforms import DEFAULT as DEFAULT_PLATFORM, Platform
 from ...runrequest import QuickBuild, TaskRun
 
 
-def platform(text: str | None):
-    """`--platform os[/arch[/variant]]`, lower-cased; default linux/amd64 as az."""
+def platform(given: Platform | str | None):
+    """`--platform` as the SDK's model; default linux/amd64 as az. What ACR does not build for is refused."""
     from azure.mgmt.containerregistrytasks.models import PlatformProperties
 
-    if not text:
-        return PlatformProperties(os="linux", architecture="amd64")
-    parts = text.lower().split("/")
-    os_, arch, variant = (parts + [None, None])[:3]
-    if len(parts) > 3 or os_ not in OSES or (arch and arch not in ARCHITECTURES) or (variant and variant not in VARIANTS):
-        raise UsageError(f"--platform: {text!r} is not one ACR builds for: os {'|'.join(OSES)}, architecture "
-                         f"{'|'.join(ARCHITECTURES)}, variant {'|'.join(VARIANTS)} (e.g. linux/arm64)")
-    return PlatformProperties(os=os_, architecture=arch or "amd64", variant=variant)
+    try:
+        value = given if isinstance(given, Platform) else Platform.parse(given) if given else DEFAULT_PLATFORM
+    except ValueError as e:
+        raise UsageError(f"--platform: {e}") from None
+    problem = value.acr_problem()
+    if problem:
+        raise UsageError(f"--platform: {problem}")
+    p = value.to_json()
+    return PlatformProperties(os=p["os"], architecture=p["architecture"], variant=p.get("variant"))
 
 
 def platform_record(p) -> dict:

@@ -32,14 +32,6 @@ from ...states import ERROR, FAILED, STEP_FAILED, SUCCEEDED
 from ..base import Outcome, RunHandle, stop_outcome
 from .builds import PUSH_RETRY, BuildRequest, EngineBuilder, new_build_id
 
-def engine_platform(platform: str | None) -> str | None:
-    """`--platform` as the engine spells it: az's `x86` is Docker's `386`."""
-    if not platform:
-        return None
-    parts = platform.split("/")
-    return "/".join("386" if i == 1 and part == "x86" else part for i, part in enumerate(parts))
-
-
 @dataclass
 class FolderContext:
     """A folder to serve through a session: walked once (for the run record, and reused as BuildKit's
@@ -154,7 +146,7 @@ class QuickBuildRun(RunHandle):
         if self.reason:
             return stop_outcome(self.reason, req.timeout)
         build = BuildRequest(context=None, tags=self.tags, build_args={**req.build_args, **req.secret_build_args},
-                             target=req.target, platform=engine_platform(req.platform), no_cache=req.no_cache)
+                             target=req.target, platform=req.platform.engine if req.platform else None, no_cache=req.no_cache)
         session = None
         if isinstance(self.ctx, FolderContext):
             session = self.ctx.session(req.secret_build_args)

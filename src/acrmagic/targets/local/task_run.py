@@ -11,7 +11,7 @@ from ... import refs
 from ...context import pack_tree
 from ...errors import UsageError
 from ...events import Emit, LogEvent, StepEvent, StepRecord
-from ...runrequest import TaskRun
+from ...runrequest import TaskRun, platform_record
 from ...runs.model import OutputImage
 from ...states import CANCELED, ERROR, FAILED, STEP_CANCELED, STEP_RUNNING, STOP_TIMEOUT, TIMEOUT, run_status
 from ...taskfile import Plan
@@ -46,7 +46,7 @@ class TaskRunHandle(RunHandle):
         self.cancel_ref = f"task:{self.executor.instance}"
         self.source = ({"type": "none", "digest": digest} if request.context_path is None else
                        {"type": "folder", "path": str(request.context_path), "digest": digest})
-        self.platform = {"os": "linux"}
+        self.platform = platform_record(None)  # steps run on the engine's own platform
         levels = {sid: n for n, level in enumerate(plan.levels) for sid in level}
         self.numbers = {s.id: i + 1 for i, s in enumerate(plan.task.steps)}
         self.steps = [StepRecord(s.id, self.numbers[s.id], extra={"type": s.type, "level": levels[s.id]})

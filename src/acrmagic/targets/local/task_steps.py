@@ -35,8 +35,9 @@ import docker
 import requests
 
 from ...errors import BuildFailed, EngineLost, StepFailed, StepStopped
-from ...failure import failing_line
 from ...events import LogEvent
+from ...failure import failing_line
+from ...platforms import Platform
 from ...taskfile.execute import DEADLINE_EXCEEDED, Attempt
 from ...taskfile.model import Step
 from ...context import is_git_url, pack_folder, pack_git
@@ -227,7 +228,7 @@ class LocalTaskExecutor:
         if spec.cache_ref:
             log("cache: enabled: the engine's BuildKit cache is used here; the registry cache is ACR's")
         request = BuildRequest(context=ctx, tags=tags, build_args=spec.build_args, labels=spec.labels,
-                               target=spec.target, platform=spec.platform, no_cache=spec.no_cache)
+                               target=spec.target, platform=_engine_platform(spec.platform), no_cache=spec.no_cache)
         lines: list[str] = []
 
         def emit(ev):
@@ -405,3 +406,14 @@ class _Collector:
 
     def text(self) -> str:
         return self.tail.decode("utf-8", errors="replace")
+
+
+def _engine_platform(text: str | None) -> str | None:
+    """A build step's `--platform` as the engine spells it (az's x86 is Docker's 386); text Docker would
+    refuse goes as written, so the engine's own message says why."""
+    if not text:
+        return None
+    try:
+        return Platform.parse(text).engine
+    except ValueError:
+        return text
