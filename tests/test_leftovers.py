@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,12 +15,16 @@ import docker
 import pytest
 
 import acrmagic
+from acrmagic.owner import process_start
 
 pytestmark = pytest.mark.engine
 
 
-def _labelled(client, run_id):
-    label = f"org.acrmagic.run-id={run_id}"
+def _labelled(client, run_id: str, pid: int, start: str | None = None):
+    """What the run of process `pid` made, by its run ID and its owner label (other stores on this engine
+    count run IDs the same way, so the run ID alone could name another suite's containers)."""
+    owner = f"{socket.gethostname()}:{pid}:{start or process_start(pid)}"
+    label = [f"org.acrmagic.run-id={run_id}", f"org.acrmagic.owner={owner}"]
     return (client.containers.list(all=True, filters={"label": label}), client.volumes.list(filters={"label": label}))
 
 
@@ -34,19 +39,21 @@ def test_a_task_run_killed_with_sigkill_is_recorded_error_and_cleaned_by_the_nex
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             runs = acrmagic.runs()
-            if runs and _labelled(client, runs[0].run_id)[0]:
+            if runs and _labelled(client, runs[0].run_id, proc.pid)[0]:
                 break
             time.sleep(0.2)
         else:
             proc.kill()
             pytest.fail(f"the step's container never started: {proc.communicate()}")
         run_id = runs[0].run_id
+        owner_start = process_start(proc.pid)  # read while it lives: the label names it
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    containers, volumes = _labelled(client, run_id)
+    labelled = lambda: _labelled(client, run_id, proc.pid, owner_start)  # noqa: E731
+    containers, volumes = labelled()
     assert containers and volumes  # a killed process cleans nothing itself
 
     listed = subprocess.run([sys.executable, "-m", "acrmagic", "show", run_id, "-o", "json"], capture_output=True,
@@ -60,4 +67,4 @@ def test_a_task_run_killed_with_sigkill_is_recorded_error_and_cleaned_by_the_nex
     assert out.returncode == 0, out.stderr
     notes = [line for line in out.stdout.splitlines() if "processes that no longer exist" in line]
     assert len(notes) == 1 and containers[0].name in notes[0]
-    assert _labelled(client, run_id) == ([], [])
+    assert labelled() == ([], [])
