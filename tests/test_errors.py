@@ -28,3 +28,21 @@ def test_history_verbs_quote_what_they_were_given(home):
             assert len(str(e)) < 300 and "\n" not in str(e)
         else:
             raise AssertionError("no error")
+
+
+#: raised and caught inside acrmagic (turned into one of the exported errors, an HTTP answer, or a run's state)
+INTERNAL = {"AcrMagicError", "BadDelivery", "HelpShown", "EngineError", "BuildFailed", "EngineLost", "StepFailed",
+            "TemplateError", "YamlTagMismatch", "TemplateBreak", "TemplateContinue", "EmulatorError", "ArmError",
+            "SourceUnavailable", "StepStopped"}
+
+
+def test_every_error_a_user_can_meet_is_exported_at_the_top_level():
+    import inspect
+
+    import acrmagic
+    from acrmagic import errors
+
+    public = {name for name, cls in inspect.getmembers(errors, inspect.isclass)
+              if issubclass(cls, errors.AcrMagicError) and name not in INTERNAL}
+    assert public <= set(acrmagic.__all__) and all(getattr(acrmagic, name) is getattr(errors, name) for name in public)
+    assert "AcrMagicError" in acrmagic.__all__

@@ -12,15 +12,17 @@ import importlib
 import sys
 
 from .api import build, cancel, logs, run, runs, show, use
-from .errors import (AcrMagicError, ContextError, EngineUnavailable, RunCanceled, RunError, RunErrored,
-                     RunFailed, RunNotFound, RunTimedOut, TaskFileError, UsageError)
+from .errors import (AcrMagicError, AuthenticationFailed, CloudError, CloudUnavailable, ContextError,
+                     EngineUnavailable, RegistryError, RegistryUnavailable, RunCanceled, RunError, RunErrored,
+                     RunFailed, RunNotFound, RunTimedOut, StoreError, TaskFileError, UsageError)
 from .runs.model import OutputImage, Run
 
 __version__ = "0.1.0"
 
 __all__ = ["build", "run", "runs", "show", "logs", "cancel", "Run", "OutputImage", "AcrMagicError", "UsageError",
            "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled", "RunTimedOut",
-           "RunErrored", "RunNotFound", "TaskFileError", "load_ipython_extension", "taskfile", "tasks", "trace", "use",
+           "RunErrored", "RunNotFound", "TaskFileError", "AuthenticationFailed", "CloudError", "CloudUnavailable",
+           "RegistryError", "RegistryUnavailable", "StoreError", "load_ipython_extension", "taskfile", "tasks", "trace", "use",
            "requirements"]
 
 

@@ -34,7 +34,7 @@ def build(dockerfile: str | None = None, *, image: str | list[str] | None = None
                         secret_build_args={k: str(v) for k, v in (secret_build_args or {}).items()},
                         target=target, platform=platform, push=push, no_cache=no_cache, timeout=timeout, logs=logs,
                         agent_pool=agent_pool, wait=wait)
-    return _build(opts, progress)
+    return build_with(opts, progress)
 
 
 def run(task: str | None = None, *, file: str | None = None, context: str = ".", set: dict | list | None = None,
@@ -48,7 +48,7 @@ def run(task: str | None = None, *, file: str | None = None, context: str = ".",
     opts = TaskOptions(task_text=task, file=file, context=context, set_values=_pairs(set), set_secrets=_pairs(set_secret),
                        values_file=values, registry=registry, timeout=timeout, dry_run=dry_run, logs=logs,
                        agent_pool=agent_pool, wait=wait)
-    return _run_task(opts, progress)
+    return run_with(opts, progress)
 
 
 def _pairs(items: dict | list | None) -> list[str]:
@@ -68,25 +68,27 @@ def _queue(request: QuickBuild | TaskRun, opts: BuildOptions | TaskOptions) -> m
     return runner.queue(request, target=targets.choose(opts.registry))
 
 
-def _build(opts: BuildOptions, progress=None) -> model.Run:
+def build_with(opts: BuildOptions, progress=None) -> model.Run:
+    """`build` from parsed flags (what `%%acrbuild` and `acrmagic build` parse)."""
     request = QuickBuild.from_options(opts)
     return _start(request, opts, progress).run() if opts.wait else _queue(request, opts)
 
 
-async def _build_async(opts: BuildOptions) -> model.Run:
+async def build_with_async(opts: BuildOptions) -> model.Run:
     """The same, awaiting: a notebook cell stays responsive to its view's Cancel button."""
     request = QuickBuild.from_options(opts)
     return await _start(request, opts).run_async() if opts.wait else _queue(request, opts)
 
 
-def _run_task(opts: TaskOptions, progress=None):
+def run_with(opts: TaskOptions, progress=None):
+    """`run` from parsed flags (what `%%acrtask` and `acrmagic run` parse); a Plan with --dry-run."""
     request = TaskRun.from_options(opts)
     if opts.dry_run:
         return request.plan("dryrun", targets.choose(opts.registry).registry)
     return _start(request, opts, progress).run() if opts.wait else _queue(request, opts)
 
 
-async def _run_task_async(opts: TaskOptions):
+async def run_with_async(opts: TaskOptions):
     request = TaskRun.from_options(opts)
     if opts.dry_run:
         return request.plan("dryrun", targets.choose(opts.registry).registry)

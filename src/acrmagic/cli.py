@@ -70,7 +70,7 @@ def _run(argv: list[str]) -> int:
         opts = BuildOptions.from_argv(argv[1:], prog="acrmagic build")
         if opts.file == "-":  # -f - : the Dockerfile on standard input
             opts.file, opts.dockerfile_text = None, sys.stdin.read()
-        run = api._build(opts)
+        run = api.build_with(opts)
         print(run.summary())
         return 0
     if argv[:1] == ["run"]:
@@ -86,7 +86,7 @@ def _run(argv: list[str]) -> int:
         opts = TaskOptions.from_argv(rest, prog="acrmagic run")
         if opts.file == "-":
             opts.file, opts.task_text = None, sys.stdin.read()
-        result = api._run_task(opts)
+        result = api.run_with(opts)
         if opts.dry_run:
             print(json.dumps(result.to_dict(), indent=2) if output == "json" else repr(result))
         else:

@@ -61,7 +61,7 @@ class AcrMagics(Magics):
             opts = BuildOptions.from_argv(_split(line, "acrbuild"), dockerfile_text=cell)
         except HelpShown:
             return None
-        return api._build(opts)
+        return api.build_with(opts)
 
     @no_var_expand
     @line_cell_magic
@@ -76,7 +76,7 @@ class AcrMagics(Magics):
             opts = TaskOptions.from_argv(_split(line, "acrtask"), task_text=cell)
         except HelpShown:
             return None
-        return api._run_task(opts)
+        return api.run_with(opts)
 
     @no_var_expand
     @line_magic
@@ -140,8 +140,8 @@ def await_run_cells(lines: list[str]) -> list[str]:
 async def run_cell_async(name: str, line: str, cell: str | None):
     try:
         if name == "acrbuild":
-            return await api._build_async(BuildOptions.from_argv(_split(line, "acrbuild"), dockerfile_text=cell))
-        return await api._run_task_async(TaskOptions.from_argv(_split(line, "acrtask"), task_text=cell))
+            return await api.build_with_async(BuildOptions.from_argv(_split(line, "acrbuild"), dockerfile_text=cell))
+        return await api.run_with_async(TaskOptions.from_argv(_split(line, "acrtask"), task_text=cell))
     except HelpShown:
         return None
 
