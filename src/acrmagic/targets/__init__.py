@@ -13,11 +13,6 @@ from ..errors import UsageError
 from .base import Target
 
 
-def is_acr_registry(registry: str) -> bool:
-    """`-r myreg` and `-r myreg.azurecr.io` name an ACR registry; `-r localhost:5000` a registry address."""
-    return refs.is_acr_name(registry)
-
-
 def resolve(registry: str | None = None, chosen: dict | None = None) -> dict:
     """The target of a new run, as a config dict: `-r REGISTRY` on one command overrides what
     `acrmagic use` / ACRMAGIC_TARGET chose: a registry address runs locally, an ACR name in ACR."""
@@ -28,7 +23,7 @@ def resolve(registry: str | None = None, chosen: dict | None = None) -> dict:
         refs.check_registry(registry, "-r/--registry")
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if not is_acr_registry(registry):
+    if not refs.is_acr_name(registry):  # `-r localhost:5000`, a registry address: the local engine
         return {"kind": "local", "registry": registry}
     base = chosen if chosen.get("kind") == "acr" else {"kind": "acr"}
     return {**base, "registry": registry.split(".")[0]}
