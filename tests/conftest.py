@@ -3,6 +3,8 @@ which `./dev test` starts; they fail (not skip) when those are missing."""
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -11,9 +13,56 @@ import docker
 import pytest
 import requests
 
+HYGIENE = Path(__file__).parent / "hygiene"
+sys.path.insert(0, str(HYGIENE))
+import session_builds  # noqa: E402  (tests/hygiene: how the session marks and removes what it builds)
+
 REGISTRY = "localhost:5000"
 ACCEPT = ("application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, "
           "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json")
+
+
+def pytest_configure(config):
+    """Name this session (its pytest process) and mark every build it, or a process it starts, makes;
+    first remove what an earlier session that was killed left (its pytest process is gone)."""
+    from acrmagic import owner
+
+    session = owner.this_process()
+    config._acrmagic_test_session = session
+    os.environ[session_builds.SESSION_ENV] = session
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HYGIENE), os.environ.get("PYTHONPATH")]))
+    session_builds.install()
+    engine = _engine_or_none()
+    if engine is not None:
+        for dead in session_builds.dead_sessions(engine):
+            session_builds.clean(engine, dead)
+
+
+def pytest_unconfigure(config):
+    """Remove what this session built: images by its label, cache records by its builds' windows.
+    (Not earlier: module fixtures and later tests build on images earlier tests made.)"""
+    session = getattr(config, "_acrmagic_test_session", None)
+    engine = _engine_or_none() if session else None
+    if engine is None:
+        return
+    keep = bool(os.environ.get("ACRMAGIC_TEST_KEEP_WINDOWS"))
+    images, records, freed = session_builds.clean(engine, session, keep_windows=keep)
+    if images or records:
+        print(f"\nengine hygiene: removed this session's {len(images)} images and {records} build-cache "
+              f"records ({freed / 1e6:.1f} MB)", file=sys.stderr)
+
+
+def _engine_or_none():
+    """acrmagic's engine client, or None where no engine answers (unit tests on a machine without one)."""
+    from acrmagic.errors import AcrMagicError
+    from acrmagic.targets.local.engine import connect
+
+    try:
+        engine = connect()
+        engine.call("GET", "/version", timeout=5)
+        return engine
+    except (AcrMagicError, OSError, ValueError):
+        return None
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +129,20 @@ def engine():
     client.ping()
     yield client
     client.close()
+
+
+def docker_build(*args: str, stdin: bytes = b"") -> None:
+    """`docker build ARGS` with BuildKit, marked as this session's build (its label on the image, its
+    window noted for the cache records), for the tests that compare acrmagic with the docker CLI."""
+    import subprocess
+
+    session = os.environ[session_builds.SESSION_ENV]
+    start = time.time()
+    try:
+        subprocess.run(["/usr/bin/docker", "build", "--label", f"{session_builds.LABEL}={session}", *args],
+                       check=True, input=stdin, stdout=subprocess.DEVNULL, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+    finally:
+        session_builds.note_build(session, start, time.time())
 
 
 def wait_for(predicate, timeout: float = 60, what: str = "a condition", interval: float = 0.1):

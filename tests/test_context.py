@@ -17,9 +17,7 @@ import pytest
 import acrmagic
 from acrmagic.context import INLINE_DOCKERFILE, is_git_url, pack_folder, pack_gzip, pack_tree, read_dockerignore
 from acrmagic.errors import ContextError
-from conftest import run_in_image
-
-DOCKER = "/usr/bin/docker"
+from conftest import docker_build, run_in_image
 
 
 def members(ctx) -> list[str]:
@@ -179,9 +177,8 @@ def _listing(engine, tag: str) -> list[str]:
 
 
 def _docker_listing(engine, root, tag: str, stdin_dockerfile: str | None = None) -> list[str]:
-    argv = [DOCKER, "build", "-q", "--network", "host", "-t", tag] + (["-f", "-"] if stdin_dockerfile else []) + [str(root)]
-    subprocess.run(argv, check=True, input=(stdin_dockerfile or "").encode(), stdout=subprocess.DEVNULL,
-                   env={**os.environ, "DOCKER_BUILDKIT": "1"})
+    docker_build("-q", "--network", "host", "-t", tag, *(["-f", "-"] if stdin_dockerfile else []), str(root),
+                 stdin=(stdin_dockerfile or "").encode())
     return _listing(engine, tag)
 
 
@@ -254,9 +251,7 @@ def test_dockerfile_in_a_subfolder_with_its_own_dockerignore_is_what_docker_buil
     own_build_cache.append(f"{repo}:docker")
     _make(root, {".dockerignore": "a\n", "docker/app.Dockerfile": list_files(repo),
                  "docker/app.Dockerfile.dockerignore": "b\ndocker\n", "a": "", "b": "", "c/d": ""})
-    argv = [DOCKER, "build", "-q", "--network", "host", "-t", f"{repo}:docker", "-f",
-            str(root / "docker/app.Dockerfile"), str(root)]
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+    docker_build("-q", "--network", "host", "-t", f"{repo}:docker", "-f", str(root / "docker/app.Dockerfile"), str(root))
     docker = _listing(engine, f"{repo}:docker")
     acrmagic.build(context=str(root), file="docker/app.Dockerfile", image=f"{repo}:1", push=False, logs=False)
     assert _listing(engine, f"localhost:5000/{repo}:1") == docker
