@@ -17,6 +17,9 @@ HYGIENE = Path(__file__).parent / "hygiene"
 sys.path.insert(0, str(HYGIENE))
 import session_builds  # noqa: E402  (tests/hygiene: how the session marks and removes what it builds)
 
+#: the emulator process and its `emulator` / `clients` fixtures, for the emulator's test files
+pytest_plugins = ["emulator_harness"]
+
 REGISTRY = "localhost:5000"
 ACCEPT = ("application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, "
           "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json")

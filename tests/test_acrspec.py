@@ -39,3 +39,7 @@ def test_names_and_timeouts():
     assert not acrspec.TASK_NAME.fullmatch("abcde\n") and not acrspec.REGISTRY_NAME.fullmatch("my-reg")
     assert acrspec.valid_timeout(300) and acrspec.valid_timeout(28800)
     assert not acrspec.valid_timeout(299) and not acrspec.valid_timeout(True) and not acrspec.valid_timeout(600.0)
+
+
+def test_run_ids_count_in_base_36():
+    assert [acrspec.base36(n) for n in (1, 9, 10, 35, 36, 1295, 1296)] == ["1", "9", "a", "z", "10", "zz", "100"]

@@ -77,10 +77,18 @@ def _time(stamp: str) -> datetime:
 
 def made_within(engine, windows: list[tuple[datetime, datetime]]) -> list[str]:
     """IDs of the records created inside one of `windows` (the engine's clock before and after each of
-    the caller's builds) that nobody uses now, of every kind: a caller that cannot name its builds'
-    RUN commands (a test suite) takes the windows as what identifies its records."""
+    the caller's builds), and last used inside one too, that nobody uses now, of every kind: a caller
+    that cannot name its builds' RUN commands (a test suite) takes the windows as what identifies its
+    records. A record someone used outside the windows is shared with another build: it stays."""
+    def inside(when: datetime) -> bool:
+        return any(start <= when <= end for start, end in windows)
+
     return [i for i, r in records(engine).items()
-            if not r.get("InUse") and any(start <= _created(r) <= end for start, end in windows)]
+            if not r.get("InUse") and inside(_created(r)) and inside(_last_used(r))]
+
+
+def _last_used(record: dict) -> datetime:
+    return _time(record["LastUsedAt"]) if record.get("LastUsedAt") else _created(record)
 
 
 def created(record: dict) -> datetime:
