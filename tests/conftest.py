@@ -109,21 +109,26 @@ def ip():
 @pytest.fixture
 def own_build_cache():
     """A list to add the test's image references and IDs to: after the test they are removed, and so are
-    the build-cache records its session builds made (by ID; see acrmagic.targets.local.buildcache), RUN
-    layers when their command holds the repository name of a listed reference."""
+    the build-cache records its session builds made (by ID; see acrmagic.targets.local.buildcache) while
+    one of this test's builds ran (the windows session_builds notes), RUN layers when their command holds
+    the repository name of a listed reference."""
     import subprocess
+    from datetime import datetime, timezone
 
     from acrmagic.targets.local import buildcache
     from acrmagic.targets.local.engine import connect
 
     engine = connect()
+    session, started = os.environ[session_builds.SESSION_ENV], time.time()
     before, since = buildcache.records(engine), buildcache.engine_now(engine)
     images: list[str] = []
     yield images
     for ref in images:  # tags first, then the IDs the runs built (earlier builds under a tag: untagged now)
         subprocess.run(["/usr/bin/docker", "rmi", "-f", "--", ref], capture_output=True)
     markers = [ref.split("/")[-1].split(":")[0] for ref in images if not ref.startswith("sha256:")]
-    buildcache.remove(engine, buildcache.made_by_session_builds(engine, before, since, markers))
+    windows = [(datetime.fromtimestamp(a, timezone.utc), datetime.fromtimestamp(b, timezone.utc))
+               for a, b in session_builds.windows(session) if a >= started - session_builds.SLACK]
+    buildcache.remove(engine, buildcache.made_by_session_builds(engine, before, since, markers, windows=windows))
 
 
 @pytest.fixture(scope="session")
