@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from . import config, refs, runner, targets
+from . import config, keyvalues, refs, runner, targets
 from .errors import RunNotFound, UsageError, quoted
 from .acrspec import DEFAULT_TIMEOUT
 from .options import MAX_TOP, BuildOptions, TaskOptions
@@ -30,8 +30,8 @@ def build(dockerfile: str | None = None, *, image: str | list[str] | None = None
     """
     images = [image] if isinstance(image, str) else list(image or [])
     opts = BuildOptions(images=images, registry=registry, context=context, file=file, dockerfile_text=dockerfile,
-                        build_args={k: str(v) for k, v in (build_args or {}).items()},
-                        secret_build_args={k: str(v) for k, v in (secret_build_args or {}).items()},
+                        build_args=keyvalues.parse(build_args, "--build-arg"),
+                        secret_build_args=keyvalues.parse(secret_build_args, "--secret-build-arg", secret=True),
                         target=target, platform=platform, push=push, no_cache=no_cache, timeout=timeout, logs=logs,
                         agent_pool=agent_pool, wait=wait)
     return build_with(opts, progress)
@@ -45,16 +45,11 @@ def run(task: str | None = None, *, file: str | None = None, context: str = ".",
 
     With `dry_run`, nothing runs and the resolved plan (`acrmagic.taskfile.Plan`) is returned instead.
     Raises a `RunError` subclass (with ``.run``) when the run does not succeed."""
-    opts = TaskOptions(task_text=task, file=file, context=context, set_values=_pairs(set), set_secrets=_pairs(set_secret),
+    opts = TaskOptions(task_text=task, file=file, context=context, set_values=keyvalues.parse(set, "--set"),
+                       set_secrets=keyvalues.parse(set_secret, "--set-secret", secret=True),
                        values_file=values, registry=registry, timeout=timeout, dry_run=dry_run, logs=logs,
                        agent_pool=agent_pool, wait=wait)
     return run_with(opts, progress)
-
-
-def _pairs(items: dict | list | None) -> list[str]:
-    if isinstance(items, dict):
-        return [f"{k}={v}" for k, v in items.items()]
-    return list(items or [])
 
 
 # -- what the magics and the command line call, with the options they parsed ------------------------------------

@@ -8,6 +8,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
+from . import keyvalues
 from .acrspec import DEFAULT_TIMEOUT  # az acr build's and ACR's default, seconds
 from .errors import HelpShown, UsageError, one_line  # noqa: F401 (HelpShown: the parsers' -h, caught by callers)
 from .platforms import Platform
@@ -88,26 +89,12 @@ _ARGUMENT = re.compile(r"^argument (\S+): ")
 
 
 def key_value(flag: str, secret: bool = False):
-    """KEY=VALUE -> (KEY, VALUE). For a secret flag the message never repeats the text: a user who
-    forgot the `=` (or the key) typed the secret itself."""
+    """An argparse type: KEY=VALUE -> (KEY, VALUE), by the one parser (`keyvalues`)."""
     def parse(text: str) -> tuple[str, str]:
-        key, eq, value = text.partition("=")
-        if not key or not eq:
-            shown = "the value is not shown" if secret else f"got {text!r}"
-            missing = "the '='" if not eq else "the KEY before '='"
-            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, {missing} is missing ({shown})")
-        return key, value
-    parse.__name__ = flag
-    return parse
-
-
-def key_value_text(flag: str, secret: bool = False):
-    """As `key_value`, keeping the text (``--set-secret`` is handed on as KEY=VALUE strings)."""
-    pair = key_value(flag, secret)
-
-    def parse(text: str) -> str:
-        pair(text)
-        return text
+        try:
+            return keyvalues.split(text, secret)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     parse.__name__ = flag
     return parse
 
@@ -223,9 +210,10 @@ def task_parser(prog: str = "acrtask") -> Parser:
     p.add_argument("--context", dest="context_flag", metavar="PATH_OR_URL",
                    help="source context, mounted at /workspace (default: the current folder)")
     p.add_argument("source", nargs="?", metavar="SOURCE_LOCATION", help="the source context, as a positional")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a value for {{.Values.KEY}}")
+    p.add_argument("--set", action="append", default=[], type=key_value("--set"), metavar="KEY=VALUE",
+                   help="a value for {{.Values.KEY}}")
     p.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE", secret=True,
-                   type=key_value_text("--set-secret", secret=True),
+                   type=key_value("--set-secret", secret=True),
                    help="a secret value for {{.Values.KEY}}: never shown in logs, records or outputs")
     p.add_argument("--values", metavar="FILE", help="YAML values file, relative to the context")
     p.add_argument("-r", "--registry", help="the run registry ($Registry; default localhost:5000)")
@@ -244,8 +232,8 @@ class TaskOptions:
     task_text: str | None = None
     file: str | None = None
     context: str = "."
-    set_values: list[str] = field(default_factory=list)
-    set_secrets: list[str] = field(default_factory=list)
+    set_values: dict[str, str] = field(default_factory=dict)
+    set_secrets: dict[str, str] = field(default_factory=dict)
     values_file: str | None = None
     registry: str | None = None
     timeout: int = DEFAULT_TIMEOUT
@@ -258,11 +246,11 @@ class TaskOptions:
     def from_argv(cls, argv: list[str], task_text: str | None = None, prog: str = "acrtask") -> "TaskOptions":
         ns = task_parser(prog).parse_args(argv)
         return cls(task_text=task_text, file=ns.file, context=_context(ns, prog),
-                   set_values=ns.set, set_secrets=ns.set_secret, values_file=ns.values, registry=ns.registry,
+                   set_values=dict(ns.set), set_secrets=dict(ns.set_secret), values_file=ns.values, registry=ns.registry,
                    timeout=ns.timeout, dry_run=ns.dry_run, logs=not ns.no_logs, agent_pool=ns.agent_pool,
                    wait=not ns.no_wait)
 
     def recorded(self) -> dict:
         return {"file": self.file, "context": self.context, "set": self.set_values,
-                "setSecret": sorted(s.split("=", 1)[0] for s in self.set_secrets), "values": self.values_file,
+                "setSecret": sorted(self.set_secrets), "values": self.values_file,
                 "registry": self.registry, "timeout": self.timeout, "agentPool": self.agent_pool}

@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import textfiles
+from .. import keyvalues, textfiles
 from ..errors import TaskFileError
 from . import graph, load as loading, model
-from .values import RunContext, merge_values, parse_set, parse_values_file, template_data
+from .values import RunContext, merge_values, parse_values_file, template_data
 
 __all__ = ["Plan", "load", "plan_dict", "RunContext"]
 
@@ -106,18 +106,22 @@ def _tidy(e: TaskFileError) -> TaskFileError:
 
 
 def load(text: str, run: RunContext, *, values: dict | None = None, values_file: str | None = None,
-         set_raw: list[str] | None = None, file: str = "<task>", base_dir: Path | None = None,
-         cli_env: list[str] | None = None) -> Plan:
+         set_values: dict[str, str] | None = None, secret_values: dict[str, str] | None = None,
+         file: str = "<task>", base_dir: Path | None = None, cli_env: list[str] | None = None) -> Plan:
     """Load and validate a task file. Raises TaskFileError (with file, line, column and step id), its
-    message one line. `text` and `values_file` are text: read files with acrmagic.textfiles."""
+    message one line. `text` and `values_file` are text: read files with acrmagic.textfiles.
+
+    `.Values` is the values file, then `values`, then `--set` (`set_values`), then `--set-secret`
+    (`secret_values`), each over the one before: mappings, parsed at the edge (`acrmagic.keyvalues`)."""
+    given = {**(values or {}), **(set_values or {}), **(secret_values or {})}
     try:
-        return _load(text, run, values, values_file, set_raw, file, base_dir, cli_env)
+        return _load(text, run, given, values_file, file, base_dir, cli_env)
     except TaskFileError as e:
         raise _tidy(e) from None
 
 
-def _load(text, run, values, values_file, set_raw, file, base_dir, cli_env) -> Plan:
-    merged = merge_values(parse_values_file(values_file), {**(values or {}), **parse_set(set_raw)})
+def _load(text, run, given, values_file, file, base_dir, cli_env) -> Plan:
+    merged = merge_values(parse_values_file(values_file), given)
     data = template_data(run, merged)
     src = loading.strip_comment_lines(text, file)
     raw_version = loading.find_version(src.text)
@@ -144,6 +148,20 @@ def _load(text, run, values, values_file, set_raw, file, base_dir, cli_env) -> P
                 aliases_enabled=aliases_on, values=merged)
 
 
+def _set_values(set_raw: list[str] | None) -> dict[str, str]:
+    """`--set` texts as acb's command line gives them (the reference cases' setRaw), read by the one
+    parser and refused in acb's words."""
+    out = {}
+    for text in set_raw or []:
+        try:
+            key, value = keyvalues.split(text)
+        except ValueError:
+            why = "invalid format, no = assignment found" if "=" not in text else "expected a key=val format"
+            raise TaskFileError(f"failed to parse --set data; {why}", kind="set_parse_error", file="--set") from None
+        out[key] = value
+    return out
+
+
 def plan_dict(yaml_text: str, run: dict, values: dict | None = None, values_file: str | None = None,
               set_raw: list[str] | None = None) -> dict:
     """The resolved plan as plain data, or {"ok": False, "error": {"kind", "message", "line", "column"}}.
@@ -155,7 +173,7 @@ def plan_dict(yaml_text: str, run: dict, values: dict | None = None, values_file
     set_raw = set_raw if set_raw is not None else run.get("setRaw")
     try:
         return load(yaml_text, RunContext.from_dict(run), values=values, values_file=values_file,
-                    set_raw=set_raw).to_dict()
+                    set_values=_set_values(set_raw)).to_dict()
     except TaskFileError as e:
         return {"ok": False, "error": {"kind": e.kind, "message": e.reason, "line": e.line, "column": e.column,
                                        "step": e.step}}

@@ -1,4 +1,4 @@
-"""Template data: `.Values` from a values file and `--set`, and `.Run` from the run's context."""
+"""Template data: `.Values` from a values file and the `--set` mappings, and `.Run` from the run's context."""
 
 from __future__ import annotations
 
@@ -9,21 +9,6 @@ from dataclasses import dataclass, field
 
 from ..errors import TaskFileError
 from . import yamlv2
-
-
-def parse_set(items: list[str] | None) -> dict[str, str]:
-    """`--set k=v` as acr-builder reads it: split at the first `=`, always strings, no nesting, last wins."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise TaskFileError("failed to parse --set data; invalid format, no = assignment found",
-                                kind="set_parse_error", file="--set")
-        key, _, value = item.partition("=")
-        if not key:
-            raise TaskFileError("failed to parse --set data; expected a key=val format", kind="set_parse_error",
-                                file="--set")
-        out[key] = value
-    return out
 
 
 def parse_values_file(text: str | None, name: str = "--values") -> dict:
