@@ -127,15 +127,10 @@ class _BuildStep:
     network: str = ""
 
 
-def _split_secrets(pairs: dict[str, str], secrets: list[str]) -> tuple[dict[str, str], dict[str, str]]:
-    plain = {k: v for k, v in pairs.items() if v not in secrets}
-    return plain, {k: v for k, v in pairs.items() if k not in plain}
-
-
 def _build_request(job: BuildJob, ctx: RunContext, folder: Path) -> QuickBuild:
-    build_args, secret_build_args = _split_secrets(job.build_args, job.secrets)
     return QuickBuild(context=str(folder), images=job.images(ctx.run_id, ctx.login_server, ctx.started),
-                      dockerfile=job.dockerfile, build_args=build_args, secret_build_args=secret_build_args,
+                      dockerfile=job.dockerfile, build_args=dict(job.build_args),
+                      secret_build_args=dict(job.secret_build_args),
                       target=job.target, platform=job.platform, push=job.push, no_cache=job.no_cache, timeout=job.timeout)
 
 
@@ -146,10 +141,10 @@ def _task_request(job: TaskJob, folder: Path) -> TaskRun:
             raise AcrMagicError(f"{name}: no such file in the uploaded source")
         return read_text(path, name)  # not UTF-8: the run fails with file and line, as it would locally
 
-    values, secrets = _split_secrets(job.values, job.secrets)
     values_text = job.values_content if job.values_content is not None else (
         read(job.values_file) if job.values_file else None)
     return TaskRun(task_text=job.task_content if job.task_content is not None else read(job.task_file),
                    task_name=job.task_file or "encoded task", context=".", context_path=folder,
-                   values_text=values_text, values_file=job.values_file, set_values=values, set_secrets=secrets,
+                   values_text=values_text, values_file=job.values_file, set_values=dict(job.values),
+                   set_secrets=dict(job.secret_values),
                    timeout=job.timeout)

@@ -40,8 +40,9 @@ from ..errors import ArmError
 from ..states import SUCCEEDED
 from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, check_name, timestamp, utc_now
 from .execute import RunContext
-from .run_requests import (BuildJob, TaskJob, _base64, _named_list, _string, parse_cpu, parse_platform,
-                           parse_timeout)
+from .request_fields import (base64_field, by_secrecy, named_values, parse_cpu, parse_platform, parse_timeout,
+                             string_field)
+from .run_requests import BuildJob, TaskJob
 from .sources import SourceError, fetch, split_git
 from .state import principal
 
@@ -123,18 +124,18 @@ def _check_step(step: object, contexts) -> None:
              f"properties.step with a type ({', '.join(STEP_TYPES)}) is required.", "step")
     required = {DOCKER_STEP: "dockerFilePath", FILE_TASK_STEP: "taskFilePath",
                 ENCODED_TASK_STEP: "encodedTaskContent"}[step["type"]]
-    _string(step, required, required=True)
+    string_field(step, required, required=True)
     for key in ("contextPath", "target", "valuesFilePath", "contextAccessToken"):
-        _string(step, key)
+        string_field(step, key)
     if step["type"] == ENCODED_TASK_STEP:
-        _base64(step, "encodedTaskContent", required=True)
-        _base64(step, "encodedValuesContent")
+        base64_field(step, "encodedTaskContent", required=True)
+        base64_field(step, "encodedValuesContent")
     if step.get("imageNames") is not None:
         _require(_is_str_list(step["imageNames"]), "step.imageNames must be a list of image names.", "imageNames")
     for key in ("isPushEnabled", "noCache"):
         _require(step.get(key) is None or isinstance(step[key], bool), f"step.{key} must be true or false.", key)
     for key in ("arguments", "values"):
-        _named_list(step, key)
+        named_values(step, key)
     contexts.check(step.get("contextPath"), target="contextPath")
 
 
@@ -198,7 +199,7 @@ def _check_properties(props: dict, contexts) -> None:
     _check_trigger(props.get("trigger"))
     _check_credentials(props.get("credentials"))
     for key in ("agentPoolName", "logTemplate"):
-        _string(props, key)
+        string_field(props, key)
     _require(isinstance(props.get("isSystemTask", False), bool), "isSystemTask must be true or false.", "isSystemTask")
 
 
@@ -435,23 +436,27 @@ def task_job(task: dict, overrides: dict) -> BuildJob | TaskJob:
                   agent_pool_name=props.get("agentPoolName"), source_registry_auth="Default",
                   secrets=secrets_of(task))
 
-    def pairs(key: str) -> dict[str, str]:
-        items = {i["name"]: i for i in _named_list(step, key)}
-        items.update({i["name"]: i for i in _named_list(overrides, key)})
-        common["secrets"] += [i["value"] for i in items.values() if i["isSecret"]]
-        return {k: i["value"] for k, i in items.items()}
+    def pairs(key: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The step's plain and secret values, a run's overrides laid over them by name."""
+        plain, secret = by_secrecy(named_values(step, key) + named_values(overrides, key))
+        common["secrets"] += secret.values()
+        return plain, secret
 
     if step["type"] == DOCKER_STEP:
+        build_args, secret_build_args = pairs("arguments")
         return BuildJob(**common, image_names=list(step.get("imageNames") or []),
                         push=bool(step.get("isPushEnabled", True)) and bool(step.get("imageNames")),
                         dockerfile=overrides.get("file") or step["dockerFilePath"],
                         target=overrides.get("target") or step.get("target"), no_cache=bool(step.get("noCache")),
-                        build_args=pairs("arguments"))
+                        build_args=build_args, secret_build_args=secret_build_args)
+    values, secret_values = pairs("values")
     if step["type"] == FILE_TASK_STEP:
         return TaskJob(**common, task_file=overrides.get("file") or step["taskFilePath"],
-                       values_file=step.get("valuesFilePath"), values=pairs("values"))
-    return TaskJob(**common, task_content=_base64(step, "encodedTaskContent", required=True),
-                   values_content=_base64(step, "encodedValuesContent"), values=pairs("values"))
+                       values_file=step.get("valuesFilePath"), values=values,
+                       secret_values=secret_values)
+    return TaskJob(**common, task_content=base64_field(step, "encodedTaskContent", required=True),
+                   values_content=base64_field(step, "encodedValuesContent"), values=values,
+                   secret_values=secret_values)
 
 
 def register_identities(issuer, identity: dict | None) -> None:
