@@ -661,10 +661,10 @@ def test_filters():
 
 
 def test_a_run_past_its_timeout_is_stopped_and_marked_timeout(tmp_path):
-    """The scheduler with real Azurite and an executor that never finishes on its own."""
+    """The run driver with real Azurite and an executor that never finishes on its own."""
     from acrmagic.emulator.azurite import Azurite
     from acrmagic.emulator.blobs import Storage, container_name, log_blob_name
-    from acrmagic.emulator.scheduler import Scheduler
+    from acrmagic.emulator.run_driver import RunDriver
     from acrmagic.emulator.state import Registry, Store
     from acrmagic.emulator.tls import make_tls
 
@@ -685,12 +685,12 @@ def test_a_run_past_its_timeout_is_stopped_and_marked_timeout(tmp_path):
     try:
         reg = Registry("acrmagic", "rg", "sub")
         storage = Storage(azurite.endpoint, tls.ca_bundle)
-        scheduler = Scheduler(Store([reg]), storage, Sleeper(), tmp_path / "work")
+        run_driver = RunDriver(Store([reg]), storage, Sleeper(), tmp_path / "work")
         job = parse_run_request({"type": "EncodedTaskRunRequest", "platform": {"os": "linux"},
                                  "encodedTaskContent": base64.b64encode(b"steps: []").decode()})
         job.timeout = 1
-        run_id = scheduler.submit(reg, job, {})["properties"]["runId"]
-        run = scheduler.store.run(reg, run_id)
+        run_id = run_driver.submit(reg, job, {})["properties"]["runId"]
+        run = run_driver.store.run(reg, run_id)
         deadline = time.monotonic() + 10
         while not run.terminal:
             assert time.monotonic() < deadline
@@ -699,7 +699,7 @@ def test_a_run_past_its_timeout_is_stopped_and_marked_timeout(tmp_path):
         blob = storage.service.get_blob_client(container_name(reg.id), log_blob_name(run_id))
         assert blob.get_blob_properties().metadata == {"Complete": "TimedOut"}
         assert f"Run ID: {run_id} timed out after" in blob.download_blob().readall().decode()
-        scheduler.stop()
+        run_driver.stop()
     finally:
         azurite.stop()
     assert azurite.process.poll() is not None

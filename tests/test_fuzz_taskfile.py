@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from acrmagic import keyvalues, textfiles
 from acrmagic.errors import AcrMagicError, UsageError
-from acrmagic.taskfile import RunContext, load, model
+from acrmagic.taskfile import RunInfo, load, model
 
-RUN = RunContext(id="cb1", registry="myreg.azurecr.io", environ={"HOME": "/home/agent"})
+RUN = RunInfo(id="cb1", registry="myreg.azurecr.io", environ={"HOME": "/home/agent"})
 MAX_MESSAGE = 600
 FUZZ = settings(max_examples=int(os.environ.get("ACRMAGIC_FUZZ_EXAMPLES", 200)), deadline=None, database=None,
                suppress_health_check=list(HealthCheck))

@@ -203,7 +203,7 @@ class BuildOptions:
                 "timeout": self.timeout, "agentPool": self.agent_pool}
 
 
-def task_parser(prog: str = "acrtask") -> Parser:
+def run_parser(prog: str = "acrtask") -> Parser:
     p = Parser(prog=prog, add_help=False, description=(
         "Run a multi-step task (ACR task YAML, the cell body or -f FILE) on the local engine, like `az acr run`."))
     p.add_argument("-f", "--file", help="task file (instead of the cell body); relative to the current folder")
@@ -244,7 +244,7 @@ class TaskOptions:
 
     @classmethod
     def from_argv(cls, argv: list[str], task_text: str | None = None, prog: str = "acrtask") -> "TaskOptions":
-        ns = task_parser(prog).parse_args(argv)
+        ns = run_parser(prog).parse_args(argv)
         return cls(task_text=task_text, file=ns.file, context=_context(ns, prog),
                    set_values=dict(ns.set), set_secrets=dict(ns.set_secret), values_file=ns.values, registry=ns.registry,
                    timeout=ns.timeout, dry_run=ns.dry_run, logs=not ns.no_logs, agent_pool=ns.agent_pool,

@@ -108,9 +108,9 @@ class TaskRun:
 
     def plan(self, run_id: str, registry: str) -> "Plan":
         """Load and validate the task for a run (TaskFileError with file and line on bad input)."""
-        from .taskfile import RunContext, load  # the task-file engine: only for task runs
+        from .taskfile import RunInfo, load  # the task-file engine: only for task runs
 
-        run = RunContext(id=run_id, registry=registry, date=datetime.now(timezone.utc),
+        run = RunInfo(id=run_id, registry=registry, date=datetime.now(timezone.utc),
                          shared_volume=f"acb_vol_{run_id}")
         return load(self.task_text, run, values_file=self.values_text, set_values=self.set_values,
                     secret_values=self.set_secrets, file=self.task_name, base_dir=self.context_path)

@@ -1,6 +1,6 @@
 """Where a run's work happens, behind one small interface so the executor can be swapped.
 
-The driver (scheduler.py) owns the run record, the log blob, timeouts and statuses; an executor only
+The driver (run_driver.py) owns the run record, the log blob, timeouts and statuses; an executor only
 does the work: it starts in the background, writes log lines through ``ctx.log`` and reports the end
 once through ``ctx.on_status(status, details)`` with status Succeeded, Failed, Canceled or Error and
 details ``{"outputImages": [{registry, repository, tag, digest}], "error": "<one line>"}``.
@@ -37,7 +37,9 @@ OnStatus = Callable[[str, dict], None]
 
 
 @dataclass
-class RunContext:
+class EmulatedRun:
+    """One run as the driver hands it to an executor: who it is, where its source is, where its log goes."""
+
     run_id: str
     login_server: str       # the registry's, for `{{.Run.Registry}}` and unqualified image names
     started: datetime
@@ -48,7 +50,7 @@ class RunContext:
 
 
 class RunExecutor(Protocol):
-    def start(self, job: BuildJob | TaskJob, ctx: RunContext) -> object:
+    def start(self, job: BuildJob | TaskJob, ctx: EmulatedRun) -> object:
         """Begin the work in the background; return a handle for cancel()."""
 
     def cancel(self, handle: object) -> None:
@@ -70,7 +72,7 @@ class LocalTargetExecutor:
 
         self._target = target_factory or (lambda login_server: LocalTarget(login_server))
 
-    def start(self, job: BuildJob | TaskJob, ctx: RunContext) -> _Run:
+    def start(self, job: BuildJob | TaskJob, ctx: EmulatedRun) -> _Run:
         run = _Run()
         threading.Thread(target=self._run, args=(job, ctx, run), name=f"run-{ctx.run_id}", daemon=True).start()
         return run
@@ -81,7 +83,7 @@ class LocalTargetExecutor:
             if handle.handle is not None:
                 handle.handle.stop(STOP_CANCEL)
 
-    def _run(self, job: BuildJob | TaskJob, ctx: RunContext, run: _Run) -> None:
+    def _run(self, job: BuildJob | TaskJob, ctx: EmulatedRun, run: _Run) -> None:
         own = ctx.folder is None  # an archive to unpack into a folder of this run's
         folder = Path(tempfile.mkdtemp(prefix=f"acrmagic-emulator-{ctx.run_id}-")) if own else ctx.folder
         try:
@@ -127,7 +129,7 @@ class _BuildStep:
     network: str = ""
 
 
-def _build_request(job: BuildJob, ctx: RunContext, folder: Path) -> QuickBuild:
+def _build_request(job: BuildJob, ctx: EmulatedRun, folder: Path) -> QuickBuild:
     return QuickBuild(context=str(folder), images=job.images(ctx.run_id, ctx.login_server, ctx.started),
                       dockerfile=job.dockerfile, build_args=dict(job.build_args),
                       secret_build_args=dict(job.secret_build_args),

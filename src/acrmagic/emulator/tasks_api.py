@@ -8,7 +8,7 @@ The answers carry the keys the service's recorded answers carry and no others: n
 were given, no `identity` without one, no `credentials` until some were set, systemData naming the
 caller, `step.baseImageDependencies` once a run has built (tests/data/acr_recorded).
 
-A task's run goes the way quick runs go (scheduler.py -> the local target): its step becomes a
+A task's run goes the way quick runs go (run_driver.py -> the local target): its step becomes a
 BuildJob / TaskJob, and its context (a git repository at the branch head or at the commit a trigger
 saw, or a folder under --context-root; sources.py) is the run's source. A manual run (`az acr task
 run`) is recorded with runType QuickRun, as the service records it; a triggered one AutoBuild (Docker
@@ -39,7 +39,7 @@ from ..acrspec import (AUTO_BUILD, AUTO_RUN, BASE_IMAGE_TRIGGER_TYPES, DEFAULT_T
 from ..errors import ArmError
 from ..states import SUCCEEDED
 from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, check_name, timestamp, utc_now
-from .execute import RunContext
+from .execute import EmulatedRun
 from .request_fields import (base64_field, by_secrecy, named_values, parse_cpu, parse_platform, parse_timeout,
                              string_field)
 from .run_requests import BuildJob, TaskJob
@@ -410,7 +410,7 @@ class TasksApi:
         else:
             job.run_type = QUICK_RUN
         job.task_name, job.trigger = task["name"], dict(trigger or {})
-        return self.arm.scheduler.submit(reg, job, claims)
+        return self.arm.run_driver.submit(reg, job, claims)
 
     def learned(self, reg, task: dict, details: dict) -> None:
         """After a successful run: the task's step lists the base images the build stood on."""
@@ -491,7 +491,7 @@ class SourceExecutor:
     def __init__(self, inner, contexts, tasks_api=None):
         self.inner, self.contexts, self.tasks_api = inner, contexts, tasks_api
 
-    def start(self, job, ctx: RunContext):
+    def start(self, job, ctx: EmulatedRun):
         task_source = getattr(job, "task_source", None)
         remote = getattr(job, "remote_source", None)
         if task_source is None and remote is None:

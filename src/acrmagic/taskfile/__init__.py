@@ -6,7 +6,7 @@ Nothing here runs anything: execution is `acrmagic.taskfile.execute`.
 
   load        the text stages (comment lines, version, alias block and substitution), line origins
   template/   the Go-template subset with Sprig, safe and bounded (lexer, parser, executor, functions)
-  values      .Values (values file, --set) and .Run (RunContext, with the environ `env` sees)
+  values      .Values (values file, --set) and .Run (RunInfo, with the environ `env` sees)
   yamlv2      YAML typed as acr-builder's yaml.v2 types it
   model       the task and its steps: decoding, defaults, validation (dockersyntax: Docker's rules)
   buildspec   a build step as the docker CLI reads it (Step.build_spec())
@@ -23,9 +23,9 @@ from pathlib import Path
 from .. import keyvalues, textfiles
 from ..errors import TaskFileError
 from . import graph, load as loading, model
-from .values import RunContext, merge_values, parse_values_file, template_data
+from .values import RunInfo, merge_values, parse_values_file, template_data
 
-__all__ = ["Plan", "load", "plan_dict", "RunContext"]
+__all__ = ["Plan", "load", "plan_dict", "RunInfo"]
 
 
 @dataclass
@@ -105,7 +105,7 @@ def _tidy(e: TaskFileError) -> TaskFileError:
     return TaskFileError(reason, kind=e.kind, file=file, line=e.line, column=e.column, step=step)
 
 
-def load(text: str, run: RunContext, *, values: dict | None = None, values_file: str | None = None,
+def load(text: str, run: RunInfo, *, values: dict | None = None, values_file: str | None = None,
          set_values: dict[str, str] | None = None, secret_values: dict[str, str] | None = None,
          file: str = "<task>", base_dir: Path | None = None, cli_env: list[str] | None = None) -> Plan:
     """Load and validate a task file. Raises TaskFileError (with file, line, column and step id), its
@@ -172,7 +172,7 @@ def plan_dict(yaml_text: str, run: dict, values: dict | None = None, values_file
     values_file = values_file if values_file is not None else run.get("valuesFile")
     set_raw = set_raw if set_raw is not None else run.get("setRaw")
     try:
-        return load(yaml_text, RunContext.from_dict(run), values=values, values_file=values_file,
+        return load(yaml_text, RunInfo.from_dict(run), values=values, values_file=values_file,
                     set_values=_set_values(set_raw)).to_dict()
     except TaskFileError as e:
         return {"ok": False, "error": {"kind": e.kind, "message": e.reason, "line": e.line, "column": e.column,

@@ -33,8 +33,8 @@ def shell_quote(text: str) -> str:
 
 
 @dataclass
-class RunContext:
-    """What `.Run` holds. Field names follow the `run` objects of the reference cases.
+class RunInfo:
+    """What a task file knows of its run: what `.Run` holds. Field names follow the `run` objects of the reference cases.
 
     `environ` is the environment the template functions `env` and `expandenv` see: empty unless the
     caller passes one (never this process's, which may hold credentials); in ACR it is the agent's."""
@@ -55,7 +55,7 @@ class RunContext:
     environ: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunContext":
+    def from_dict(cls, d: dict) -> "RunInfo":
         date = d.get("date")
         if isinstance(date, str):
             date = _dt.datetime.fromisoformat(date.replace("Z", "+00:00"))
@@ -76,7 +76,7 @@ class RunContext:
         }
 
 
-def template_data(run: RunContext, values: dict, secrets: dict | None = None) -> dict:
+def template_data(run: RunInfo, values: dict, secrets: dict | None = None) -> dict:
     run_data = run.template_data()
     return {
         "Run": run_data,
