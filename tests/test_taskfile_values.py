@@ -53,3 +53,11 @@ def test_task_files_have_the_aliasing_limit_too():
     text = f"defs:\n  e: &e {env}\n  s: &s {{cmd: x, env: *e}}\nsteps: [{', '.join(['*s'] * 1000)}]\n"
     with pytest.raises(TaskFileError, match="excessive aliasing"):
         load(text, RunInfo())
+
+
+def test_values_are_layered_file_then_set_then_set_secret():
+    plan = load("steps:\n  - cmd: x {{ .Values.a }} {{ .Values.b }} {{ .Values.c }}\n", RunInfo(),
+                values_file="a: file\nb: file\nc: file\n", set_values={"b": "set", "c": "set"},
+                secret_values={"c": "secret"})
+    assert plan.task.steps[0].cmd == "x file set secret"
+    assert plan.values == {"a": "file", "b": "set", "c": "secret"}

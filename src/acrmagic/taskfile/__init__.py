@@ -113,15 +113,14 @@ def load(text: str, run: RunInfo, *, values: dict | None = None, values_file: st
 
     `.Values` is the values file, then `values`, then `--set` (`set_values`), then `--set-secret`
     (`secret_values`), each over the one before: mappings, parsed at the edge (`acrmagic.keyvalues`)."""
-    given = {**(values or {}), **(set_values or {}), **(secret_values or {})}
     try:
-        return _load(text, run, given, values_file, file, base_dir, cli_env)
+        return _load(text, run, (values, set_values, secret_values), values_file, file, base_dir, cli_env)
     except TaskFileError as e:
         raise _tidy(e) from None
 
 
 def _load(text, run, given, values_file, file, base_dir, cli_env) -> Plan:
-    merged = merge_values(parse_values_file(values_file), given)
+    merged = merge_values(parse_values_file(values_file), *given)
     data = template_data(run, merged)
     src = loading.strip_comment_lines(text, file)
     raw_version = loading.find_version(src.text)

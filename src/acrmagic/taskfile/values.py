@@ -21,8 +21,12 @@ def parse_values_file(text: str | None, name: str = "--values") -> dict:
     return yamlv2.typed(root, "{any}", {}, {}, name, "values_parse_error", wrapper) or {}
 
 
-def merge_values(file_values: dict, set_values: dict) -> dict:
-    return {**file_values, **set_values}
+def merge_values(*layers: dict | None) -> dict:
+    """`.Values`: each mapping laid over the ones before it (a values file, then --set, then --set-secret)."""
+    out: dict = {}
+    for layer in layers:
+        out.update(layer or {})
+    return out
 
 
 _SAFE = re.compile(r"^[\w@%+=:,./-]*$")
