@@ -55,8 +55,6 @@ def parse_cpu(agent: object) -> int:
     return cpu
 
 
-
-
 def string_field(body: dict, key: str, required: bool = False) -> str | None:
     """A string (empty or null: not given), or ArmError(400) naming the field."""
     value = body.get(key)
@@ -70,6 +68,7 @@ def string_field(body: dict, key: str, required: bool = False) -> str | None:
 
 
 def bool_field(body: dict, key: str, default: bool) -> bool:
+    """true or false (null or absent: `default`), or ArmError(400) naming the field."""
     value = body.get(key, default)
     if value is None:
         return default
