@@ -14,7 +14,7 @@ import time
 os.environ.setdefault("ACRMAGIC_PROGRESS", "none")
 
 import acrmagic  # noqa: E402
-from acrmagic.taskfile import RunContext, load  # noqa: E402
+from acrmagic.taskfile import RunInfo, load  # noqa: E402
 
 ONE = "version: v1.1.0\nsteps:\n  - cmd: busybox sleep 2\n"
 FOUR = "version: v1.1.0\nsteps:\n" + "".join(f"  - id: s{i}\n    cmd: busybox sleep 2\n    when: [\"-\"]\n"
@@ -53,12 +53,12 @@ def main() -> None:
     print(f"four parallel 2-second steps: {four:.2f} s  ratio {four / one:.2f}x  (target <= 1.3x)")
 
     text = big_task()
-    run = RunContext(id="cb1", registry="localhost:5000")
+    run = RunInfo(id="cb1", registry="localhost:5000")
     load(text, run)
     samples = []
     for _ in range(20):
         t0 = time.perf_counter()
-        plan = load(text, run, set_raw=["stage=prod"])
+        plan = load(text, run, set_values={"stage": "prod"})
         samples.append(time.perf_counter() - t0)
     print(f"parse + plan of a {len(plan.task.steps)}-step file: median {statistics.median(samples) * 1000:.1f} ms, "
           f"max {max(samples) * 1000:.1f} ms (target <= 50 ms)")

@@ -24,7 +24,7 @@ from acrmagic.emulator.app import ArmApp
 from acrmagic.emulator.azurite import Azurite
 from acrmagic.emulator.blobs import Storage
 from acrmagic.emulator.identity import Issuer
-from acrmagic.emulator.scheduler import Scheduler
+from acrmagic.emulator.run_driver import RunDriver
 from acrmagic.emulator.sources import ContextPolicy
 from acrmagic.emulator.state import Registry, Store
 from acrmagic.emulator.tasks_api import SourceExecutor
@@ -60,9 +60,9 @@ def app(tmp_path_factory):
         storage = Storage(azurite.endpoint, tls.ca_bundle)
         policy = ContextPolicy([roots])
         sources = SourceExecutor(Instant(), policy)
-        scheduler = Scheduler(store, storage, sources, tmp / "work", max_running=2)
+        run_driver = RunDriver(store, storage, sources, tmp / "work", max_running=2)
         issuer = Issuer("11111111-1111-1111-1111-111111111111")
-        arm = ArmApp(store, storage, scheduler, issuer, "https://127.0.0.1:1", policy)
+        arm = ArmApp(store, storage, run_driver, issuer, "https://127.0.0.1:1", policy)
         sources.tasks_api = arm.tasks
         token, _ = issuer.issue(issuer.system, "https://management.azure.com")
         with TestClient(arm.app(), base_url="https://127.0.0.1:1", raise_server_exceptions=False) as client:
@@ -75,7 +75,7 @@ def app(tmp_path_factory):
             assert [r.status_code for r in seeded] == [200, 200], [r.text for r in seeded]
             assert seeded[1].json()["name"] == "ca1"
             yield client
-        scheduler.stop()
+        run_driver.stop()
     finally:
         azurite.stop()
 

@@ -15,7 +15,7 @@ from acrmagic import cli
 from acrmagic.magics import acr_parser
 from acrmagic.context import is_git_url
 from acrmagic.errors import AcrMagicError
-from acrmagic.options import BuildOptions, TaskOptions, build_parser, task_parser
+from acrmagic.options import BuildOptions, TaskOptions, build_parser, run_parser
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -32,7 +32,7 @@ def _flags(parser) -> list[str]:
     return out
 
 
-FLAGS = sorted({*_flags(build_parser()), *_flags(task_parser()), *_flags(acr_parser("%acr"))})
+FLAGS = sorted({*_flags(build_parser()), *_flags(run_parser()), *_flags(acr_parser("%acr"))})
 VALUES = ["x", "K=V", "=V", "K=", "=", "-", "--", "", " ", "0", "-1", "1", "3600", "linux/amd64", "linux/amd46", "a\nb",
           ".", "..", "/", "/no/such", "Dockerfile", "task.yaml", "aa1", "{{.Run.ID}}", "$Registry/x:$ID", "a:b:c", "\x00"]
 TEXT = st.text(max_size=12).filter(lambda t: not is_git_url(t.strip()) and "\x00" not in t)  # no network fetches

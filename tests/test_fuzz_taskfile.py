@@ -14,11 +14,11 @@ import os
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from acrmagic import textfiles
-from acrmagic.errors import AcrMagicError
-from acrmagic.taskfile import RunContext, load, model
+from acrmagic import keyvalues, textfiles
+from acrmagic.errors import AcrMagicError, UsageError
+from acrmagic.taskfile import RunInfo, load, model
 
-RUN = RunContext(id="cb1", registry="myreg.azurecr.io", environ={"HOME": "/home/agent"})
+RUN = RunInfo(id="cb1", registry="myreg.azurecr.io", environ={"HOME": "/home/agent"})
 MAX_MESSAGE = 600
 FUZZ = settings(max_examples=int(os.environ.get("ACRMAGIC_FUZZ_EXAMPLES", 200)), deadline=None, database=None,
                suppress_health_check=list(HealthCheck))
@@ -173,8 +173,13 @@ RAW_YAML = st.lists(st.sampled_from([
 @FUZZ
 @given(DOCUMENTS, RAW_YAML, st.lists(st.sampled_from(["a=1", "=x", "a", "a=", "b=c=d"]), max_size=3))
 def test_values_files_and_set(values, raw, set_raw):
+    try:
+        set_values = keyvalues.parse(set_raw, "--set")  # parsed at the edge, as every caller of load does
+    except UsageError as e:
+        assert str(e).startswith("--set: expected KEY=VALUE") and "\n" not in str(e)
+        set_values = {}
     for values_text in (dump(values), dump(values).replace("'", ""), raw):
-        outcome("steps:\n  - cmd: x {{ .Values.a }} {{ .ValuesJSON }}\n", values_file=values_text, set_raw=set_raw)
+        outcome("steps:\n  - cmd: x {{ .Values.a }} {{ .ValuesJSON }}\n", values_file=values_text, set_values=set_values)
 
 
 @FUZZ

@@ -1,7 +1,8 @@
 """Imports flow one way. Every import in the package, including those inside functions, is read from
 the source; the test fails on a cycle and on an import against the layering:
 
-    errors, states, events, refs, redact, config, textfiles, retry, owner, acrspec   the vocabulary
+    errors, states, events, refs, redact, config, textfiles, retry, owner, acrspec, platforms, keyvalues:
+                                                                 the vocabulary
     taskfile/                                                    the task-file engine: no engine code
     runs/ (record, store, recorder)                              no display code, no targets
     targets/                                                     no runner, api, views
@@ -26,7 +27,7 @@ PACKAGE = "acrmagic"
 
 VOCABULARY = {"acrmagic.errors", "acrmagic.states", "acrmagic.events", "acrmagic.refs", "acrmagic.redact",
               "acrmagic.config", "acrmagic.textfiles", "acrmagic.retry", "acrmagic.owner", "acrmagic.database",
-              "acrmagic.acrspec", "acrmagic.platforms"}
+              "acrmagic.acrspec", "acrmagic.platforms", "acrmagic.keyvalues"}
 DISPLAY = ("acrmagic.views", "acrmagic.progress", "acrmagic.notebook", "acrmagic.magics")
 FRONT = ("acrmagic.api", "acrmagic.cli", "acrmagic.runner") + DISPLAY
 

@@ -6,7 +6,7 @@ import pytest
 
 from acrmagic import cli
 from acrmagic.errors import AcrMagicError, UsageError
-from acrmagic.options import BuildOptions, TaskOptions
+from acrmagic.options import BuildOptions, TaskOptions, build_parser, run_parser
 
 SECRET = "s3cr3t-Value-4711"  # what must never be shown: stdout, stderr, exceptions, ACRMAGIC_HOME
 TASK = "version: v1.1.0\nsteps:\n  - cmd: busybox echo hi\n"
@@ -158,3 +158,16 @@ def test_magics_never_show_a_secret(cell, ip, no_engine, home, capsys):
     error = result.error_in_exec
     assert isinstance(error, AcrMagicError), error
     assert_secret_nowhere(home, out, err, str(error), repr(error), *error._render_traceback_())
+
+
+def test_build_and_run_share_their_common_flags_and_keep_their_own():
+    def flags(parser):
+        return {o: a.help for a in parser._actions for o in a.option_strings}
+
+    build, run = flags(build_parser()), flags(run_parser())
+    shared = {"--context", "-r", "--timeout", "--no-logs", "--agent-pool", "--no-wait", "-h"}
+    assert shared <= set(build) & set(run)
+    assert build["--no-wait"] == run["--no-wait"] and build["--agent-pool"] == run["--agent-pool"]
+    assert build["--timeout"] != run["--timeout"]  # the same flag, its help said for each verb
+    assert {"--build-arg", "--platform", "-t"} <= set(build) - set(run)
+    assert {"--set", "--set-secret", "--dry-run"} <= set(run) - set(build)

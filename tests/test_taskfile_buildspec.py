@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from acrmagic.taskfile import RunContext, load
+from acrmagic.taskfile import RunInfo, load
 from acrmagic.taskfile.buildspec import BuildSpec, parse
 
-RUN = RunContext(id="cb1", registry="myreg.azurecr.io")
+RUN = RunInfo(id="cb1", registry="myreg.azurecr.io")
 
 
 def build_step(build: str, extra: str = ""):

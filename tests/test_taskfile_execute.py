@@ -11,13 +11,13 @@ import pytest
 
 from acrmagic import states
 from acrmagic.errors import StepFailed, StepStopped
-from acrmagic.taskfile import RunContext, load
+from acrmagic.taskfile import RunInfo, load
 from acrmagic.retry import PushRetry
 from acrmagic.taskfile.execute import DEADLINE_EXCEEDED, Attempt, TaskRunner
 from acrmagic.taskfile.steplog import ACB_WORDS, FINISHED, STARTED, parse_step_line
 from test_taskfile_cases import CASES
 
-RUN = RunContext(id="cb1", registry="myreg.azurecr.io")
+RUN = RunInfo(id="cb1", registry="myreg.azurecr.io")
 ACB_PUSH_RETRY = PushRetry(3, (0.25, 0.5, 1.0))  # acr-builder's push policy
 
 

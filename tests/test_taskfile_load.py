@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from acrmagic.errors import TaskFileError
-from acrmagic.taskfile import RunContext, load, plan_dict
+from acrmagic.taskfile import RunInfo, load, plan_dict
 from acrmagic.taskfile.load import Aliases, find_version, substitute_aliases
 
-RUN = RunContext(id="cb1", registry="myreg.azurecr.io")
+RUN = RunInfo(id="cb1", registry="myreg.azurecr.io")
 
 
 @pytest.mark.parametrize("text,out", [

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from acrmagic.errors import TaskFileError
-from acrmagic.taskfile import RunContext, load
+from acrmagic.taskfile import RunInfo, load
 
-RUN = RunContext(id="cb1", registry="myreg.azurecr.io")
+RUN = RunInfo(id="cb1", registry="myreg.azurecr.io")
 
 
 def step_with(prop: str) -> str:

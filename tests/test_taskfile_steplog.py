@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from acrmagic import states
-from acrmagic.taskfile import RunContext, load
+from acrmagic.taskfile import RunInfo, load
 from acrmagic.taskfile.steplog import FINISHED, STARTED, parse_step_line, step_finished, step_started
 
 
 def test_step_started_reads_like_acr_builder():
     step = load("version: v1.1.0\nsteps:\n  - id: web.1\n    cmd: x\n    workingDirectory: app\n    timeout: 30\n",
-                RunContext()).task.steps[0]
+                RunInfo()).task.steps[0]
     line = step_started(step)
     assert line == "Executing step ID: web.1. Timeout(sec): 30, Working directory: 'app', Network: 'acb_default_network'"
     assert parse_step_line(line) == (STARTED, "web.1", None, None)

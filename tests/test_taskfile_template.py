@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from acrmagic.taskfile import RunContext, load, plan_dict
+from acrmagic.taskfile import RunInfo, load, plan_dict
 from acrmagic.taskfile.template import TemplateError, go_float, render
 
 DATA = {"Values": {"name": "web", "n": 3, "items": ["a", "b"], "m": {"y": 2, "x": 1}, "ratio": 1.1, "on": True},
@@ -75,7 +75,7 @@ def test_env_and_expandenv_never_read_this_process_environment(monkeypatch):
     monkeypatch.setenv(SECRET, "hunter2-token")
     src = f'[{{{{ env "{SECRET}" }}}}|{{{{ expandenv "${SECRET} ${{{SECRET}}}" }}}}]'
     assert render(src, DATA) == "[| ]"
-    plan = load(f"steps:\n  - cmd: busybox echo {src}\n", RunContext())
+    plan = load(f"steps:\n  - cmd: busybox echo {src}\n", RunInfo())
     assert "hunter2" not in plan.task.steps[0].cmd
 
 
@@ -84,7 +84,7 @@ def test_env_and_expandenv_read_the_environment_the_caller_passes(monkeypatch):
     environ = {"AGENT": "acb-agent", SECRET: "given"}
     assert render('{{ env "AGENT" }}/{{ env "NOPE" }}', DATA, environ=environ) == "acb-agent/"
     plan = load('steps:\n  - cmd: busybox echo {{ env "AGENT" }} {{ expandenv "$AGENT" }}\n',
-                RunContext(environ=environ))
+                RunInfo(environ=environ))
     assert plan.task.steps[0].cmd == "busybox echo acb-agent acb-agent"
     assert plan_dict('steps:\n  - cmd: x {{ env "AGENT" }}\n', {"environ": environ})["steps"][0]["cmd"] == "x acb-agent"
 

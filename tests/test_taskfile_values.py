@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from acrmagic.errors import TaskFileError
-from acrmagic.taskfile import RunContext, load
+from acrmagic.taskfile import RunInfo, load
 from acrmagic.taskfile.values import parse_values_file
 
 LAUGHS = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
@@ -37,14 +37,14 @@ def test_values_are_typed_as_yaml_v2_types_them(text, values):
 ])
 def test_bad_values_files_are_one_line_errors(text, message):
     with pytest.raises(TaskFileError) as info:
-        load("steps:\n  - cmd: x\n", RunContext(), values_file=text)
+        load("steps:\n  - cmd: x\n", RunInfo(), values_file=text)
     err = info.value
     assert err.kind == "values_parse_error" and message in err.reason and "\n" not in str(err)
     assert str(err).startswith("--values:") and "failed to deserialize values" in err.reason
 
 
 def test_nested_nil_prints_as_fmt_does():
-    plan = load("steps:\n  - cmd: x {{ .Values.a }} {{ .Values.none }}|\n", RunContext(), values_file="a: [1, ~]\n")
+    plan = load("steps:\n  - cmd: x {{ .Values.a }} {{ .Values.none }}|\n", RunInfo(), values_file="a: [1, ~]\n")
     assert plan.task.steps[0].cmd == "x [1 <nil>] |"
 
 
@@ -52,4 +52,12 @@ def test_task_files_have_the_aliasing_limit_too():
     env = "[" + ", ".join(["A=1"] * 1100) + "]"
     text = f"defs:\n  e: &e {env}\n  s: &s {{cmd: x, env: *e}}\nsteps: [{', '.join(['*s'] * 1000)}]\n"
     with pytest.raises(TaskFileError, match="excessive aliasing"):
-        load(text, RunContext())
+        load(text, RunInfo())
+
+
+def test_values_are_layered_file_then_set_then_set_secret():
+    plan = load("steps:\n  - cmd: x {{ .Values.a }} {{ .Values.b }} {{ .Values.c }}\n", RunInfo(),
+                values_file="a: file\nb: file\nc: file\n", set_values={"b": "set", "c": "set"},
+                secret_values={"c": "secret"})
+    assert plan.task.steps[0].cmd == "x file set secret"
+    assert plan.values == {"a": "file", "b": "set", "c": "secret"}

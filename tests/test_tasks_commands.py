@@ -16,13 +16,13 @@ import pytest
 import acrmagic.tasks as tasks
 from acrmagic.errors import ContextError, TaskFileError, UsageError
 from acrmagic.options import HelpShown
-from acrmagic.tasks.commands import magic, run_command, task_parser
+from acrmagic.tasks.commands import magic, run_command, task_command_parser
 from acrmagic.tasks.store import TaskStore
 
 
 def cli(*argv: str, body: str | None = None) -> str:
     out = io.StringIO()
-    assert run_command(task_parser().parse_args(list(argv)), out, body=body) == 0
+    assert run_command(task_command_parser().parse_args(list(argv)), out, body=body) == 0
     return out.getvalue()
 
 
@@ -53,7 +53,7 @@ def test_secrets_never_show(tmp_path):
     for wal in TaskStore().home.glob("tasks.sqlite*"):
         assert b"hunter2-secret" not in wal.read_bytes()
     with pytest.raises(UsageError) as e:  # a parse error quotes no secret
-        task_parser().parse_args(["task", "create", "-n", "x1234", "--git-access-token", "ghp_x", "--bogus"])
+        task_command_parser().parse_args(["task", "create", "-n", "x1234", "--git-access-token", "ghp_x", "--bogus"])
     assert "ghp_x" not in str(e.value)
 
 
@@ -107,14 +107,14 @@ def test_duplicates_and_task_files_that_do_not_load(make_context):
         cli("task", "create", "-n", "bad-file", "-c", str(ctx), "-f", "Dockerfile.prod")
     assert TaskStore().names() == ["dupe-task"]
     with pytest.raises(HelpShown):
-        task_parser().parse_args(["task", "create", "-h"])
+        task_command_parser().parse_args(["task", "create", "-h"])
 
 
 def test_foreground_scheduler_stops_on_sigterm(home):
     env = {**os.environ, "ACRMAGIC_HOME": str(home)}
     proc = subprocess.Popen([sys.executable, "-c", (
-        "import sys; from acrmagic.tasks.commands import task_parser, run_command; "
-        "sys.exit(run_command(task_parser().parse_args(['scheduler', '--poll-interval', '0.2'])))")],
+        "import sys; from acrmagic.tasks.commands import task_command_parser, run_command; "
+        "sys.exit(run_command(task_command_parser().parse_args(['scheduler', '--poll-interval', '0.2'])))")],
         env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert "polling every 0.2s" in proc.stdout.readline()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 
-from . import config, refs, runner, targets
+from . import config, keyvalues, refs, runner, targets
 from .errors import RunNotFound, UsageError, quoted
 from .acrspec import DEFAULT_TIMEOUT
 from .options import MAX_TOP, BuildOptions, TaskOptions
+from .platforms import Platform
 from .runrequest import QuickBuild, TaskRun
 from .runs import model
 from .runs.store import RunStore
@@ -20,7 +21,7 @@ from .states import run_status
 
 def build(dockerfile: str | None = None, *, image: str | list[str] | None = None, registry: str | None = None,
           context: str = ".", file: str | None = None, build_args: dict | None = None,
-          secret_build_args: dict | None = None, target: str | None = None, platform: str | None = None,
+          secret_build_args: dict | None = None, target: str | None = None, platform: str | Platform | None = None,
           push: bool = True, no_cache: bool = False, timeout: int = DEFAULT_TIMEOUT, logs: bool = True,
           agent_pool: str | None = None, wait: bool = True, progress=None) -> model.Run:
     """Build an image like `az acr build` and return the recorded run.
@@ -30,11 +31,21 @@ def build(dockerfile: str | None = None, *, image: str | list[str] | None = None
     """
     images = [image] if isinstance(image, str) else list(image or [])
     opts = BuildOptions(images=images, registry=registry, context=context, file=file, dockerfile_text=dockerfile,
-                        build_args={k: str(v) for k, v in (build_args or {}).items()},
-                        secret_build_args={k: str(v) for k, v in (secret_build_args or {}).items()},
-                        target=target, platform=platform, push=push, no_cache=no_cache, timeout=timeout, logs=logs,
+                        build_args=keyvalues.parse(build_args, "--build-arg"),
+                        secret_build_args=keyvalues.parse(secret_build_args, "--secret-build-arg", secret=True),
+                        target=target, platform=_platform(platform), push=push, no_cache=no_cache, timeout=timeout, logs=logs,
                         agent_pool=agent_pool, wait=wait)
     return build_with(opts, progress)
+
+
+def _platform(given: str | Platform | None) -> Platform | None:
+    """`platform=` parsed at the edge, as `--platform` is (a Platform below it)."""
+    if given is None or isinstance(given, Platform):
+        return given
+    try:
+        return Platform.parse(given)
+    except ValueError as e:
+        raise UsageError(f"--platform: {e}") from None
 
 
 def run(task: str | None = None, *, file: str | None = None, context: str = ".", set: dict | list | None = None,
@@ -45,16 +56,11 @@ def run(task: str | None = None, *, file: str | None = None, context: str = ".",
 
     With `dry_run`, nothing runs and the resolved plan (`acrmagic.taskfile.Plan`) is returned instead.
     Raises a `RunError` subclass (with ``.run``) when the run does not succeed."""
-    opts = TaskOptions(task_text=task, file=file, context=context, set_values=_pairs(set), set_secrets=_pairs(set_secret),
+    opts = TaskOptions(task_text=task, file=file, context=context, set_values=keyvalues.parse(set, "--set"),
+                       set_secrets=keyvalues.parse(set_secret, "--set-secret", secret=True),
                        values_file=values, registry=registry, timeout=timeout, dry_run=dry_run, logs=logs,
                        agent_pool=agent_pool, wait=wait)
     return run_with(opts, progress)
-
-
-def _pairs(items: dict | list | None) -> list[str]:
-    if isinstance(items, dict):
-        return [f"{k}={v}" for k, v in items.items()]
-    return list(items or [])
 
 
 # -- what the magics and the command line call, with the options they parsed ------------------------------------

@@ -13,7 +13,7 @@ import sys
 from . import api
 from .errors import AcrMagicError, UsageError
 from .commands import add_history_commands
-from .options import BuildOptions, HelpShown, Parser, TaskOptions, build_parser, task_parser
+from .options import BuildOptions, HelpShown, Parser, TaskOptions, build_parser, run_parser
 
 
 def _parser() -> Parser:
@@ -24,7 +24,7 @@ def _parser() -> Parser:
     sub.required = True
     sub.add_parser("build", parents=[build_parser("acrmagic build")], add_help=False,
                    help="build (and push) an image from a context")
-    sub.add_parser("run", parents=[task_parser("acrmagic run")], add_help=False,
+    sub.add_parser("run", parents=[run_parser("acrmagic run")], add_help=False,
                    help="run a multi-step task file (-f FILE) on a context")
     add_history_commands(sub)
     from .tasks.commands import add_task_commands  # not on the build path: only the other verbs parse here

@@ -10,7 +10,7 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from . import api
 from .commands import TASK_VERBS, add_history_commands
 from .errors import UsageError
-from .options import BuildOptions, HelpShown, Parser, TaskOptions, build_parser, task_parser
+from .options import BuildOptions, HelpShown, Parser, TaskOptions, build_parser, run_parser
 
 #: the verbs of `%acr` that the task commands handle (`acrmagic.tasks.commands`)
 TASK_COMMANDS = ("task", "scheduler", "trace")
@@ -148,4 +148,4 @@ async def run_cell_async(name: str, line: str, cell: str | None):
 
 AcrMagics.acrbuild.__doc__ = build_parser("%%acrbuild").format_help()
 AcrMagics.acr.__doc__ = full_help(acr_parser("%acr"))
-AcrMagics.acrtask.__doc__ = task_parser("%%acrtask").format_help()
+AcrMagics.acrtask.__doc__ = run_parser("%%acrtask").format_help()

@@ -8,6 +8,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
+from . import keyvalues
 from .acrspec import DEFAULT_TIMEOUT  # az acr build's and ACR's default, seconds
 from .errors import HelpShown, UsageError, one_line  # noqa: F401 (HelpShown: the parsers' -h, caught by callers)
 from .platforms import Platform
@@ -88,26 +89,12 @@ _ARGUMENT = re.compile(r"^argument (\S+): ")
 
 
 def key_value(flag: str, secret: bool = False):
-    """KEY=VALUE -> (KEY, VALUE). For a secret flag the message never repeats the text: a user who
-    forgot the `=` (or the key) typed the secret itself."""
+    """An argparse type: KEY=VALUE -> (KEY, VALUE), by the one parser (`keyvalues`)."""
     def parse(text: str) -> tuple[str, str]:
-        key, eq, value = text.partition("=")
-        if not key or not eq:
-            shown = "the value is not shown" if secret else f"got {text!r}"
-            missing = "the '='" if not eq else "the KEY before '='"
-            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, {missing} is missing ({shown})")
-        return key, value
-    parse.__name__ = flag
-    return parse
-
-
-def key_value_text(flag: str, secret: bool = False):
-    """As `key_value`, keeping the text (``--set-secret`` is handed on as KEY=VALUE strings)."""
-    pair = key_value(flag, secret)
-
-    def parse(text: str) -> str:
-        pair(text)
-        return text
+        try:
+            return keyvalues.split(text, secret)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     parse.__name__ = flag
     return parse
 
@@ -153,17 +140,57 @@ def _context(ns: argparse.Namespace, prog: str) -> str:
     return ns.context_flag or ns.source or "."
 
 
-def build_parser(prog: str = "acrbuild") -> Parser:
-    p = Parser(prog=prog, add_help=False, description=(
-        "Build an image from a Dockerfile (the cell body, or -f FILE) and a context, on the local engine "
-        "with BuildKit, and push it when a tag is given (like `az acr build`)."))
+# -- flag groups: each a parent parser; build_parser and run_parser are made of them, in their order ------------
+def _group() -> Parser:
+    return Parser(add_help=False)
+
+
+def _registry_flag(help: str) -> Parser:
+    p = _group()
+    p.add_argument("-r", "--registry", help=help)
+    return p
+
+
+def _source_flags(context_help: str, what: str) -> Parser:
+    """--context or the positional SOURCE_LOCATION, as az takes it (`_context` picks one)."""
+    p = _group()
+    p.add_argument("--context", dest="context_flag", metavar="PATH_OR_URL", help=context_help)
+    p.add_argument("source", nargs="?", metavar="SOURCE_LOCATION", help=f"the {what} context, as a positional")
+    return p
+
+
+def _timeout_flag(help: str) -> Parser:
+    p = _group()
+    p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help=help)
+    return p
+
+
+def _following_flags() -> Parser:
+    """How the caller follows the run: its log shown or not, waited for or only queued, on which pool."""
+    p = _group()
+    p.add_argument("--no-logs", action="store_true", help="do not show the log while it runs (it is still kept)")
+    p.add_argument("--agent-pool", metavar="NAME", help="the ACR agent pool to run on (ACR only)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="queue the run and return its ID without following it (ACR only; then `logs ID`)")
+    return p
+
+
+def _help_flag() -> Parser:
+    p = _group()
+    p.add_argument("-h", "--help", action="help", help="show this help")
+    return p
+
+
+def _image_flags() -> Parser:
+    p = _group()
     p.add_argument("-t", "--image", action="append", default=[], metavar="NAME:TAG",
                    help="image name and tag; repeatable. A name without a registry gets the run's registry. "
                         "{{.Run.ID}}, {{.Run.Registry}}, $ID and $Registry are replaced.")
-    p.add_argument("-r", "--registry", help="registry to push to (default: ACRMAGIC_REGISTRY or localhost:5000)")
-    p.add_argument("--context", dest="context_flag", metavar="PATH_OR_URL",
-                   help="build context: a folder (default: the current folder) or a git URL repo.git#ref:subdir")
-    p.add_argument("source", nargs="?", metavar="SOURCE_LOCATION", help="the build context, as a positional")
+    return p
+
+
+def _dockerfile_flags() -> Parser:
+    p = _group()
     p.add_argument("-f", "--file", help="Dockerfile path relative to the context (instead of the cell body)")
     p.add_argument("--build-arg", action="append", default=[], type=key_value("--build-arg"), metavar="KEY=VALUE")
     p.add_argument("--secret-build-arg", action="append", default=[], type=key_value("--secret-build-arg", secret=True),
@@ -172,13 +199,43 @@ def build_parser(prog: str = "acrbuild") -> Parser:
     p.add_argument("--platform", type=parse_platform, help="platform of the image: os[/architecture[/variant]], e.g. linux/amd64")
     p.add_argument("--no-push", action="store_true", help="build only; do not push")
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
-    p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help=f"seconds (default {DEFAULT_TIMEOUT})")
-    p.add_argument("--no-logs", action="store_true", help="do not show the log while it runs (it is still kept)")
-    p.add_argument("--agent-pool", metavar="NAME", help="the ACR agent pool to run on (ACR only)")
-    p.add_argument("--no-wait", action="store_true",
-                   help="queue the run and return its ID without following it (ACR only; then `logs ID`)")
-    p.add_argument("-h", "--help", action="help", help="show this help")
     return p
+
+
+def _task_file_flag() -> Parser:
+    p = _group()
+    p.add_argument("-f", "--file", help="task file (instead of the cell body); relative to the current folder")
+    return p
+
+
+def _value_flags() -> Parser:
+    p = _group()
+    p.add_argument("--set", action="append", default=[], type=key_value("--set"), metavar="KEY=VALUE",
+                   help="a value for {{.Values.KEY}}")
+    p.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE", secret=True,
+                   type=key_value("--set-secret", secret=True),
+                   help="a secret value for {{.Values.KEY}}: never shown in logs, records or outputs")
+    p.add_argument("--values", metavar="FILE", help="YAML values file, relative to the context")
+    return p
+
+
+def _dry_run_flag() -> Parser:
+    p = _group()
+    p.add_argument("--dry-run", action="store_true", help="print the resolved plan and run nothing")
+    return p
+
+
+def build_parser(prog: str = "acrbuild") -> Parser:
+    return Parser(prog=prog, add_help=False, description=(
+        "Build an image from a Dockerfile (the cell body, or -f FILE) and a context, on the local engine "
+        "with BuildKit, and push it when a tag is given (like `az acr build`)."), parents=[
+        _image_flags(),
+        _registry_flag("registry to push to (default: ACRMAGIC_REGISTRY or localhost:5000)"),
+        _source_flags("build context: a folder (default: the current folder) or a git URL repo.git#ref:subdir", "build"),
+        _dockerfile_flags(),
+        _timeout_flag(f"seconds (default {DEFAULT_TIMEOUT})"),
+        _following_flags(),
+        _help_flag()])
 
 
 @dataclass
@@ -216,27 +273,18 @@ class BuildOptions:
                 "timeout": self.timeout, "agentPool": self.agent_pool}
 
 
-def task_parser(prog: str = "acrtask") -> Parser:
-    p = Parser(prog=prog, add_help=False, description=(
-        "Run a multi-step task (ACR task YAML, the cell body or -f FILE) on the local engine, like `az acr run`."))
-    p.add_argument("-f", "--file", help="task file (instead of the cell body); relative to the current folder")
-    p.add_argument("--context", dest="context_flag", metavar="PATH_OR_URL",
-                   help="source context, mounted at /workspace (default: the current folder)")
-    p.add_argument("source", nargs="?", metavar="SOURCE_LOCATION", help="the source context, as a positional")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a value for {{.Values.KEY}}")
-    p.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE", secret=True,
-                   type=key_value_text("--set-secret", secret=True),
-                   help="a secret value for {{.Values.KEY}}: never shown in logs, records or outputs")
-    p.add_argument("--values", metavar="FILE", help="YAML values file, relative to the context")
-    p.add_argument("-r", "--registry", help="the run registry ($Registry; default localhost:5000)")
-    p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help=f"seconds for the whole run (default {DEFAULT_TIMEOUT})")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved plan and run nothing")
-    p.add_argument("--no-logs", action="store_true", help="do not show the log while it runs (it is still kept)")
-    p.add_argument("--agent-pool", metavar="NAME", help="the ACR agent pool to run on (ACR only)")
-    p.add_argument("--no-wait", action="store_true",
-                   help="queue the run and return its ID without following it (ACR only; then `logs ID`)")
-    p.add_argument("-h", "--help", action="help", help="show this help")
-    return p
+def run_parser(prog: str = "acrtask") -> Parser:
+    return Parser(prog=prog, add_help=False, description=(
+        "Run a multi-step task (ACR task YAML, the cell body or -f FILE) on the local engine, like `az acr run`."),
+        parents=[
+        _task_file_flag(),
+        _source_flags("source context, mounted at /workspace (default: the current folder)", "source"),
+        _value_flags(),
+        _registry_flag("the run registry ($Registry; default localhost:5000)"),
+        _timeout_flag(f"seconds for the whole run (default {DEFAULT_TIMEOUT})"),
+        _dry_run_flag(),
+        _following_flags(),
+        _help_flag()])
 
 
 @dataclass
@@ -244,8 +292,8 @@ class TaskOptions:
     task_text: str | None = None
     file: str | None = None
     context: str = "."
-    set_values: list[str] = field(default_factory=list)
-    set_secrets: list[str] = field(default_factory=list)
+    set_values: dict[str, str] = field(default_factory=dict)
+    set_secrets: dict[str, str] = field(default_factory=dict)
     values_file: str | None = None
     registry: str | None = None
     timeout: int = DEFAULT_TIMEOUT
@@ -256,13 +304,13 @@ class TaskOptions:
 
     @classmethod
     def from_argv(cls, argv: list[str], task_text: str | None = None, prog: str = "acrtask") -> "TaskOptions":
-        ns = task_parser(prog).parse_args(argv)
+        ns = run_parser(prog).parse_args(argv)
         return cls(task_text=task_text, file=ns.file, context=_context(ns, prog),
-                   set_values=ns.set, set_secrets=ns.set_secret, values_file=ns.values, registry=ns.registry,
+                   set_values=dict(ns.set), set_secrets=dict(ns.set_secret), values_file=ns.values, registry=ns.registry,
                    timeout=ns.timeout, dry_run=ns.dry_run, logs=not ns.no_logs, agent_pool=ns.agent_pool,
                    wait=not ns.no_wait)
 
     def recorded(self) -> dict:
         return {"file": self.file, "context": self.context, "set": self.set_values,
-                "setSecret": sorted(s.split("=", 1)[0] for s in self.set_secrets), "values": self.values_file,
+                "setSecret": sorted(self.set_secrets), "values": self.values_file,
                 "registry": self.registry, "timeout": self.timeout, "agentPool": self.agent_pool}

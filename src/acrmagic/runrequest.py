@@ -108,13 +108,12 @@ class TaskRun:
 
     def plan(self, run_id: str, registry: str) -> "Plan":
         """Load and validate the task for a run (TaskFileError with file and line on bad input)."""
-        from .taskfile import RunContext, load  # the task-file engine: only for task runs
+        from .taskfile import RunInfo, load  # the task-file engine: only for task runs
 
-        run = RunContext(id=run_id, registry=registry, date=datetime.now(timezone.utc),
+        run = RunInfo(id=run_id, registry=registry, date=datetime.now(timezone.utc),
                          shared_volume=f"acb_vol_{run_id}")
-        set_raw = [f"{k}={v}" for k, v in {**self.set_values, **self.set_secrets}.items()]
-        return load(self.task_text, run, values_file=self.values_text, set_raw=set_raw, file=self.task_name,
-                    base_dir=self.context_path)
+        return load(self.task_text, run, values_file=self.values_text, set_values=self.set_values,
+                    secret_values=self.set_secrets, file=self.task_name, base_dir=self.context_path)
 
     @classmethod
     def from_options(cls, opts: TaskOptions) -> "TaskRun":
@@ -150,7 +149,7 @@ class TaskRun:
             values_text = read_text(values_path, opts.values_file)
         return cls(task_text=text, task_name=name, context=context, context_path=context_path,
                    values_text=values_text, values_file=opts.values_file,
-                   set_values=_pairs(opts.set_values, "--set"), set_secrets=_pairs(opts.set_secrets, "--set-secret"),
+                   set_values=dict(opts.set_values), set_secrets=dict(opts.set_secrets),
                    timeout=opts.timeout, agent_pool=getattr(opts, "agent_pool", None), recorded={**opts.recorded(), "task": text})
 
 
@@ -176,16 +175,6 @@ class StoredTaskRun:
 
 #: the context that means "no source", as az acr run and az acr task create read it
 NO_SOURCE = "/dev/null"
-
-
-def _pairs(items: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not key or not eq:
-            raise UsageError(f"{flag}: expected KEY=VALUE" + ("" if flag.endswith("secret") else f", got {item!r}"))
-        out[key] = value
-    return out
 
 
 # -- image names -------------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ pushes a real image to the local registry).
 
     app.py          the management routes        identity.py   token endpoint, JWT issue/verify
     arm.py          error bodies, api-versions   state.py      registries, groups, uploads, runs, tasks
-    run_requests.py scheduleRun body -> job      scheduler.py  a run's life, log blob, timeout
+    run_requests.py scheduleRun body -> job      run_driver.py a run's life, log blob, timeout
+    request_fields.py  a request body's fields, read (or an ARM 400 naming the field)
     tasks_api.py    task resources, task runs    task_runs.py  taskRun resources
     sources.py      uploads, git, --context-root triggers.py   commit, base-image and timer triggers
     execute.py      RunExecutor (the work)       filters.py    OData $filter for runs

@@ -33,7 +33,7 @@ from .blobs import Storage, container_name, log_blob_name
 from .filters import compile_filter
 from .identity import Issuer
 from .run_requests import parse_run_request
-from .scheduler import Scheduler
+from .run_driver import RunDriver
 from ..acrspec import REGISTRY_NAME
 from .sources import ContextPolicy
 from .state import ROLE_ASSIGNMENT_MODES, SKUS, Registry, Store, principal
@@ -67,9 +67,9 @@ class Call:
 
 
 class ArmApp:
-    def __init__(self, store: Store, storage: Storage, scheduler: Scheduler, issuer: Issuer, base_url: str,
+    def __init__(self, store: Store, storage: Storage, run_driver: RunDriver, issuer: Issuer, base_url: str,
                  contexts: ContextPolicy | None = None):
-        self.store, self.storage, self.scheduler, self.issuer = store, storage, scheduler, issuer
+        self.store, self.storage, self.run_driver, self.issuer = store, storage, run_driver, issuer
         self.base_url = base_url.rstrip("/")
         self.contexts = contexts or ContextPolicy()
         #: where registries made with PUT push their images (the first configured registry's)
@@ -307,7 +307,7 @@ class ArmApp:
             return None
         for run in self.store.runs(reg):
             if not run.terminal:
-                self.scheduler.cancel(run, wait=0)
+                self.run_driver.cancel(run, wait=0)
         if self.tasks.triggers is not None:
             for task in self.store.tasks(reg):
                 self.tasks.triggers.forget(reg, task["name"])
@@ -346,7 +346,7 @@ class ArmApp:
                 raise bad_request(f"The provided source location '{source}' is invalid or doesn't exists. Please use "
                                   f"'GetBuildSourceUploadUrl' to get a valid location to upload the source.",
                                   "SourceLocationNotFound", target="sourceLocation")
-        return self.scheduler.submit(reg, job, claims)
+        return self.run_driver.submit(reg, job, claims)
 
     def runs_list(self, call: Call) -> dict:
         reg = self.registry(call)
@@ -386,7 +386,7 @@ class ArmApp:
 
     def cancel(self, call: Call) -> None:
         reg = self.registry(call)
-        self.scheduler.cancel(self.store.run(reg, call.param("run_id")))
+        self.run_driver.cancel(self.store.run(reg, call.param("run_id")))
         return None
 
     # -- the application --------------------------------------------------------------------------

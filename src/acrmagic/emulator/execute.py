@@ -1,6 +1,6 @@
 """Where a run's work happens, behind one small interface so the executor can be swapped.
 
-The driver (scheduler.py) owns the run record, the log blob, timeouts and statuses; an executor only
+The driver (run_driver.py) owns the run record, the log blob, timeouts and statuses; an executor only
 does the work: it starts in the background, writes log lines through ``ctx.log`` and reports the end
 once through ``ctx.on_status(status, details)`` with status Succeeded, Failed, Canceled or Error and
 details ``{"outputImages": [{registry, repository, tag, digest}], "error": "<one line>"}``.
@@ -37,7 +37,9 @@ OnStatus = Callable[[str, dict], None]
 
 
 @dataclass
-class RunContext:
+class EmulatedRun:
+    """One run as the driver hands it to an executor: who it is, where its source is, where its log goes."""
+
     run_id: str
     login_server: str       # the registry's, for `{{.Run.Registry}}` and unqualified image names
     started: datetime
@@ -48,7 +50,7 @@ class RunContext:
 
 
 class RunExecutor(Protocol):
-    def start(self, job: BuildJob | TaskJob, ctx: RunContext) -> object:
+    def start(self, job: BuildJob | TaskJob, ctx: EmulatedRun) -> object:
         """Begin the work in the background; return a handle for cancel()."""
 
     def cancel(self, handle: object) -> None:
@@ -70,7 +72,7 @@ class LocalTargetExecutor:
 
         self._target = target_factory or (lambda login_server: LocalTarget(login_server))
 
-    def start(self, job: BuildJob | TaskJob, ctx: RunContext) -> _Run:
+    def start(self, job: BuildJob | TaskJob, ctx: EmulatedRun) -> _Run:
         run = _Run()
         threading.Thread(target=self._run, args=(job, ctx, run), name=f"run-{ctx.run_id}", daemon=True).start()
         return run
@@ -81,7 +83,7 @@ class LocalTargetExecutor:
             if handle.handle is not None:
                 handle.handle.stop(STOP_CANCEL)
 
-    def _run(self, job: BuildJob | TaskJob, ctx: RunContext, run: _Run) -> None:
+    def _run(self, job: BuildJob | TaskJob, ctx: EmulatedRun, run: _Run) -> None:
         own = ctx.folder is None  # an archive to unpack into a folder of this run's
         folder = Path(tempfile.mkdtemp(prefix=f"acrmagic-emulator-{ctx.run_id}-")) if own else ctx.folder
         try:
@@ -127,15 +129,10 @@ class _BuildStep:
     network: str = ""
 
 
-def _split_secrets(pairs: dict[str, str], secrets: list[str]) -> tuple[dict[str, str], dict[str, str]]:
-    plain = {k: v for k, v in pairs.items() if v not in secrets}
-    return plain, {k: v for k, v in pairs.items() if k not in plain}
-
-
-def _build_request(job: BuildJob, ctx: RunContext, folder: Path) -> QuickBuild:
-    build_args, secret_build_args = _split_secrets(job.build_args, job.secrets)
+def _build_request(job: BuildJob, ctx: EmulatedRun, folder: Path) -> QuickBuild:
     return QuickBuild(context=str(folder), images=job.images(ctx.run_id, ctx.login_server, ctx.started),
-                      dockerfile=job.dockerfile, build_args=build_args, secret_build_args=secret_build_args,
+                      dockerfile=job.dockerfile, build_args=dict(job.build_args),
+                      secret_build_args=dict(job.secret_build_args),
                       target=job.target, platform=job.platform, push=job.push, no_cache=job.no_cache, timeout=job.timeout)
 
 
@@ -146,10 +143,10 @@ def _task_request(job: TaskJob, folder: Path) -> TaskRun:
             raise AcrMagicError(f"{name}: no such file in the uploaded source")
         return read_text(path, name)  # not UTF-8: the run fails with file and line, as it would locally
 
-    values, secrets = _split_secrets(job.values, job.secrets)
     values_text = job.values_content if job.values_content is not None else (
         read(job.values_file) if job.values_file else None)
     return TaskRun(task_text=job.task_content if job.task_content is not None else read(job.task_file),
                    task_name=job.task_file or "encoded task", context=".", context_path=folder,
-                   values_text=values_text, values_file=job.values_file, set_values=values, set_secrets=secrets,
+                   values_text=values_text, values_file=job.values_file, set_values=dict(job.values),
+                   set_secrets=dict(job.secret_values),
                    timeout=job.timeout)

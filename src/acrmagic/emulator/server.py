@@ -27,7 +27,7 @@ from .blobs import Storage
 from ..errors import EmulatorError
 from .execute import LocalTargetExecutor, RunExecutor
 from .identity import TOKEN_PATH, Issuer
-from .scheduler import Scheduler
+from .run_driver import RunDriver
 from .state import Registry, Store
 from .sources import ContextPolicy
 from .tasks_api import SourceExecutor
@@ -96,7 +96,7 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
     tls = make_tls(state_dir / "tls")
     arm_sock, id_sock = _listen(settings.port), _listen(settings.identity_port)
     azurite = Azurite(state_dir / "azurite", tls.cert, tls.key)
-    scheduler = triggers = None
+    run_driver = triggers = None
     try:
         azurite.start()
         base_url = f"https://127.0.0.1:{arm_sock.getsockname()[1]}"
@@ -107,8 +107,8 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
         store = Store(settings.registries, settings.run_id_prefix)
         contexts = ContextPolicy(list(settings.context_roots))
         sources = SourceExecutor(executor or LocalTargetExecutor(), contexts)
-        scheduler = Scheduler(store, storage, sources, state_dir / "work", settings.max_running)
-        arm = ArmApp(store, storage, scheduler, issuer, base_url, contexts)
+        run_driver = RunDriver(store, storage, sources, state_dir / "work", settings.max_running)
+        arm = ArmApp(store, storage, run_driver, issuer, base_url, contexts)
         sources.tasks_api = arm.tasks
         arm_app = arm.app()
         triggers = arm.tasks.triggers = Triggers(store, arm.tasks, contexts, settings.poll_interval,
@@ -139,8 +139,8 @@ def serve(settings: Settings, executor: RunExecutor | None = None) -> int:
     finally:
         if triggers is not None:
             triggers.stop()
-        if scheduler is not None:
-            scheduler.stop()
+        if run_driver is not None:
+            run_driver.stop()
         azurite.stop()
         arm_sock.close()
         id_sock.close()

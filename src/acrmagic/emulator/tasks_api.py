@@ -8,7 +8,7 @@ The answers carry the keys the service's recorded answers carry and no others: n
 were given, no `identity` without one, no `credentials` until some were set, systemData naming the
 caller, `step.baseImageDependencies` once a run has built (tests/data/acr_recorded).
 
-A task's run goes the way quick runs go (scheduler.py -> the local target): its step becomes a
+A task's run goes the way quick runs go (run_driver.py -> the local target): its step becomes a
 BuildJob / TaskJob, and its context (a git repository at the branch head or at the commit a trigger
 saw, or a folder under --context-root; sources.py) is the run's source. A manual run (`az acr task
 run`) is recorded with runType QuickRun, as the service records it; a triggered one AutoBuild (Docker
@@ -39,9 +39,10 @@ from ..acrspec import (AUTO_BUILD, AUTO_RUN, BASE_IMAGE_TRIGGER_TYPES, DEFAULT_T
 from ..errors import ArmError
 from ..states import SUCCEEDED
 from .arm import REGISTRY_TYPE, TASKS_API_VERSIONS, bad_request, check_name, timestamp, utc_now
-from .execute import RunContext
-from .run_requests import (BuildJob, TaskJob, _base64, _named_list, _string, parse_cpu, parse_platform,
-                           parse_timeout)
+from .execute import EmulatedRun
+from .request_fields import (base64_field, by_secrecy, named_values, parse_cpu, parse_platform, parse_timeout,
+                             string_field)
+from .run_requests import BuildJob, TaskJob
 from .sources import SourceError, fetch, split_git
 from .state import principal
 
@@ -123,18 +124,18 @@ def _check_step(step: object, contexts) -> None:
              f"properties.step with a type ({', '.join(STEP_TYPES)}) is required.", "step")
     required = {DOCKER_STEP: "dockerFilePath", FILE_TASK_STEP: "taskFilePath",
                 ENCODED_TASK_STEP: "encodedTaskContent"}[step["type"]]
-    _string(step, required, required=True)
+    string_field(step, required, required=True)
     for key in ("contextPath", "target", "valuesFilePath", "contextAccessToken"):
-        _string(step, key)
+        string_field(step, key)
     if step["type"] == ENCODED_TASK_STEP:
-        _base64(step, "encodedTaskContent", required=True)
-        _base64(step, "encodedValuesContent")
+        base64_field(step, "encodedTaskContent", required=True)
+        base64_field(step, "encodedValuesContent")
     if step.get("imageNames") is not None:
         _require(_is_str_list(step["imageNames"]), "step.imageNames must be a list of image names.", "imageNames")
     for key in ("isPushEnabled", "noCache"):
         _require(step.get(key) is None or isinstance(step[key], bool), f"step.{key} must be true or false.", key)
     for key in ("arguments", "values"):
-        _named_list(step, key)
+        named_values(step, key)
     contexts.check(step.get("contextPath"), target="contextPath")
 
 
@@ -198,7 +199,7 @@ def _check_properties(props: dict, contexts) -> None:
     _check_trigger(props.get("trigger"))
     _check_credentials(props.get("credentials"))
     for key in ("agentPoolName", "logTemplate"):
-        _string(props, key)
+        string_field(props, key)
     _require(isinstance(props.get("isSystemTask", False), bool), "isSystemTask must be true or false.", "isSystemTask")
 
 
@@ -409,7 +410,7 @@ class TasksApi:
         else:
             job.run_type = QUICK_RUN
         job.task_name, job.trigger = task["name"], dict(trigger or {})
-        return self.arm.scheduler.submit(reg, job, claims)
+        return self.arm.run_driver.submit(reg, job, claims)
 
     def learned(self, reg, task: dict, details: dict) -> None:
         """After a successful run: the task's step lists the base images the build stood on."""
@@ -435,23 +436,27 @@ def task_job(task: dict, overrides: dict) -> BuildJob | TaskJob:
                   agent_pool_name=props.get("agentPoolName"), source_registry_auth="Default",
                   secrets=secrets_of(task))
 
-    def pairs(key: str) -> dict[str, str]:
-        items = {i["name"]: i for i in _named_list(step, key)}
-        items.update({i["name"]: i for i in _named_list(overrides, key)})
-        common["secrets"] += [i["value"] for i in items.values() if i["isSecret"]]
-        return {k: i["value"] for k, i in items.items()}
+    def pairs(key: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The step's plain and secret values, a run's overrides laid over them by name."""
+        plain, secret = by_secrecy(named_values(step, key) + named_values(overrides, key))
+        common["secrets"] += secret.values()
+        return plain, secret
 
     if step["type"] == DOCKER_STEP:
+        build_args, secret_build_args = pairs("arguments")
         return BuildJob(**common, image_names=list(step.get("imageNames") or []),
                         push=bool(step.get("isPushEnabled", True)) and bool(step.get("imageNames")),
                         dockerfile=overrides.get("file") or step["dockerFilePath"],
                         target=overrides.get("target") or step.get("target"), no_cache=bool(step.get("noCache")),
-                        build_args=pairs("arguments"))
+                        build_args=build_args, secret_build_args=secret_build_args)
+    values, secret_values = pairs("values")
     if step["type"] == FILE_TASK_STEP:
         return TaskJob(**common, task_file=overrides.get("file") or step["taskFilePath"],
-                       values_file=step.get("valuesFilePath"), values=pairs("values"))
-    return TaskJob(**common, task_content=_base64(step, "encodedTaskContent", required=True),
-                   values_content=_base64(step, "encodedValuesContent"), values=pairs("values"))
+                       values_file=step.get("valuesFilePath"), values=values,
+                       secret_values=secret_values)
+    return TaskJob(**common, task_content=base64_field(step, "encodedTaskContent", required=True),
+                   values_content=base64_field(step, "encodedValuesContent"), values=values,
+                   secret_values=secret_values)
 
 
 def register_identities(issuer, identity: dict | None) -> None:
@@ -486,7 +491,7 @@ class SourceExecutor:
     def __init__(self, inner, contexts, tasks_api=None):
         self.inner, self.contexts, self.tasks_api = inner, contexts, tasks_api
 
-    def start(self, job, ctx: RunContext):
+    def start(self, job, ctx: EmulatedRun):
         task_source = getattr(job, "task_source", None)
         remote = getattr(job, "remote_source", None)
         if task_source is None and remote is None:

@@ -6,7 +6,7 @@ Nothing here runs anything: execution is `acrmagic.taskfile.execute`.
 
   load        the text stages (comment lines, version, alias block and substitution), line origins
   template/   the Go-template subset with Sprig, safe and bounded (lexer, parser, executor, functions)
-  values      .Values (values file, --set) and .Run (RunContext, with the environ `env` sees)
+  values      .Values (values file, --set) and .Run (RunInfo, with the environ `env` sees)
   yamlv2      YAML typed as acr-builder's yaml.v2 types it
   model       the task and its steps: decoding, defaults, validation (dockersyntax: Docker's rules)
   buildspec   a build step as the docker CLI reads it (Step.build_spec())
@@ -20,12 +20,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import textfiles
+from .. import keyvalues, textfiles
 from ..errors import TaskFileError
 from . import graph, load as loading, model
-from .values import RunContext, merge_values, parse_set, parse_values_file, template_data
+from .values import RunInfo, merge_values, parse_values_file, template_data
 
-__all__ = ["Plan", "load", "plan_dict", "RunContext"]
+__all__ = ["Plan", "load", "plan_dict", "RunInfo"]
 
 
 @dataclass
@@ -105,19 +105,22 @@ def _tidy(e: TaskFileError) -> TaskFileError:
     return TaskFileError(reason, kind=e.kind, file=file, line=e.line, column=e.column, step=step)
 
 
-def load(text: str, run: RunContext, *, values: dict | None = None, values_file: str | None = None,
-         set_raw: list[str] | None = None, file: str = "<task>", base_dir: Path | None = None,
-         cli_env: list[str] | None = None) -> Plan:
+def load(text: str, run: RunInfo, *, values: dict | None = None, values_file: str | None = None,
+         set_values: dict[str, str] | None = None, secret_values: dict[str, str] | None = None,
+         file: str = "<task>", base_dir: Path | None = None, cli_env: list[str] | None = None) -> Plan:
     """Load and validate a task file. Raises TaskFileError (with file, line, column and step id), its
-    message one line. `text` and `values_file` are text: read files with acrmagic.textfiles."""
+    message one line. `text` and `values_file` are text: read files with acrmagic.textfiles.
+
+    `.Values` is the values file, then `values`, then `--set` (`set_values`), then `--set-secret`
+    (`secret_values`), each over the one before: mappings, parsed at the edge (`acrmagic.keyvalues`)."""
     try:
-        return _load(text, run, values, values_file, set_raw, file, base_dir, cli_env)
+        return _load(text, run, (values, set_values, secret_values), values_file, file, base_dir, cli_env)
     except TaskFileError as e:
         raise _tidy(e) from None
 
 
-def _load(text, run, values, values_file, set_raw, file, base_dir, cli_env) -> Plan:
-    merged = merge_values(parse_values_file(values_file), {**(values or {}), **parse_set(set_raw)})
+def _load(text, run, given, values_file, file, base_dir, cli_env) -> Plan:
+    merged = merge_values(parse_values_file(values_file), *given)
     data = template_data(run, merged)
     src = loading.strip_comment_lines(text, file)
     raw_version = loading.find_version(src.text)
@@ -144,6 +147,20 @@ def _load(text, run, values, values_file, set_raw, file, base_dir, cli_env) -> P
                 aliases_enabled=aliases_on, values=merged)
 
 
+def _set_values(set_raw: list[str] | None) -> dict[str, str]:
+    """`--set` texts as acb's command line gives them (the reference cases' setRaw), read by the one
+    parser and refused in acb's words."""
+    out = {}
+    for text in set_raw or []:
+        try:
+            key, value = keyvalues.split(text)
+        except ValueError:
+            why = "invalid format, no = assignment found" if "=" not in text else "expected a key=val format"
+            raise TaskFileError(f"failed to parse --set data; {why}", kind="set_parse_error", file="--set") from None
+        out[key] = value
+    return out
+
+
 def plan_dict(yaml_text: str, run: dict, values: dict | None = None, values_file: str | None = None,
               set_raw: list[str] | None = None) -> dict:
     """The resolved plan as plain data, or {"ok": False, "error": {"kind", "message", "line", "column"}}.
@@ -154,8 +171,8 @@ def plan_dict(yaml_text: str, run: dict, values: dict | None = None, values_file
     values_file = values_file if values_file is not None else run.get("valuesFile")
     set_raw = set_raw if set_raw is not None else run.get("setRaw")
     try:
-        return load(yaml_text, RunContext.from_dict(run), values=values, values_file=values_file,
-                    set_raw=set_raw).to_dict()
+        return load(yaml_text, RunInfo.from_dict(run), values=values, values_file=values_file,
+                    set_values=_set_values(set_raw)).to_dict()
     except TaskFileError as e:
         return {"ok": False, "error": {"kind": e.kind, "message": e.reason, "line": e.line, "column": e.column,
                                        "step": e.step}}

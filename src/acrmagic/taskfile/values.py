@@ -1,4 +1,4 @@
-"""Template data: `.Values` from a values file and `--set`, and `.Run` from the run's context."""
+"""Template data: `.Values` from a values file and the `--set` mappings, and `.Run` from the run's context."""
 
 from __future__ import annotations
 
@@ -11,21 +11,6 @@ from ..errors import TaskFileError
 from . import yamlv2
 
 
-def parse_set(items: list[str] | None) -> dict[str, str]:
-    """`--set k=v` as acr-builder reads it: split at the first `=`, always strings, no nesting, last wins."""
-    out: dict[str, str] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise TaskFileError("failed to parse --set data; invalid format, no = assignment found",
-                                kind="set_parse_error", file="--set")
-        key, _, value = item.partition("=")
-        if not key:
-            raise TaskFileError("failed to parse --set data; expected a key=val format", kind="set_parse_error",
-                                file="--set")
-        out[key] = value
-    return out
-
-
 def parse_values_file(text: str | None, name: str = "--values") -> dict:
     """A values file as acr-builder reads it: yaml.v2 into map[string]interface{} (YAML 1.1 typed: 1.10 ->
     1.1, 007 -> 7, yes -> true; timestamps stay text)."""
@@ -36,8 +21,12 @@ def parse_values_file(text: str | None, name: str = "--values") -> dict:
     return yamlv2.typed(root, "{any}", {}, {}, name, "values_parse_error", wrapper) or {}
 
 
-def merge_values(file_values: dict, set_values: dict) -> dict:
-    return {**file_values, **set_values}
+def merge_values(*layers: dict | None) -> dict:
+    """`.Values`: each mapping laid over the ones before it (a values file, then --set, then --set-secret)."""
+    out: dict = {}
+    for layer in layers:
+        out.update(layer or {})
+    return out
 
 
 _SAFE = re.compile(r"^[\w@%+=:,./-]*$")
@@ -48,8 +37,8 @@ def shell_quote(text: str) -> str:
 
 
 @dataclass
-class RunContext:
-    """What `.Run` holds. Field names follow the `run` objects of the reference cases.
+class RunInfo:
+    """What a task file knows of its run: what `.Run` holds. Field names follow the `run` objects of the reference cases.
 
     `environ` is the environment the template functions `env` and `expandenv` see: empty unless the
     caller passes one (never this process's, which may hold credentials); in ACR it is the agent's."""
@@ -70,7 +59,7 @@ class RunContext:
     environ: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunContext":
+    def from_dict(cls, d: dict) -> "RunInfo":
         date = d.get("date")
         if isinstance(date, str):
             date = _dt.datetime.fromisoformat(date.replace("Z", "+00:00"))
@@ -91,7 +80,7 @@ class RunContext:
         }
 
 
-def template_data(run: RunContext, values: dict, secrets: dict | None = None) -> dict:
+def template_data(run: RunInfo, values: dict, secrets: dict | None = None) -> dict:
     run_data = run.template_data()
     return {
         "Run": run_data,

@@ -57,7 +57,8 @@ def choose(store: TaskStore | None = None, registry: str | None = None) -> TaskS
 
 def create(name: str, *, store: TaskStore | None = None, **flags) -> TaskInfo:
     """Define a task, as `az acr task create` (flags by their Python names: image=[...], context=...,
-    file=..., cmd=..., body=<Dockerfile or task YAML text>, set=[...], set_secret=[...], schedule=[...],
+    file=..., cmd=..., body=<Dockerfile or task YAML text>, set=["KEY=VALUE", ...] or {KEY: VALUE},
+    set_secret=(the same), schedule=[...],
     commit_trigger_enabled=..., base_image_trigger_enabled=..., base_image_trigger_type=..., timeout=...,
     platform=..., git_access_token=..., assign_identity=[...], registry=...). Everything is checked first
     (the repository is read, the Dockerfile or task file loaded); on any error nothing is stored."""

@@ -151,7 +151,7 @@ def add_task_commands(sub) -> None:
     _output(trace)
 
 
-def task_parser(prog: str = "acrmagic") -> Parser:
+def task_command_parser(prog: str = "acrmagic") -> Parser:
     """A parser of just these commands (for `%acr task ...` before the lead folds them into its own)."""
     p = Parser(prog=prog, add_help=False)
     sub = p.add_subparsers(dest="command", metavar="{task,scheduler,trace}", parser_class=Parser)
@@ -295,7 +295,7 @@ def magic(line: str, cell: str | None = None):
     except ValueError as e:
         raise UsageError(f"acr: cannot split the line: {e}") from None
     try:
-        ns = task_parser("%acr").parse_args(argv)
+        ns = task_command_parser("%acr").parse_args(argv)
     except HelpShown:  # -h printed the help: nothing else to show
         return None
     result = dispatch(ns, cell)

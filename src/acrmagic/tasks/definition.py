@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from ..context import INLINE_DOCKERFILE, is_git_url
-from .. import acrspec, refs
+from .. import acrspec, keyvalues, refs
 from ..platforms import Platform
 from ..errors import TaskFileError, UsageError, quoted
 from ..runrequest import render_image
@@ -95,6 +95,9 @@ def build(name: str, flags: dict, *, now: str, previous: dict | None = None) -> 
     check_name(name)
     check_flags(flags)
     f = {**FLAGS, **{k: v for k, v in flags.items() if v is not None}}
+    # KEY=VALUE flags parsed once, here at the edge: a mapping from here on (and from flags_of)
+    f.update(set=keyvalues.parse(f["set"], "--set"), arg=keyvalues.parse(f["arg"], "--arg"),
+             set_secret=keyvalues.parse(f["set_secret"], "--set-secret", secret=True))
     given: dict[str, str] = {}
     context = _context(f["context"])
     step = _step(f, context, given)
@@ -135,19 +138,9 @@ def _context(context: str | None) -> str | None:
     return str(folder.resolve())  # the scheduler may run from another folder
 
 
-def _pairs(items: list[str], flag: str, secret: bool = False) -> list[tuple[str, str]]:
-    out = []
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not key or not eq:
-            raise UsageError(f"{flag}: expected KEY=VALUE" + ("" if secret else f", got {item!r}"))
-        out.append((key, value))
-    return out
-
-
 def _values(f: dict, given: dict) -> list[dict]:
-    values = [{"name": k, "value": v, "isSecret": False} for k, v in _pairs(f["set"], "--set")]
-    for key, value in _pairs(f["set_secret"], "--set-secret", secret=True):
+    values = [{"name": k, "value": v, "isSecret": False} for k, v in f["set"].items()]
+    for key, value in f["set_secret"].items():
         given[key] = value
         values.append({"name": key, "isSecret": True})  # the value lives elsewhere (secrets.py)
     return values
@@ -220,7 +213,7 @@ def _step(f: dict, context: str | None, given: dict) -> dict:
         raise UsageError("--set/--set-secret/--values go with task files; a Docker step takes --arg")
     return {"type": DOCKER, **common, "imageNames": list(f["image"]), "isPushEnabled": not f["no_push"],
             "noCache": bool(f["no_cache"]), "dockerFilePath": file or INLINE_DOCKERFILE,
-            "arguments": [{"name": k, "value": v, "isSecret": False} for k, v in _pairs(f["arg"], "--arg")],
+            "arguments": [{"name": k, "value": v, "isSecret": False} for k, v in f["arg"].items()],
             "target": f["target"]}
 
 
@@ -325,7 +318,7 @@ def flags_of(resource: dict) -> dict:
                "platform": str(Platform.from_json(props["platform"]))}
     if step["type"] == DOCKER:
         f.update(image=step["imageNames"], no_push=not step["isPushEnabled"], no_cache=step["noCache"],
-                 target=step.get("target"), arg=[f"{a['name']}={a['value']}" for a in step.get("arguments", [])])
+                 target=step.get("target"), arg={a["name"]: a["value"] for a in step.get("arguments", [])})
         if ext.get("dockerfile") is not None:
             f["body"] = ext["dockerfile"]
         else:
@@ -339,7 +332,7 @@ def flags_of(resource: dict) -> dict:
             f["cmd"], values = command, [v for v in values if v["name"] != CMD_VALUE]
         else:
             f["body"] = content
-    f["set"] = [f"{v['name']}={v['value']}" for v in values]
+    f["set"] = {v["name"]: v["value"] for v in values}
     source = (trigger.get("sourceTriggers") or [None])[0]
     f["commit_trigger_enabled"] = bool(source and source["status"] == ENABLED)
     base = trigger.get("baseImageTrigger") or {}

@@ -80,7 +80,7 @@ def request(resource: dict, folder: Path | None, home: str, shown_context: str |
         values_text = read_text(values_path, step["valuesFilePath"])
     return TaskRun(task_text=text, task_name=task_name, context=shown, context_path=folder, values_text=values_text,
                    values_file=step.get("valuesFilePath"), set_values=values, set_secrets=secret,
-                   timeout=props["timeout"], recorded={**recorded, "file": task_name, "set": sorted(values),
+                   timeout=props["timeout"], recorded={**recorded, "file": task_name, "set": dict(values),
                                                        "setSecret": sorted(secret)})
 
 

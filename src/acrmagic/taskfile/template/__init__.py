@@ -8,7 +8,7 @@ and scalars. Supported: text and actions with `{{-`/`-}}` trimming and `{{/* com
 pipelines, `if/else if/else`, `range` (with `$i, $v :=`, `else`, `break`, `continue`), `with/else`,
 and the built-in plus Sprig text functions task files use in practice.
 
-`env` and `expandenv` read the environment the caller passes to `render` (`RunContext.environ`), never
+`env` and `expandenv` read the environment the caller passes to `render` (`RunInfo.environ`), never
 this process's: a notebook kernel holds Azure credentials and tokens, and a task file from a repository
 must not be able to print them into a log. Locally they therefore see an empty environment unless the
 caller passes one; in ACR they see the build agent's (acr-builder's Sprig reads the runner's).

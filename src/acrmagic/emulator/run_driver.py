@@ -16,7 +16,7 @@ from ..redact import Redactor
 from ..states import CANCELED, ERROR, FAILED, RUNNING, SUCCEEDED, TIMEOUT
 from .arm import utc_now
 from .blobs import Storage, container_name, log_time
-from .execute import RunContext, RunExecutor
+from .execute import EmulatedRun, RunExecutor
 from .run_requests import BuildJob, TaskJob
 from .state import Registry, RunRecord, Store
 
@@ -40,7 +40,10 @@ class _Live:
         self.lock = threading.Lock()
 
 
-class Scheduler:
+class RunDriver:
+    """Drives the emulated runs of every registry: queues them for a free agent, hands the work to the
+    executor, and keeps the record, the log blob, the timeout and cancellation (as the service does)."""
+
     def __init__(self, store: Store, storage: Storage, executor: RunExecutor, work_dir: Path, max_running: int = 2):
         self.store, self.storage, self.executor = store, storage, executor
         self.work_dir = work_dir
@@ -119,7 +122,7 @@ class Scheduler:
                 run.status = RUNNING
                 run.touch()
                 source = self._download(run, job, line)
-                ctx = RunContext(run.run_id, registry.login_server, run.start_time, source, line,
+                ctx = EmulatedRun(run.run_id, registry.login_server, run.start_time, source, line,
                                  lambda status, details: self._reported(live, status, details))
                 with live.lock:
                     if not live.cancel_requested.is_set():

@@ -1,4 +1,4 @@
-"""Runs in the emulator (scheduler.py, execute.py, blobs.py): scheduled through the SDKs, built on the
+"""Runs in the emulator (run_driver.py, execute.py, blobs.py): scheduled through the SDKs, built on the
 local engine and pushed to the local registry, their log blob written as the service writes it,
 listed newest first, canceled running or queued, failed with their error, stopped at their timeout."""
 
@@ -180,10 +180,10 @@ def test_encoded_task_runs_are_accepted_and_answered(clients, emulator):
 
 
 def test_a_run_past_its_timeout_is_stopped_and_marked_timeout(tmp_path):
-    """The scheduler with real Azurite and an executor that never finishes on its own."""
+    """The run driver with real Azurite and an executor that never finishes on its own."""
     from acrmagic.emulator.azurite import Azurite
     from acrmagic.emulator.blobs import Storage, container_name, log_blob_name
-    from acrmagic.emulator.scheduler import Scheduler
+    from acrmagic.emulator.run_driver import RunDriver
     from acrmagic.emulator.state import Registry, Store
     from acrmagic.emulator.tls import make_tls
 
@@ -204,12 +204,12 @@ def test_a_run_past_its_timeout_is_stopped_and_marked_timeout(tmp_path):
     try:
         reg = Registry("acrmagic", "rg", "sub")
         storage = Storage(azurite.endpoint, tls.ca_bundle)
-        scheduler = Scheduler(Store([reg]), storage, Sleeper(), tmp_path / "work")
+        run_driver = RunDriver(Store([reg]), storage, Sleeper(), tmp_path / "work")
         job = parse_run_request({"type": "EncodedTaskRunRequest", "platform": {"os": "linux"},
                                  "encodedTaskContent": base64.b64encode(b"steps: []").decode()})
         job.timeout = 1
-        run_id = scheduler.submit(reg, job, {})["properties"]["runId"]
-        run = scheduler.store.run(reg, run_id)
+        run_id = run_driver.submit(reg, job, {})["properties"]["runId"]
+        run = run_driver.store.run(reg, run_id)
         deadline = time.monotonic() + 10
         while not run.terminal:
             assert time.monotonic() < deadline
@@ -218,7 +218,7 @@ def test_a_run_past_its_timeout_is_stopped_and_marked_timeout(tmp_path):
         blob = storage.service.get_blob_client(container_name(reg.id), log_blob_name(run_id))
         assert blob.get_blob_properties().metadata == {"Complete": "TimedOut"}
         assert f"Run ID: {run_id} timed out after" in blob.download_blob().readall().decode()
-        scheduler.stop()
+        run_driver.stop()
     finally:
         azurite.stop()
     assert azurite.process.poll() is not None
