@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from acrmagic import refs
+from acrmagic.errors import UsageError
 
 
 def test_parse_and_normalize():
@@ -39,5 +40,5 @@ def test_registries(text, acr):
 
 @pytest.mark.parametrize("text", ["ab", "a" * 51, "my registry", " myreg", "myreg\n", "a_b_c_d", "x.azurecr.io", ""])
 def test_not_registries(text):
-    with pytest.raises(ValueError, match="is not a registry"):
+    with pytest.raises(UsageError, match="is not a registry"):
         refs.check_registry(text, "-r")

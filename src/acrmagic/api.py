@@ -228,10 +228,7 @@ def _said_with_principal(chosen: dict, shown: dict | None = None) -> str:
 
 def _registry_name(registry: str, acr_only: bool = False) -> bool:
     """Is `registry` an ACR name (True) or a registry address (False)? Anything else is refused in one line."""
-    try:
-        refs.check_registry(registry, "use: REGISTRY")
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    refs.check_registry(registry, "use: REGISTRY")
     if acr_only and not refs.is_acr_name(registry):
         raise UsageError(f"use --emulator: {quoted(registry)} is not an ACR registry name (5 to 50 letters and digits)")
     return refs.is_acr_name(registry)

@@ -75,7 +75,7 @@ def target_from_text(value: str, what: str) -> dict:
         return {"kind": "acr", "emulatorConfig": value[len("emulator:"):]}
     try:
         registry = refs.check_registry(value, what)
-    except ValueError as e:
+    except UsageError as e:  # the target's own forms are allowed here too: say so
         raise UsageError(f"{e} (or `local`, or emulator:CONFIG_FILE)") from None
     if refs.is_acr_name(registry):
         return {"kind": "acr", "registry": registry.split(".")[0]}
@@ -98,10 +98,7 @@ def read_target_file(path: Path) -> dict:
     if data.get("kind", "local") not in ("local", "acr"):
         raise UsageError(f"{path}: field `kind` must be local or acr, not {quoted(data['kind'])}")
     if data.get("registry"):
-        try:
-            refs.check_registry(data["registry"], f"{path}: field `registry`")
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+        refs.check_registry(data["registry"], f"{path}: field `registry`")
     if data.get("managementUrl"):
         check_management_url(data["managementUrl"], f"{path}: field `managementUrl`")
     return {k: v for k, v in data.items() if k in TARGET_FIELDS and v is not None} or {"kind": "local"}

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from . import acrspec
-from .errors import quoted
+from .errors import UsageError, quoted
 
 DOCKER_HUB = "docker.io"
 #: Docker's limit on a name (registry host and repository path together), distribution/reference's NameTotalLengthMax
@@ -96,11 +96,11 @@ def is_acr_name(registry: str) -> bool:
 def check_registry(text, what: str) -> str:
     """A registry as `-r` / `use` take it: an ACR registry name (5-50 letters and digits, optionally with
     .azurecr.io), or the address of another registry as Docker reads one (`host.domain[:port]`,
-    `localhost[:port]`, `host:port`). Anything else is one line naming `what`."""
+    `localhost[:port]`, `host:port`). Anything else is a UsageError: one line naming `what`."""
     if isinstance(text, str) and (is_acr_name(text) or (_HOST_RE.fullmatch(text) and has_registry(text + "/x")
                                                         and not text.lower().endswith(ACR_SUFFIX))):
         return text
-    raise ValueError(f"{what}: {quoted(text)} is not a registry: give an ACR registry name (5 to 50 letters and "
+    raise UsageError(f"{what}: {quoted(text)} is not a registry: give an ACR registry name (5 to 50 letters and "
                      "digits) or a registry address such as localhost:5000")
 
 

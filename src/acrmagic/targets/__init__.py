@@ -9,7 +9,6 @@ target again (to cancel it, or to read its log from ACR).
 from __future__ import annotations
 
 from .. import config, refs
-from ..errors import UsageError
 from .base import Target
 
 
@@ -19,10 +18,7 @@ def resolve(registry: str | None = None, chosen: dict | None = None) -> dict:
     chosen = dict(chosen if chosen is not None else config.chosen_target())
     if registry is None:
         return chosen
-    try:
-        refs.check_registry(registry, "-r/--registry")
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    refs.check_registry(registry, "-r/--registry")
     if not refs.is_acr_name(registry):  # `-r localhost:5000`, a registry address: the local engine
         return {"kind": "local", "registry": registry}
     base = chosen if chosen.get("kind") == "acr" else {"kind": "acr"}

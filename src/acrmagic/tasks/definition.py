@@ -77,10 +77,7 @@ def check_flags(flags: dict) -> None:
     if token is not None and not (isinstance(token, str) and token.startswith("@")):
         secrets.check_token(token, "--git-access-token")
     if flags.get("registry") is not None:
-        try:
-            refs.check_registry(flags["registry"], "-r/--registry")
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+        refs.check_registry(flags["registry"], "-r/--registry")
 
 
 def task_id(name: str) -> str:
