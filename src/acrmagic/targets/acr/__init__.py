@@ -108,7 +108,12 @@ class AcrTarget(Target):
     def where(self):
         """The registry: subscription, resource group, login server, SKU (one ARM lookup per target)."""
         if self._where is None:
-            self._where = self.service().locate(self.name, self.config["resourceGroup"], self.config["subscription"])
+            group, subscription = self.config["resourceGroup"], self.config["subscription"]
+            if group is None and self.emulator is not None and (self.emulator.get("registry") or "").lower() == \
+                    self.name.lower():  # the emulator's start-up JSON says where its registry is: no ARM search
+                group = self.emulator.get("resource_group")
+                subscription = subscription or self.emulator.get("subscription_id")
+            self._where = self.service().locate(self.name, group, subscription)
         return self._where
 
     def _tasks(self):
