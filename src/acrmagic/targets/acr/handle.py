@@ -11,7 +11,7 @@ from ...events import Emit, LogEvent, StepRecord
 from ...logformat import LogReader
 from ...states import CANCELED, ERROR, FAILED, SUCCEEDED, TERMINAL, TIMEOUT
 from ..base import Outcome, RunHandle, stop_outcome
-from . import records
+from . import records, sdk
 from .logblob import Followed, LogFollower, Pacing
 
 class RunLink:
@@ -40,6 +40,7 @@ class RunLink:
             return None
 
     def blob(self):
+        sdk.ready("azure.storage.blob")
         from azure.storage.blob import BlobClient
 
         result = self._call("reading the log link of", self.client.runs.get_log_sas_url, self.run_id)
