@@ -15,9 +15,20 @@ from datetime import datetime
 from ...errors import EngineError
 
 
-def records(engine) -> dict[str, dict]:
-    """Every build-cache record on the engine: ID -> {Type, Size, InUse, CreatedAt, Description, ...}."""
-    df = engine.call("GET", "/system/df", timeout=120) or {}
+def records(engine, patience: float = 120) -> dict[str, dict]:
+    """Every build-cache record on the engine: ID -> {Type, Size, InUse, CreatedAt, Description, ...}.
+    The engine runs one disk-usage count at a time and refuses a second: that one is asked again."""
+    import time
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            df = engine.call("GET", "/system/df", timeout=120) or {}
+            break
+        except EngineError as e:
+            if "disk usage operation is already running" not in e.message or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     return {r["ID"]: r for r in df.get("BuildCache") or []}
 
 

@@ -17,7 +17,6 @@ caller sends the packed context as before.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import socket
 import threading
@@ -36,7 +35,7 @@ class SyncedDir:
 
     root: str | None = None
     files: dict[str, bytes] = field(default_factory=dict)
-    listing: tuple | None = None  # (excludes, [(Stat, path)]): a walk already made with these excludes, reused once
+    listing: tuple | None = None  # (excludes, [(Stat, path)]): the walk made for the run record, served from
 
 
 @dataclass
@@ -87,6 +86,7 @@ class BuildSession:
 
     def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
         import asyncio
+        import logging
 
         from grpclib.server import Server
 
