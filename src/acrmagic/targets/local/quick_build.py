@@ -210,6 +210,8 @@ class QuickBuildRun(RunHandle):
                     emit(LogEvent(f"context: sent {session.served.files} changed files "
                                   f"({session.served.bytes} bytes) through the build session"))
         except BuildFailed as e:
+            if session is not None and session.failure is not None:  # the session's server never started
+                return Outcome(ERROR, f"the build session could not start: {session.failure}")
             if self.reason:
                 return stop_outcome(self.reason, req.timeout)
             if isinstance(e, EngineLost):  # the engine went away: the run could not be carried out
