@@ -34,6 +34,7 @@ STAND_IN_LABEL = "org.acrmagic.offline-stand-in"
 PUSH_RETRY = PushRetry(3, (0.25, 0.5, 1.0))
 
 _MIRRORS: dict[str, list[str]] = {}  # engine host -> its registry mirrors (asked once in a process)
+_NETWORK_MODES: dict[str, str] = {}  # engine host -> "host" (no default bridge) or "default"
 _STAND_INS: dict[tuple, str | None] = {}  # (mirror, repository, digest) -> the stand-in label, or None
 
 
@@ -69,8 +70,10 @@ class EngineBuilder:
     def network_mode(self) -> str:
         """`host` when the engine has no default bridge (as this project starts it), else `default`."""
         if self._network_mode is None:
-            nets = self.engine.call("GET", "/networks", {"filters": json.dumps({"name": ["bridge"]})})
-            self._network_mode = "default" if any(n.get("Name") == "bridge" for n in nets) else "host"
+            if self.engine.host not in _NETWORK_MODES:  # asked once per engine in a process
+                nets = self.engine.call("GET", "/networks", {"filters": json.dumps({"name": ["bridge"]})})
+                _NETWORK_MODES[self.engine.host] = "default" if any(n.get("Name") == "bridge" for n in nets) else "host"
+            self._network_mode = _NETWORK_MODES[self.engine.host]
         return self._network_mode
 
     # -- build -------------------------------------------------------------------------------------
