@@ -92,7 +92,9 @@ class Builds:
         for _ in range(runs):
             for name in samples:
                 samples[name].append(self.build(name, edit))
-        return {k: (statistics.median(s[0] for s in v), max(s[1] for s in v)) for k, v in samples.items()}
+        out = {k: (statistics.median(s[0] for s in v), max(s[1] for s in v)) for k, v in samples.items()}
+        out["spread"] = {k: [s[0] for s in v] for k, v in samples.items()}  # each run's seconds, in order
+        return out
 
     def acrmagic_images(self) -> set[str]:
         logs = Path(self.env["ACRMAGIC_HOME"]) / "logs"
@@ -137,6 +139,12 @@ def report(what: str, label: str, total: int, figures: dict) -> None:
     print(f"  docker build    {d_s * 1000:8.0f} ms  peak RSS {d_rss >> 20:5d} MiB (client only)")
     print(f"  acrmagic build  {a_s * 1000:8.0f} ms  peak RSS {a_rss >> 20:5d} MiB  time ratio {a_s / d_s:.2f}x "
           f"(target <= 1.5x)")
+    runs = figures.get("spread")
+    if runs:
+        ratios = [a / d for a, d in zip(runs["acrmagic"], runs["docker"])]
+        print(f"  spread: docker {min(runs['docker']) * 1000:.0f}-{max(runs['docker']) * 1000:.0f} ms, acrmagic "
+              f"{min(runs['acrmagic']) * 1000:.0f}-{max(runs['acrmagic']) * 1000:.0f} ms; per-pair ratio median "
+              f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)")
 
 
 def main() -> None:

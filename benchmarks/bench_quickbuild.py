@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-N = 10
+N = int(os.environ.get("BENCH_N", "10"))
 DOCKER = "/usr/bin/docker"
 
 
-def median_times(fns, n=N) -> list[float]:
-    """The median wall time of each function, run in turns after one warm-up each (fills the cache)."""
+def median_times(fns, n=N) -> list[list[float]]:
+    """The wall times of each function, run in turns after one warm-up each (fills the cache)."""
     for fn in fns:
         fn()
     samples = [[] for _ in fns]
@@ -30,7 +30,18 @@ def median_times(fns, n=N) -> list[float]:
             t0 = time.perf_counter()
             fn()
             out.append(time.perf_counter() - t0)
-    return [statistics.median(s) for s in samples]
+    return samples
+
+
+def spread(samples: list[float]) -> str:
+    q = statistics.quantiles(samples, n=4)
+    return f"IQR {q[0] * 1000:.0f}-{q[2] * 1000:.0f} ms"
+
+
+def ratios(samples: list[float], baseline: list[float]) -> str:
+    """Each round's ratio to the baseline's in the same round: median and range."""
+    r = [a / b for a, b in zip(samples, baseline)]
+    return f"per round {statistics.median(r):.2f}x ({min(r):.2f}-{max(r):.2f}x)"
 
 
 def main() -> None:
@@ -63,7 +74,7 @@ def bracketed(fn):
     return run
 
 
-def median_times_bracketed(fns, n=N) -> list[float]:
+def median_times_bracketed(fns, n=N) -> list[list[float]]:
     """As median_times, with each build's window noted outside the timed part (for the clean-up)."""
     for fn in fns:
         bracketed(fn)()
@@ -93,11 +104,14 @@ def measure() -> None:
         def in_process():
             acrmagic.build(image="bench:api", context=str(ctx), push=False, logs=False)
 
-        docker_s, process_s, api_s = median_times_bracketed([cli, whole_process, in_process])
-    print(f"warm cached rebuild, median of {N}:")
-    print(f"  docker build (BuildKit CLI)  {docker_s * 1000:7.1f} ms  (baseline)")
-    print(f"  acrmagic build (new process) {process_s * 1000:7.1f} ms  ratio {process_s / docker_s:.2f}x  (target <= 1.3x)")
-    print(f"  acrmagic.build (in process)  {api_s * 1000:7.1f} ms  ratio {api_s / docker_s:.2f}x  (target <= 0.7x)")
+        samples = median_times_bracketed([cli, whole_process, in_process])
+    docker_s, process_s, api_s = (statistics.median(s) for s in samples)
+    print(f"warm cached rebuild, median of {N} rounds (spread: interquartile range; ratio per round, median and range):")
+    print(f"  docker build (BuildKit CLI)  {docker_s * 1000:7.1f} ms  {spread(samples[0])}  (baseline)")
+    print(f"  acrmagic build (new process) {process_s * 1000:7.1f} ms  {spread(samples[1])}  ratio {process_s / docker_s:.2f}x, "
+          f"{ratios(samples[1], samples[0])}  (target <= 1.3x)")
+    print(f"  acrmagic.build (in process)  {api_s * 1000:7.1f} ms  {spread(samples[2])}  ratio {api_s / docker_s:.2f}x, "
+          f"{ratios(samples[2], samples[0])}  (target <= 0.7x)")
 
     code = ("import time, sys\nfrom IPython.testing.globalipapp import start_ipython\nip = start_ipython()\n"
             "t = time.perf_counter(); ip.run_line_magic('load_ext', 'acrmagic'); dt = time.perf_counter() - t\n"

@@ -18,7 +18,7 @@ import acrmagic
 from acrmagic.targets.local import buildcache
 from acrmagic.targets.local.engine import connect
 from acrmagic.targets.local.session import wire
-from acrmagic.targets.local.session.filesync import PatternMatcher, dockerignore_patterns, go_mode, walk
+from acrmagic.targets.local.session.filesync import PatternMatcher, dockerignore_patterns, go_mode, select, walk
 from conftest import protobuf_message, run_in_image
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -88,6 +88,31 @@ def test_walk_with_excludes_skips_folders_unless_a_pattern_re_includes_inside(tm
     assert paths == ["build", "build/keep.txt", "src", "src/y.py"]
     assert [s.path for s, _ in walk(str(tmp_path), followpaths=["src/y.py"])] == ["src", "src/y.py"]
     assert [s.path for s, _ in walk(str(tmp_path), includes=["docs"])] == ["docs", "docs/a"]
+
+
+@pytest.mark.parametrize("excludes", [None, ["build", "!build/keep.txt", "**/*.pyc", "docs"], ["src/*"]])
+@pytest.mark.parametrize("includes, followpaths", [
+    (None, None), (None, ["src/y.py"]), (["docs"], None), (None, ["model", "serve.py"]), (["src/*.py"], ["docs/a"]),
+    (None, [".dockerignore"]), (["build/keep.txt"], None), (None, ["alias/deep.txt"]), (["nothing-here"], None),
+])
+def test_a_listing_served_again_is_what_a_walk_with_those_patterns_gives(tmp_path, excludes, includes, followpaths):
+    for name in ["build/keep.txt", "build/out.bin", "docs/a", "src/x.pyc", "src/y.py", "model/d1/f.bin",
+                 "model/d2/g.bin", "serve.py", "real/deep.txt"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    os.symlink("real", tmp_path / "alias")  # a followpath through a link: its target is served too
+    listing = list(walk(str(tmp_path), excludes=excludes))
+    fresh = [(s.path, s.linkname, p) for s, p in walk(str(tmp_path), includes, excludes, followpaths)]
+    assert [(s.path, s.linkname, p) for s, p in select(listing, str(tmp_path), includes, followpaths)] == fresh
+
+
+def test_a_hard_link_to_an_entry_left_out_makes_a_fresh_walk(tmp_path):
+    (tmp_path / "a.bin").write_text("x")
+    os.link(tmp_path / "a.bin", tmp_path / "b.bin")
+    listing = list(walk(str(tmp_path)))
+    assert [s.linkname for s, _ in listing] == ["", "a.bin"]
+    assert select(listing, str(tmp_path), ["b.bin"]) is None  # alone, b.bin is the first name: no link
+    assert [s.path for s, _ in select(listing, str(tmp_path), ["*.bin"])] == ["a.bin", "b.bin"]
 
 
 @pytest.mark.parametrize("patterns, path, excluded", [

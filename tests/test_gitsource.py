@@ -54,7 +54,7 @@ def test_token_travels_in_the_environment_only(tmp_path, monkeypatch):
     def spy(args, **kwargs):
         seen["argv"], seen["env"] = args, kwargs.get("env", {})
         return real_run(args, **kwargs)
-    monkeypatch.setattr(gitsource.subprocess, "run", spy)
+    monkeypatch.setattr(subprocess, "run", spy)  # gitsource imports subprocess where it runs git
     token = "ghp_TOPSECRETTOKEN"
     with pytest.raises(ContextError) as e:  # nothing listens there: git fails, and says so without the token
         gitsource.head("http://127.0.0.1:9/org/repo.git", "main", token)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from pathlib import Path
@@ -109,6 +108,8 @@ def is_loopback(host: str | None) -> bool:
         return False
     if host == "localhost":
         return True
+    import ipaddress  # only for a host that is not `localhost`
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

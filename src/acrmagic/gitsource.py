@@ -17,9 +17,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -125,6 +122,8 @@ def environment(token: str | None = None) -> dict[str, str]:
 def run(options: list[str], operands: list[str], url: str, token: str | None = None, cwd: str | None = None,
         timeout: float = LS_REMOTE_TIMEOUT) -> str:
     """`git OPTIONS -- OPERANDS`: operands (URLs, refs, commits, paths) can never be read as options."""
+    import subprocess  # here, not at the top: every build imports this module, few run git
+
     redact = Redactor([token] if token else [])
     argv = ["git", *options, "--", *operands] if operands else ["git", *options]
     try:
@@ -191,6 +190,9 @@ def fetch(url: str, ref: str, folder: Path, token: str | None = None) -> str:
 def checkout(url: str, commit: str, token: str | None = None, parent: Path | None = None) -> Path:
     """A temporary folder (in `parent`, default the system's) holding exactly `commit` (no .git, as
     BuildKit's git source); the caller removes it."""
+    import shutil
+    import tempfile
+
     commit = check_commit(commit)
     folder = Path(tempfile.mkdtemp(prefix="acrmagic-task-", dir=parent))
     try:

@@ -10,6 +10,7 @@ Azure's SDKs, exactly as the Azure CLI 2.91 calls the service (shared/reference/
     logblob.py      following a log blob (the CLI's protocol, plus ARM status and an idle cutoff)
     handle.py       a scheduled run: follow, stop (runs.cancel), its outcome
     records.py      ACR's Run resource -> acrmagic's run record
+    sdk.py          the SDK modules imported ahead, in a thread, while the first requests wait
 
 The configuration (what `acrmagic use` keeps, and every run record's `target`; never a secret):
 
@@ -18,7 +19,8 @@ The configuration (what `acrmagic use` keeps, and every run record's `target`; n
      "emulatorConfig": PATH | None}
 
 No Azure module is imported until a target does something (`%load_ext acrmagic` and local runs import
-none); the first call that needs the registry resolves it (ARM), once per target.
+none); the first call that needs the registry resolves it (ARM), once per target (with the emulator, its
+start-up JSON names its registry's resource group and subscription: no ARM search).
 """
 
 from __future__ import annotations
@@ -90,7 +92,11 @@ class AcrTarget(Target):
     # -- plumbing ---------------------------------------------------------------------------------
     def service(self):
         if self._service is None:
+            from . import sdk
             from .credentials import make_credential
+
+            sdk.start()  # the SDKs import in a thread from here, each ready before its first use
+            sdk.ready("azure.identity")  # azure-core whole before this thread uses any of it
             from .service import Service
 
             if self._credential is not None:
@@ -108,7 +114,12 @@ class AcrTarget(Target):
     def where(self):
         """The registry: subscription, resource group, login server, SKU (one ARM lookup per target)."""
         if self._where is None:
-            self._where = self.service().locate(self.name, self.config["resourceGroup"], self.config["subscription"])
+            group, subscription = self.config["resourceGroup"], self.config["subscription"]
+            if group is None and self.emulator is not None and (self.emulator.get("registry") or "").lower() == \
+                    self.name.lower():  # the emulator's start-up JSON says where its registry is: no ARM search
+                group = self.emulator.get("resource_group")
+                subscription = subscription or self.emulator.get("subscription_id")
+            self._where = self.service().locate(self.name, group, subscription)
         return self._where
 
     def _tasks(self):
@@ -165,8 +176,7 @@ class AcrTarget(Target):
             return self._tasks().registries.schedule_run(w.resource_group, w.name, run_request)
 
     def _submit_build(self, req: QuickBuild) -> RunHandle:
-        from . import archive, requests
-        from .handle import AcrRunHandle
+        from . import archive, requests, sdk
 
         w = self._check_sku("Builds are only supported for managed registries.")
         platform = requests.platform(req.platform)
@@ -185,20 +195,23 @@ class AcrTarget(Target):
                 if not dockerfiles.logical_lines(text):
                     raise UsageError(f"-f/--file: the Dockerfile {req.dockerfile or '(cell)'} has no instructions")
                 notes.append(f"Sending context ({_size(packed.size)}) to registry: {w.name}...")
-                source_location = archive.upload(self.service(), self._tasks(), w.resource_group, w.name, packed)
+                tasks_client = self._tasks()
+                sdk.ready("azure.storage.blob")
+                source_location = archive.upload(self.service(), tasks_client, w.resource_group, w.name, packed)
             finally:
                 packed.close()
             dockerfile_path = packed.names["dockerfile"]
             source = {"type": "upload", "relativePath": source_location, "digest": packed.digest}
         run = self._schedule(w, requests.docker_build(req, source_location, dockerfile_path))
+        from .handle import AcrRunHandle  # the log reader (and the task-file package it parses step lines with) loads while the run starts
+
         notes += [f"Queued a build with ID: {run.run_id}", "Waiting for an agent..."]
         return AcrRunHandle(self._link(run.run_id), source=source, dockerfile=text,
                             platform=requests.platform_record(platform), steps=[], notes=notes,
                             timeout=req.timeout, pacing=self.pacing)
 
     def _submit_task(self, req: TaskRun) -> RunHandle:
-        from . import archive, requests
-        from .handle import AcrRunHandle
+        from . import archive, requests, sdk
 
         w = self._check_sku("Run is only available for managed registries.")
         requests.check_timeout(req.timeout)
@@ -217,12 +230,16 @@ class AcrTarget(Target):
                                        req.values_file, req.values_text)
             try:
                 notes.append(f"Sending context ({_size(packed.size)}) to registry: {w.name}...")
-                location = archive.upload(self.service(), self._tasks(), w.resource_group, w.name, packed)
+                tasks_client = self._tasks()
+                sdk.ready("azure.storage.blob")
+                location = archive.upload(self.service(), tasks_client, w.resource_group, w.name, packed)
             finally:
                 packed.close()
             run_request = requests.file_task(req, location, packed.names["task"], packed.names.get("values"))
             source = {"type": "upload", "relativePath": location, "digest": packed.digest}
         run = self._schedule(w, run_request)
+        from .handle import AcrRunHandle  # as in _submit_build: loads while the run starts
+
         notes += [f"Queued a run with ID: {run.run_id}", "Waiting for an agent..."]
         return AcrRunHandle(self._link(run.run_id), source=source, dockerfile=None,
                             platform=requests.platform_record(requests.platform(None)), steps=steps, notes=notes,

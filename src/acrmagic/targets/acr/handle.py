@@ -11,7 +11,7 @@ from ...events import Emit, LogEvent, StepRecord
 from ...logformat import LogReader
 from ...states import CANCELED, ERROR, FAILED, SUCCEEDED, TERMINAL, TIMEOUT
 from ..base import Outcome, RunHandle, stop_outcome
-from . import records
+from . import records, sdk
 from .logblob import Followed, LogFollower, Pacing
 
 class RunLink:
@@ -40,6 +40,7 @@ class RunLink:
             return None
 
     def blob(self):
+        sdk.ready("azure.storage.blob")
         from azure.storage.blob import BlobClient
 
         result = self._call("reading the log link of", self.client.runs.get_log_sas_url, self.run_id)
@@ -47,12 +48,12 @@ class RunLink:
         return BlobClient.from_blob_url(result.log_link, **kwargs)
 
     def follow(self, on_text, pacing: Pacing, idle_cutoff: float, wake: threading.Event | None = None,
-               should_stop=lambda: False, deadline=lambda: None, follower: LogFollower | None = None
-               ) -> tuple[Followed, LogFollower]:
+               should_stop=lambda: False, deadline=lambda: None, follower: LogFollower | None = None,
+               fresh: bool = False) -> tuple[Followed, LogFollower]:
         """Follow the log blob (a new link once when its SAS is refused, as it expires after ~70 min)."""
         from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError, ServiceResponseError
 
-        follower = follower or LogFollower(self.blob(), self.status, pacing, wake, idle_cutoff)
+        follower = follower or LogFollower(self.blob(), self.status, pacing, wake, idle_cutoff, fresh=fresh)
         renewed = False
         while True:
             try:
@@ -96,7 +97,7 @@ class AcrRunHandle(RunHandle):
             followed, follower = self.link.follow(
                 on_text, self.pacing, self.pacing.idle_cutoff or self.timeout or acrspec.DEFAULT_TIMEOUT, self._wake,
                 should_stop=lambda: self.reason is not None and not self._cancel_sent,
-                deadline=lambda: deadline[0])
+                deadline=lambda: deadline[0], fresh=True)  # scheduled a moment ago
             if followed.stopped and not self._cancel_sent:  # a stop request: cancel, then see it end
                 self._send_cancel(emit)
                 deadline[0] = time.monotonic() + self.pacing.cancel_grace

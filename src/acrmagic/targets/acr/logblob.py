@@ -6,12 +6,14 @@ errors ignored) and handed on, the rest waits; done once the metadata holds `Com
 and every byte is read. When nothing new came: sleep base + jitter, base 1 s doubling after every 3
 idle polls up to 15 s, jitter uniform(0, 1).
 
-Faster than the CLI at the start: a small build is over in well under a second, and az's first
-back-off alone (1-2 s) was most of its wait. The first few idle polls of a follow wait a short
-ladder instead (0.1, 0.2, 0.3, 0.4, 0.5 s: once per follow, never longer than az's own interval),
-and they count as idle polls toward az's doubling, so the back-off reaches its longer intervals
-that much sooner: in any minute the follower makes at most one request more than az, and on a long
-run the same (one poll per 15-16 s).
+Faster than the CLI at the start: a small build is over in a second or two, and az's back-off (1-2 s,
+then 2-3 s, ...) was most of its wait. While a follow is young (until it has waited `young` seconds between polls) an idle
+poll waits a short ladder instead (0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.5 s), counted from the last
+news, so the end of a short run, which comes right after its last lines, is seen within a few tenths
+of a second. Past that, az's own schedule takes over, counted afresh, so a long run polls as az does:
+the same intervals up to az's 15 s ceiling, the same requests a minute (the young phase adds a dozen
+polls once, at the start: at most `young / 0.1` when news comes at every poll). A follow of a run just scheduled reads the ARM status
+first after `status_every`, not at once (the run cannot have ended yet).
 
 Beyond the CLI: the run's ARM status is polled every few seconds, so a run that ends without writing
 `Complete` (or never starts) ends the follow instead of hanging; an idle cutoff (no new bytes for N
@@ -37,7 +39,8 @@ CRLF = b"\r\n"
 @dataclass
 class Pacing:
     base: float = 1.0  # first back-off, seconds
-    quick: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)  # the first idle polls of a follow (once, no jitter)
+    quick: tuple[float, ...] = (0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.5)  # idle polls since news, while young (no jitter)
+    young: float = 6.0  # seconds of waiting from the start of a follow during which `quick` applies
     cap: float = 15.0  # back-off ceiling
     double_after: int = 3  # idle polls before the back-off doubles
     jitter: Callable[[], float] = field(default=lambda: random.uniform(0, 1))
@@ -63,8 +66,9 @@ class LogFollower:
     exists / get_blob_properties / download_blob); `status()` returns the run's ARM status."""
 
     def __init__(self, blob, status: Callable[[], str | None], pacing: Pacing | None = None,
-                 wake: threading.Event | None = None, idle_cutoff: float = DEFAULT_TIMEOUT):
+                 wake: threading.Event | None = None, idle_cutoff: float = DEFAULT_TIMEOUT, fresh: bool = False):
         self.blob, self.status = blob, status
+        self.fresh = fresh  # a run just scheduled: its first ARM status read waits `status_every`
         self.pacing = pacing or Pacing()
         self.wake = wake or threading.Event()
         self.idle_cutoff = self.pacing.idle_cutoff if self.pacing.idle_cutoff is not None else idle_cutoff
@@ -80,9 +84,11 @@ class LogFollower:
         p = self.pacing
         result = Followed()
         exists = False
-        base, idle_polls, quick = p.base, 0, list(p.quick)
+        base, idle_polls, quick_polls, waited = p.base, 0, 0, 0.0
         last_news = time.monotonic()
-        last_status = last_news - p.status_every  # one status read at once: a run that ended long ago
+        young = bool(p.quick) and p.young > 0
+        # one status read at once (a run that ended long ago), unless the run was just scheduled
+        last_status = last_news - (0 if self.fresh else p.status_every)
         ended_at: float | None = None
         while True:
             got = False
@@ -99,7 +105,9 @@ class LogFollower:
                     break
             now = time.monotonic()
             if got:
-                base, idle_polls, last_news = p.base, 0, now
+                base, idle_polls, quick_polls, last_news = p.base, 0, 0, now
+            if young and waited >= p.young:  # az's schedule from here, counted afresh
+                young, base, idle_polls = False, p.base, 0
             if now - last_status >= p.status_every or ended_at is not None:
                 last_status = now
                 result.status = self.status()
@@ -122,17 +130,20 @@ class LogFollower:
                 result.idle = now - last_news
                 break
             if not got:
-                idle_polls += 1
-                if idle_polls % p.double_after == 0:
-                    base = min(base * 2, p.cap)
-                delay = base + p.jitter()
-                if quick:  # the start of a follow; counted as idle polls above, so the back-off catches up
-                    delay = min(quick.pop(0), delay)
+                if young:  # the start of a follow: the ladder, from the last news
+                    delay = p.quick[min(quick_polls, len(p.quick) - 1)]
+                    quick_polls += 1
+                else:
+                    idle_polls += 1
+                    if idle_polls % p.double_after == 0:
+                        base = min(base * 2, p.cap)
+                    delay = base + p.jitter()
                 if ended_at is not None:
                     delay = min(delay, max(p.end_grace / 5, 0.01))
                 if deadline is not None:
                     delay = min(delay, max(deadline - now, 0.0))
                 delay = min(delay, max(self.idle_cutoff - (now - last_news), 0.0) + 0.001)
+                waited += delay
                 if self.wake.wait(delay):
                     self.wake.clear()
         result.bytes_read = self.offset

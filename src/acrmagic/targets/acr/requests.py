@@ -10,10 +10,12 @@ from ...acrspec import MAX_TIMEOUT, MIN_TIMEOUT  # what the service accepts
 from ...errors import UsageError
 from ...platforms import DEFAULT as DEFAULT_PLATFORM, Platform
 from ...runrequest import QuickBuild, TaskRun
+from . import sdk
 
 
 def platform(given: Platform | str | None):
     """`--platform` as the SDK's model; default linux/amd64 as az. What ACR does not build for is refused."""
+    sdk.ready("azure.mgmt.containerregistrytasks")
     from azure.mgmt.containerregistrytasks.models import PlatformProperties
 
     try:
@@ -38,6 +40,7 @@ def check_timeout(timeout: int) -> int:
 
 
 def docker_build(req: QuickBuild, source_location: str, dockerfile_path: str):
+    sdk.ready("azure.mgmt.containerregistrytasks")
     from azure.mgmt.containerregistrytasks.models import Argument, DockerBuildRequest
 
     arguments = ([Argument(name=k, value=v, is_secret=False) for k, v in req.build_args.items()]
@@ -50,6 +53,7 @@ def docker_build(req: QuickBuild, source_location: str, dockerfile_path: str):
 
 
 def _values(req: TaskRun) -> list:
+    sdk.ready("azure.mgmt.containerregistrytasks")
     from azure.mgmt.containerregistrytasks.models import SetValue
 
     return ([SetValue(name=k, value=v, is_secret=False) for k, v in req.set_values.items()]
@@ -57,6 +61,7 @@ def _values(req: TaskRun) -> list:
 
 
 def file_task(req: TaskRun, source_location: str, task_file: str, values_file: str | None):
+    sdk.ready("azure.mgmt.containerregistrytasks")
     from azure.mgmt.containerregistrytasks.models import FileTaskRunRequest
 
     return FileTaskRunRequest(
@@ -67,6 +72,7 @@ def file_task(req: TaskRun, source_location: str, task_file: str, values_file: s
 
 def encoded_task(req: TaskRun, source_location: str | None):
     """A task sent inline (no uploaded folder: no context, or a git URL ACR fetches itself)."""
+    sdk.ready("azure.mgmt.containerregistrytasks")
     from azure.mgmt.containerregistrytasks.models import EncodedTaskRunRequest
 
     values = base64.b64encode(req.values_text.encode("utf-8")).decode() if req.values_text else None

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 
 from ...errors import AuthenticationFailed, CloudError, CloudUnavailable, RunNotFound, UsageError
+from . import sdk
 from .credentials import MANAGEMENT_SCOPE, auth_failed
 
 #: the ARM Resources API version az 2.91 uses to find a registry's resource group
@@ -65,6 +66,7 @@ class Service:
     def registries_client(self, subscription: str):
         key = ("registries", subscription)
         if key not in self._clients:
+            sdk.ready("azure.mgmt.containerregistry")
             from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
             self._clients[key] = ContainerRegistryManagementClient(self.credential, subscription, **self._kwargs())
@@ -73,6 +75,7 @@ class Service:
     def tasks_client(self, subscription: str):
         key = ("tasks", subscription)
         if key not in self._clients:
+            sdk.ready("azure.mgmt.containerregistrytasks")
             from azure.mgmt.containerregistrytasks import ContainerRegistryTasksMgmtClient
 
             self._clients[key] = ContainerRegistryTasksMgmtClient(self.credential, subscription, **self._kwargs())

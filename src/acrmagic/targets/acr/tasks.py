@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 
 from ...errors import UsageError
+from . import sdk
 
 #: the keys of a Task resource the service computes (never sent)
 READ_ONLY = ("id", "type", "systemData")
@@ -19,6 +20,7 @@ READ_ONLY_PROPERTIES = ("provisioningState", "creationDate")
 
 def to_model(resource: dict):
     """The Task model for a create (PUT): the JSON without read-only fields and acrmagic's own key."""
+    sdk.ready("azure.mgmt.containerregistrytasks")
     from azure.mgmt.containerregistrytasks.models import Task
 
     return Task(body(resource))
@@ -38,6 +40,7 @@ def body(resource: dict) -> dict:
 
 def update_model(patch: dict):
     """TaskUpdateParameters for a PATCH (merge semantics: only what is given changes)."""
+    sdk.ready("azure.mgmt.containerregistrytasks")
     from azure.mgmt.containerregistrytasks.models import TaskUpdateParameters
 
     return TaskUpdateParameters(body(patch))
@@ -58,6 +61,7 @@ def task_id(where, name: str) -> str:
 
 def run_request(where, name: str, overrides: dict | None = None):
     """The TaskRunRequest `az acr task run` sends."""
+    sdk.ready("azure.mgmt.containerregistrytasks")
     from azure.mgmt.containerregistrytasks.models import OverrideTaskStepProperties, TaskRunRequest
 
     over = {"arguments": [], "values": [], **(overrides or {})}

@@ -33,6 +33,10 @@ STAND_IN_LABEL = "org.acrmagic.offline-stand-in"
 #: every push gets three attempts, with these back-offs between them (acr-builder's push policy)
 PUSH_RETRY = PushRetry(3, (0.25, 0.5, 1.0))
 
+_MIRRORS: dict[str, list[str]] = {}  # engine host -> its registry mirrors (asked once in a process)
+_NETWORK_MODES: dict[str, str] = {}  # engine host -> "host" (no default bridge) or "default"
+_STAND_INS: dict[tuple, str | None] = {}  # (mirror, repository, digest) -> the stand-in label, or None
+
 
 def new_build_id() -> str:
     return os.urandom(16).hex()
@@ -66,8 +70,10 @@ class EngineBuilder:
     def network_mode(self) -> str:
         """`host` when the engine has no default bridge (as this project starts it), else `default`."""
         if self._network_mode is None:
-            nets = self.engine.call("GET", "/networks", {"filters": json.dumps({"name": ["bridge"]})})
-            self._network_mode = "default" if any(n.get("Name") == "bridge" for n in nets) else "host"
+            if self.engine.host not in _NETWORK_MODES:  # asked once per engine in a process
+                nets = self.engine.call("GET", "/networks", {"filters": json.dumps({"name": ["bridge"]})})
+                _NETWORK_MODES[self.engine.host] = "default" if any(n.get("Name") == "bridge" for n in nets) else "host"
+            self._network_mode = _NETWORK_MODES[self.engine.host]
         return self._network_mode
 
     # -- build -------------------------------------------------------------------------------------
@@ -170,12 +176,18 @@ class EngineBuilder:
             raise BuildFailed(f"push of {ref} failed: the registry returned no digest")
         return digest
 
+    def _mirrors(self) -> list[str]:
+        """The engine's registry mirrors: asked once per engine in a process (`/info` is one of the
+        engine's slower answers, and a build asked it twice: for the base's digest and its labels)."""
+        if self.engine.host not in _MIRRORS:
+            _MIRRORS[self.engine.host] = (self.engine.call("GET", "/info").get("RegistryConfig") or {}).get("Mirrors") or []
+        return _MIRRORS[self.engine.host]
+
     def _loopback_hosts(self, ref: refs.ImageRef) -> list[str]:
         """Where to read `ref` from: for docker.io images the engine's loopback mirrors, else its own
         registry when that is on loopback. Other registries are not asked: this machine talks to loopback only."""
         if ref.registry == refs.DOCKER_HUB:
-            mirrors = (self.engine.call("GET", "/info").get("RegistryConfig") or {}).get("Mirrors") or []
-            hosts = [m.split("://", 1)[-1].rstrip("/") for m in mirrors]
+            hosts = [m.split("://", 1)[-1].rstrip("/") for m in self._mirrors()]
         else:
             hosts = [ref.registry]
         return [h for h in hosts if h.split(":")[0] in ("localhost", "127.0.0.1")]
@@ -204,10 +216,15 @@ class EngineBuilder:
         if ref.registry != refs.DOCKER_HUB:
             return None
         for host in self._loopback_hosts(ref):
+            key = (host, ref.repository, digest)
+            if digest and key in _STAND_INS:  # a digest's labels never change
+                return _STAND_INS[key]
             try:
                 labels = image_labels(host, ref.repository, digest or ref.reference)
             except OSError:
                 continue
             if labels is not None:
+                if digest:
+                    _STAND_INS[key] = labels.get(STAND_IN_LABEL)
                 return labels.get(STAND_IN_LABEL)
         return None

@@ -84,6 +84,42 @@ def prepare_folder(folder: str, dockerfile_text: str | None, dockerfile_file: st
     return FolderContext(root, path, text, data, excludes, listing, "sha256:" + digest.hexdigest())
 
 
+class BasesAhead:
+    """The base images' digests and stand-in labels, read from the loopback registries in a thread while
+    the build runs (they were read after it: a few requests on the path of every build). The trace's
+    digest, when BuildKit reports one, still wins; a different one is looked up again."""
+
+    def __init__(self, builder: EngineBuilder, base_images: Callable[[], list[str]]):
+        self.builder, self._base_images = builder, base_images
+        self._images: list[str] | None = None
+        self._found: dict[str, tuple[str | None, str | None]] = {}
+        self._thread = threading.Thread(target=self._read, name="acrmagic-base-images", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            self._images = self._base_images()
+            for ref in self._images:
+                digest = self.builder.resolve_base_digest(ref)
+                self._found[ref] = (digest, self.builder.stand_in(ref, digest))
+        except Exception:  # noqa: BLE001 -- done again after the build, where a failure surfaces as before
+            pass
+
+    def images(self) -> list[str]:
+        self._thread.join()
+        return self._images if self._images is not None else self._base_images()
+
+    def digest(self, ref: str) -> str | None:
+        self._thread.join()
+        return self._found[ref][0] if ref in self._found else self.builder.resolve_base_digest(ref)
+
+    def stand_in(self, ref: str, digest: str | None) -> str | None:
+        self._thread.join()
+        if ref in self._found and self._found[ref][0] == digest:
+            return self._found[ref][1]
+        return self.builder.stand_in(ref, digest)
+
+
 def _import_session() -> None:
     from .session import attachables  # noqa: F401
 
@@ -164,6 +200,7 @@ class QuickBuildRun(RunHandle):
                 self.ctx = pack(req.context, req.dockerfile_text, req.dockerfile)
         if build.session is None:
             build.context = self.ctx
+        ahead = BasesAhead(self.builder, lambda: dockerfile.base_images(self.dockerfile, build.build_args))
         try:
             try:
                 result = self.builder.build(build, watch, self.build_id)
@@ -173,6 +210,8 @@ class QuickBuildRun(RunHandle):
                     emit(LogEvent(f"context: sent {session.served.files} changed files "
                                   f"({session.served.bytes} bytes) through the build session"))
         except BuildFailed as e:
+            if session is not None and session.failure is not None:  # the session's server never started
+                return Outcome(ERROR, f"the build session could not start: {session.failure}")
             if self.reason:
                 return stop_outcome(self.reason, req.timeout)
             if isinstance(e, EngineLost):  # the engine went away: the run could not be carried out
@@ -183,10 +222,9 @@ class QuickBuildRun(RunHandle):
                                failed_step=step.number)
             return Outcome(FAILED, e.message)
         emit(LogEvent(f"image {result.image_id}"))
-        bases = [{"image": ref, "digest": result.base_digest(ref) or self.builder.resolve_base_digest(ref)}
-                 for ref in dockerfile.base_images(self.dockerfile, build.build_args)]
+        bases = [{"image": ref, "digest": result.base_digest(ref) or ahead.digest(ref)} for ref in ahead.images()]
         for base in bases:
-            stand_in = self.builder.stand_in(base["image"], base["digest"])
+            stand_in = ahead.stand_in(base["image"], base["digest"])
             if stand_in:  # recorded and said: the build stood on a local stand-in, not the real image
                 base["standIn"] = stand_in
             emit(LogEvent(f"base image {base['image']}@{base['digest']}"

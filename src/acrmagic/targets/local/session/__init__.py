@@ -10,6 +10,9 @@
 
 gRPC and HTTP/2 are grpclib's (with h2); the hijack and the messages (wire.py) are the glue written
 here. The server runs on an asyncio loop in a thread of its own while the caller streams the build.
+As the docker CLI does, the build is posted as soon as the engine has taken the session (its 101):
+the engine holds what it sends on the connection until the server, still starting in its thread
+(the first build of a process imports grpclib, h2 and asyncio there), reads it.
 An engine that refuses the upgrade (no session support) gets `None` from `open_session`, and the
 caller sends the packed context as before.
 """
@@ -17,7 +20,6 @@ caller sends the packed context as before.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import socket
 import threading
@@ -36,7 +38,7 @@ class SyncedDir:
 
     root: str | None = None
     files: dict[str, bytes] = field(default_factory=dict)
-    listing: tuple | None = None  # (excludes, [(Stat, path)]): a walk already made with these excludes, reused once
+    listing: tuple | None = None  # (excludes, [(Stat, path)]): the walk made for the run record, served from
 
 
 @dataclass
@@ -63,6 +65,7 @@ class BuildSession:
         self.served = Served()
         self._loop = None
         self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
         self._transport = None
         self.failure: BaseException | None = None
 
@@ -72,40 +75,41 @@ class BuildSession:
         return methods(self)
 
     def open(self, engine) -> bool:
-        """Hijack a connection to `engine` and serve on it; False if the engine has no session endpoint
+        """Hijack a connection to `engine` and start serving on it (the server starts in its thread:
+        `failure` says, after the build, if it could not); False if the engine has no session endpoint
         (or is reached through a transport this cannot hijack)."""
         sock = _hijack(engine, {_H_ID: self.id, _H_NAME: self.name, _H_KEY: self.key}, self.methods())
         if sock is None:
             return False
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(sock, ready), name="acrmagic-session", daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(sock, self._ready), name="acrmagic-session",
+                                        daemon=True)
         self._thread.start()
-        ready.wait()
-        if self.failure is not None:
-            raise self.failure
         return True
 
     def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
-        import asyncio
-
-        from grpclib.server import Server
-
-        from .attachables import RawCodec, handlers
-
-        logging.getLogger("grpclib").addHandler(logging.NullHandler())
-        logging.getLogger("grpclib").propagate = False  # a refused request is answered, not printed
-        loop = self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
+        loop = None
         try:
+            import asyncio
+            import logging
+
+            from grpclib.server import Server
+
+            from .attachables import RawCodec, handlers
+
+            logging.getLogger("grpclib").addHandler(logging.NullHandler())
+            logging.getLogger("grpclib").propagate = False  # a refused request is answered, not printed
+            loop = self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             server = Server(handlers(self), codec=RawCodec())
             # grpclib serves a listening socket; this connection is one the engine made for us (hijacked)
             self._transport, _ = loop.run_until_complete(
                 loop.connect_accepted_socket(server._protocol_factory, sock=sock))
-        except BaseException as e:  # noqa: BLE001 -- handed to the caller of open()
+        except BaseException as e:  # noqa: BLE001 -- kept for the build's outcome (`failure`)
             self.failure = e
-            sock.close()
+            sock.close()  # the engine sees the session end, and the build that names it fails
+            if loop is not None:
+                loop.close()
             ready.set()
-            loop.close()
             return
         ready.set()
         try:
@@ -118,7 +122,12 @@ class BuildSession:
 
     def close(self) -> None:
         """End the session: the engine forgets it, the thread ends."""
-        if self._loop is None or self._thread is None:
+        if self._thread is None:
+            return
+        self._ready.wait(60)  # a server still starting: stopped once it runs
+        if self._loop is None or self._loop.is_closed():
+            self._thread.join(10)
+            self._thread = None
             return
 
         def stop():

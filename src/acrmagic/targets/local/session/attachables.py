@@ -213,9 +213,12 @@ def _entries(synced, includes, excludes, followpaths):
         now = time.time_ns()  # always newer: BuildKit never keeps an earlier text of the same size
         return [(wire.Stat(path=n, mode=0o644, size=len(synced.files[n]), mod_time=now), synced.files[n])
                 for n in sorted(names)]
-    if synced.listing is not None and includes is None and not followpaths and synced.listing[0] == (excludes or []):
-        listing, synced.listing = synced.listing[1], None  # the walk made for the run record, with the same patterns
-        return listing
+    if synced.listing is not None and synced.listing[0] == (excludes or []):
+        # the walk made for the run record, with the same excludes: what this request names is taken from it
+        # (BuildKit asks twice or more in one build: for the .dockerignore, then the paths COPY names)
+        chosen = filesync.select(synced.listing[1], synced.root, includes, followpaths)
+        if chosen is not None:
+            return chosen
     return list(filesync.walk(synced.root, includes, excludes, followpaths))
 
 

@@ -216,14 +216,7 @@ def _walk_dir(root, rel_dir, includes, matcher, state, seen):
         if includes is not None:
             last = state["last_included"]
             if not (last and rel.startswith(last + "/")):
-                matched, partial = False, True
-                for pattern in includes:
-                    ok, part = _match_prefix(pattern, rel)
-                    if ok:
-                        matched = True
-                        if not part:
-                            partial = False
-                            break
+                matched, partial = _included(includes, rel)
                 if not matched:
                     continue
                 if not partial and is_dir:
@@ -234,6 +227,53 @@ def _walk_dir(root, rel_dir, includes, matcher, state, seen):
         yield _stat(full, rel, info, go_mode(info.st_mode), seen), full  # a socket: fsutil clears its bit
         if is_dir:
             yield from _walk_dir(root, rel, includes, matcher, state, seen)
+
+
+def select(listing: list, root: str, includes: list[str] | None = None,
+           followpaths: list[str] | None = None) -> list | None:
+    """What `walk(root, includes, excludes, followpaths)` gives, taken from `listing`, a walk of the same
+    folder with the same excludes and no includes: the entries the include patterns let through, in the
+    same order, without reading the folder again (BuildKit asks for the context with the paths its COPY
+    lines name as followpaths: a second walk of the whole folder otherwise). None when a hard link
+    among them points at an entry left out (a walk of only those would name another as the first)."""
+    patterns = [posixpath.normpath(p) for p in includes] if includes is not None else None
+    if followpaths:
+        patterns = sorted(set((patterns or []) + follow_links(os.path.realpath(root), followpaths)))
+    if patterns is None:
+        return list(listing)
+    out, last_included, skipped, chosen = [], "", None, set()
+    for entry in listing:
+        rel, is_dir = entry[0].path, entry[0].mode & _GO_DIR != 0
+        if skipped is not None and rel.startswith(skipped):
+            continue  # inside a folder the walk would not have entered
+        skipped = None
+        if not (last_included and rel.startswith(last_included + "/")):
+            matched, partial = _included(patterns, rel)
+            if not matched:
+                if is_dir:
+                    skipped = rel + "/"
+                continue
+            if not partial and is_dir:
+                last_included = rel
+        stat = entry[0]
+        if stat.linkname and not stat.mode & _GO_TYPE and stat.linkname not in chosen:
+            return None  # a hard link to an entry not chosen
+        chosen.add(rel)
+        out.append(entry)
+    return out
+
+
+def _included(patterns: list[str], rel: str) -> tuple[bool, bool]:
+    """(matched by an include pattern, only as a parent of what one names), as fsutil's walk decides."""
+    matched, partial = False, True
+    for pattern in patterns:
+        ok, part = _match_prefix(pattern, rel)
+        if ok:
+            matched = True
+            if not part:
+                partial = False
+                break
+    return matched, partial
 
 
 def _stat(full: str, rel: str, info: os.stat_result, mode: int, seen: dict[int, str]) -> Stat:
