@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime
 
 from ...errors import EngineError
@@ -17,7 +18,14 @@ from ...errors import EngineError
 
 def records(engine) -> dict[str, dict]:
     """Every build-cache record on the engine: ID -> {Type, Size, InUse, CreatedAt, Description, ...}."""
-    df = engine.call("GET", "/system/df", timeout=120) or {}
+    for attempt in range(60):
+        try:
+            df = engine.call("GET", "/system/df", timeout=120) or {}
+            break
+        except EngineError as e:  # the engine counts for one client at a time: another's count is running
+            if "already running" not in e.message or attempt == 59:
+                raise
+            time.sleep(1)
     return {r["ID"]: r for r in df.get("BuildCache") or []}
 
 
