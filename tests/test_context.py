@@ -65,6 +65,7 @@ CASES = {
     "glob-classes": {".dockerignore": "file?.txt\n[ab].md\n**/*.tmp\n", "file1.txt": "", "file10.txt": "", "a.md": "",
                      "c.md": "", "d/e/f.tmp": "", "g.tmp": ""},
     "re-exclude-after-include": {".dockerignore": "*\n!src\nsrc/*.log\n", "src/a.py": "", "src/b.log": "", "c": ""},
+    "escaped-characters": {".dockerignore": "\\#x\nlit\\*\n", "#x": "", "lit*": "", "litter": "", "y": ""},
 }
 
 

@@ -3,8 +3,10 @@ docker SDK's matcher made case-sensitive and re-including nothing behind the use
 
 from __future__ import annotations
 
+import pytest
+
 from acrmagic.context import INLINE_DOCKERFILE, pack_folder, read_dockerignore
-from acrmagic.context.ignore import context_files, included
+from acrmagic.context.ignore import context_files, included, matcher
 from test_context import members
 
 
@@ -45,3 +47,19 @@ def test_included_walks_the_folder_with_and_without_patterns(make_context):
     assert included(root, ["**/*.log"]) == ["a", "a/b.txt", "d"]
     (root / ".dockerignore").write_text("a\n")
     assert context_files(root) == [".dockerignore", "d"]
+
+
+@pytest.mark.parametrize("patterns, path, excluded", [
+    (["*.log"], "a.log", True), (["*.log"], "d/a.log", False), (["**/*.log"], "d/e/a.log", True),
+    (["d"], "d/e/f", True), (["d", "!d/e"], "d/e/f", False), (["*", "!src", "src/*.log"], "src/a.log", True),
+    (["a?c"], "abc", True), (["a?c"], "a/c", False), (["[ab].md"], "b.md", True), (["x.LOG"], "x.log", False),
+    (["\\#x"], "#x", True), (["**"], "anything/at/all", True), (["a/**/b"], "a/b", True),
+])
+def test_patterns_match_as_mobys_for_the_packer_and_the_session_alike(patterns, path, excluded):
+    assert matcher(patterns).matches(path) is excluded
+
+
+def test_a_folder_is_kept_only_when_a_re_include_names_something_inside_it():
+    rules = matcher(["build", "!build/keep.txt", "docs"])
+    assert rules.exclusions and rules.may_re_include_under("build") and not rules.may_re_include_under("docs")
+    assert not rules.may_re_include_under("buil") and not matcher(["a"]).exclusions

@@ -8,6 +8,7 @@ two departures from Docker: it lower-cases names and patterns, and it always re-
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..errors import ContextError  # one line, whatever path it quotes
@@ -35,17 +36,39 @@ def read_dockerignore(root: Path, dockerfile: Path | None = None) -> list[str]:
 
 
 def matcher(patterns: list[str]):
-    """The docker SDK's PatternMatcher for `patterns`, case-sensitive and re-including nothing itself."""
+    """The docker SDK's PatternMatcher for `patterns`, made to match as Docker does (see `Matcher`)."""
     from docker.utils.build import Pattern, PatternMatcher
-    from docker.utils.fnmatch import fnmatchcase
+    from docker.utils.fnmatch import translate
 
-    class CaseSensitivePattern(Pattern):
+    class DockerPattern(Pattern):
+        """Case-sensitive, and `\\` escapes the next character (moby's rule on Linux; the SDK takes it literally)."""
+
+        def __init__(self, text: str):
+            super().__init__(text)
+            parts = re.split(r"(\\.)", self.cleaned_pattern)  # escapes at odd indexes: `\\x` -> x, literally
+            self.regex = re.compile("".join(re.escape(p[1]) if i % 2 else translate(p)[1:-1]
+                                            for i, p in enumerate(parts) if p) + r"\Z", re.DOTALL)
+
         def match(self, filepath):
-            return fnmatchcase(filepath, self.cleaned_pattern)
+            return self.regex.match(filepath) is not None
 
-    found = PatternMatcher([])
-    found.patterns = [p for p in map(CaseSensitivePattern, patterns) if p.dirs]
-    return found
+    class Matcher(PatternMatcher):
+        """The SDK's matcher (the last matching pattern, on the path or a parent folder, decides),
+        minus its departures from Docker: it lower-cases, and it always re-includes `.dockerignore`."""
+
+        def __init__(self, texts: list[str]):
+            super().__init__([])
+            self.patterns = [p for p in map(DockerPattern, texts) if p.dirs]
+
+        @property
+        def exclusions(self) -> bool:
+            return any(p.exclusion for p in self.patterns)
+
+        def may_re_include_under(self, folder: str) -> bool:
+            """Whether a `!` pattern names something inside `folder` (fsutil's test before it skips one)."""
+            return any(p.exclusion and (p.cleaned_pattern + "/").startswith(folder + "/") for p in self.patterns)
+
+    return Matcher(patterns)
 
 
 def included(root: Path, patterns: list[str]) -> list[str]:

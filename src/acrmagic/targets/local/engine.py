@@ -225,7 +225,7 @@ class SdkEngine(Engine):
 
         try:
             yield from resp.iter_content(chunk_size=None)  # each chunk as the engine sends it
-        except requests.exceptions.ConnectionError as e:
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:  # cut short
             raise EngineUnavailable(f"lost the connection to the Docker engine at {self.host}: {e}") from None
         finally:
             resp.close()
