@@ -55,6 +55,8 @@ def test_a_container_with_a_volume_runs_and_is_removed(client, monkeypatch):
     name = f"acrmagic-containers-test-{uuid.uuid4().hex[:8]}"
     labels = {"org.acrmagic.test": name}
     assert containers.has_image(engine, "busybox") and not containers.has_image(engine, "acrmagic-no-such-image:1")
+    with pytest.raises(EngineError, match="busybox/json\\?x=#: invalid reference format"):
+        containers.has_image(engine, "busybox/json?x=#")  # a task file's text stays one name in the path
     volume = containers.create_volume(engine, name, labels)
     container = None
     try:

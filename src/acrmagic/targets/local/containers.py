@@ -11,11 +11,18 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
+from urllib.parse import quote
 
 from ...errors import EngineError
 from .engine import Engine
 
 NOT_FOUND = 404
+
+
+def _name(text: str) -> str:
+    """A name in a request's path, quoted as the docker SDK quotes it: an image or volume name a task file
+    gave stays one path segment's worth of text (`?`, `#`, `%` and spaces cannot change the request)."""
+    return quote(text, safe="/:")
 
 
 @dataclass
@@ -55,28 +62,28 @@ def create(engine: Engine, spec: ContainerSpec) -> str:
 
 
 def start(engine: Engine, container: str) -> None:
-    engine.call("POST", f"/containers/{container}/start")
+    engine.call("POST", f"/containers/{_name(container)}/start")
 
 
 def kill(engine: Engine, container: str) -> None:
-    engine.call("POST", f"/containers/{container}/kill")
+    engine.call("POST", f"/containers/{_name(container)}/kill")
 
 
 def remove(engine: Engine, container: str) -> None:
     """Remove a container, running or not, with its anonymous volumes."""
-    engine.call("DELETE", f"/containers/{container}", {"force": "1", "v": "1"})
+    engine.call("DELETE", f"/containers/{_name(container)}", {"force": "1", "v": "1"})
 
 
 def exit_code(engine: Engine, container: str) -> int | None:
     """The container's exit code once it has stopped; None while it runs (or has not started)."""
-    state = engine.call("GET", f"/containers/{container}/json")["State"]
+    state = engine.call("GET", f"/containers/{_name(container)}/json")["State"]
     return None if state.get("Status") in ("created", "running", "paused", "restarting") else state["ExitCode"]
 
 
 def output(engine: Engine, container: str, follow: bool = False) -> Iterator[bytes]:
     """The container's stdout and stderr, in order, as they arrive (followed: until it stops)."""
     params = {"stdout": "1", "stderr": "1", "follow": "1" if follow else "0"}
-    yield from demultiplex(engine.read("GET", f"/containers/{container}/logs", params))
+    yield from demultiplex(engine.read("GET", f"/containers/{_name(container)}/logs", params))
 
 
 def demultiplex(chunks) -> Iterator[bytes]:
@@ -95,12 +102,12 @@ def demultiplex(chunks) -> Iterator[bytes]:
 
 def put_archive(engine: Engine, container: str, path: str, tar: bytes | BinaryIO) -> None:
     """Unpack a tar (bytes, or a file streamed from where it stands) at `path` in the container."""
-    engine.call("PUT", f"/containers/{container}/archive", {"path": path}, timeout=None, body=tar)
+    engine.call("PUT", f"/containers/{_name(container)}/archive", {"path": path}, timeout=None, body=tar)
 
 
 def get_archive(engine: Engine, container: str, path: str) -> Iterator[bytes]:
     """`path` in the container as a tar, in chunks as they arrive."""
-    return engine.read("GET", f"/containers/{container}/archive", {"path": path})
+    return engine.read("GET", f"/containers/{_name(container)}/archive", {"path": path})
 
 
 def create_volume(engine: Engine, name: str, labels: dict[str, str]) -> str:
@@ -108,12 +115,12 @@ def create_volume(engine: Engine, name: str, labels: dict[str, str]) -> str:
 
 
 def remove_volume(engine: Engine, name: str) -> None:
-    engine.call("DELETE", f"/volumes/{name}", {"force": "1"})
+    engine.call("DELETE", f"/volumes/{_name(name)}", {"force": "1"})
 
 
 def has_image(engine: Engine, image: str) -> bool:
     try:
-        engine.call("GET", f"/images/{image}/json")
+        engine.call("GET", f"/images/{_name(image)}/json")
     except EngineError as e:
         if e.status == NOT_FOUND:
             return False

@@ -98,12 +98,12 @@ class LocalTaskExecutor:
         return leftovers.labels(self.run_id, self.instance)
 
     def _ensure_image(self, image: str, log, force: bool = False) -> None:
-        if not force and containers.has_image(self.engine, image):
-            return
-        log(f"pulling {image}")
         try:
+            if not force and containers.has_image(self.engine, image):
+                return
+            log(f"pulling {image}")
             containers.pull(self.engine, image)
-        except EngineError as e:
+        except EngineError as e:  # not a reference the engine reads, or a pull the registry refused
             raise StepFailed(f"cannot pull {image}: {e.message}") from None
 
     # -- steps --------------------------------------------------------------------------------------
