@@ -18,7 +18,7 @@ import acrmagic
 from acrmagic.targets.local import buildcache
 from acrmagic.targets.local.engine import connect
 from acrmagic.targets.local.session import wire
-from acrmagic.targets.local.session.filesync import PatternMatcher, dockerignore_patterns, go_mode, select, walk
+from acrmagic.targets.local.session.filesync import dockerignore_patterns, go_mode, select, walk
 from conftest import protobuf_message, run_in_image
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -113,16 +113,6 @@ def test_a_hard_link_to_an_entry_left_out_makes_a_fresh_walk(tmp_path):
     assert [s.linkname for s, _ in listing] == ["", "a.bin"]
     assert select(listing, str(tmp_path), ["b.bin"]) is None  # alone, b.bin is the first name: no link
     assert [s.path for s, _ in select(listing, str(tmp_path), ["*.bin"])] == ["a.bin", "b.bin"]
-
-
-@pytest.mark.parametrize("patterns, path, excluded", [
-    (["*.log"], "a.log", True), (["*.log"], "d/a.log", False), (["**/*.log"], "d/e/a.log", True),
-    (["d"], "d/e/f", True), (["d", "!d/e"], "d/e/f", False), (["*", "!src", "src/*.log"], "src/a.log", True),
-    (["a?c"], "abc", True), (["a?c"], "a/c", False), (["[ab].md"], "b.md", True), (["x.LOG"], "x.log", False),
-    (["\\#x"], "#x", True), (["**"], "anything/at/all", True), (["a/**/b"], "a/b", True),
-])
-def test_patterns_match_as_mobys(patterns, path, excluded):
-    assert PatternMatcher(patterns).matches(path) is excluded
 
 
 def test_dockerignore_lines_are_cleaned_as_buildkit_cleans_them():

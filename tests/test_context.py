@@ -1,21 +1,18 @@
-"""Packing build contexts: Docker's context rules (checked against `docker build` itself), content
-digests, memory flat in the context size, the gzip packer, git URLs."""
+"""Packing build contexts (the package: pack_folder, pack_tree, pack_gzip, pack): what goes in is what
+`docker build` sends (checked against `docker build` itself), git URLs. The rules, the Dockerfile's
+place, the tar and the gzip have their own files: test_context_ignore, _locate, _tarwriter, _parallel_gzip."""
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
-import random
 import subprocess
 import tarfile
-import tracemalloc
 import uuid
 
 import pytest
 
 import acrmagic
-from acrmagic.context import INLINE_DOCKERFILE, is_git_url, pack_folder, pack_gzip, pack_tree, read_dockerignore
+from acrmagic.context import is_git_url, pack_folder, pack_tree
 from acrmagic.errors import ContextError
 from conftest import docker_build, run_in_image
 
@@ -25,107 +22,14 @@ def members(ctx) -> list[str]:
         return sorted(m.name for m in tar.getmembers() if m.isfile())
 
 
-def test_dockerignore_patterns(make_context):
-    root = make_context({".dockerignore": "# comment\n**/*.pyc\nbuild\n!build/keep.txt\n", "Dockerfile": "FROM x\n",
-                         "a.py": "", "pkg/b.pyc": "", "build/out.bin": "", "build/keep.txt": ""})
-    assert members(pack_folder(root)) == [".dockerignore", "Dockerfile", "a.py", "build/keep.txt"]
-
-
-def test_an_excluded_dockerfile_is_read_but_not_part_of_the_context(make_context):
-    root = make_context({".dockerignore": "Dockerfile\n", "Dockerfile": "FROM busybox\n", "a": ""})
-    ctx = pack_folder(root)
-    assert ctx.dockerfile == INLINE_DOCKERFILE and ctx.dockerfile_text == "FROM busybox\n"
-    assert members(ctx) == [INLINE_DOCKERFILE, ".dockerignore", "a"]  # `COPY Dockerfile` fails, as with docker
-
-
-def test_nothing_is_re_included_behind_the_users_back(make_context):
-    root = make_context({".dockerignore": ".dockerignore\n*.md\n", "Dockerfile": "FROM busybox\n", "a.md": ""})
-    assert members(pack_folder(root)) == ["Dockerfile"]
-    root = make_context({".dockerignore": "**\n!src\n", "Dockerfile": "FROM busybox\n", "src/a": "", "b": ""})
-    assert members(pack_folder(root)) == [INLINE_DOCKERFILE, "src/a"]
-
-
-def test_patterns_are_case_sensitive_as_dockers(make_context):
-    root = make_context({".dockerignore": "*.LOG\nREADME.md\n", "Dockerfile": "FROM x\n", "a.log": "", "B.LOG": "",
-                         "readme.md": ""})
-    assert members(pack_folder(root)) == [".dockerignore", "Dockerfile", "a.log", "readme.md"]
-
-
-def test_dockerfile_dockerignore_beside_the_dockerfile_wins(make_context):
-    root = make_context({".dockerignore": "b\n", "docker/app.Dockerfile": "FROM x\n",
-                         "docker/app.Dockerfile.dockerignore": "a\n", "a": "", "b": ""})
-    assert members(pack_folder(root, dockerfile="docker/app.Dockerfile")) == [
-        ".dockerignore", "b", "docker/app.Dockerfile", "docker/app.Dockerfile.dockerignore"]
-
-
-def test_ignore_file_read_as_docker_reads_it(make_context):
-    root = make_context({".dockerignore": "\ufeffa\n  # not a comment\n# a comment\n\n  b  \n! c\n"})
-    assert read_dockerignore(root) == ["a", "# not a comment", "b", "! c"]
-
-
-def test_inline_dockerfile_and_digest_depends_on_content_not_time(make_context):
-    root = make_context({"a.txt": "1"})
-    first = pack_folder(root, dockerfile_text="FROM busybox\n")
-    assert first.dockerfile == INLINE_DOCKERFILE and INLINE_DOCKERFILE in members(first)
-    (root / "a.txt").touch()
-    assert pack_folder(root, dockerfile_text="FROM busybox\n").source["digest"] == first.source["digest"]
-    (root / "a.txt").write_text("2")
-    assert pack_folder(root, dockerfile_text="FROM busybox\n").source["digest"] != first.source["digest"]
-
-
-def test_dockerfile_in_a_subfolder(make_context):
-    root = make_context({"docker/Dockerfile.prod": "FROM busybox\n"})
-    ctx = pack_folder(root, dockerfile="docker/Dockerfile.prod")
-    assert ctx.dockerfile == "docker/Dockerfile.prod" and ctx.dockerfile_text == "FROM busybox\n"
-
-
-def test_missing_dockerfile_names_the_flag(make_context):
-    with pytest.raises(ContextError, match="-f/--file: no Dockerfile at .*Dockerfile"):
-        pack_folder(make_context({"a": ""}))
-
-
-def test_symlinks_hardlinks_and_odd_names_are_packed_as_they_are(make_context):
-    root = make_context({"Dockerfile": "FROM x\n", "real/x": "data", "caf\u00e9 \u2603.txt": "snow"})
-    os.symlink("real", root / "linkdir")
-    os.symlink("nowhere", root / "dangling")
-    os.link(root / "real/x", root / "hard")
-    with tarfile.open(fileobj=pack_folder(root).tar) as tar:
-        kinds = {m.name: (m.type, m.linkname) for m in tar.getmembers()}
-        assert tar.extractfile("real/x").read() == b"data"
-    assert kinds["linkdir"] == (tarfile.SYMTYPE, "real") and kinds["dangling"] == (tarfile.SYMTYPE, "nowhere")
-    assert kinds["hard"] == (tarfile.LNKTYPE, "real/x") or kinds["real/x"] == (tarfile.LNKTYPE, "hard")
-    assert "caf\u00e9 \u2603.txt" in kinds
-
-
-def test_packing_holds_no_copy_of_the_context_in_memory(tmp_path):
-    """The tar goes to a temporary file, file by file in chunks: peak memory stays a few MiB."""
-    root = tmp_path / "big"
-    root.mkdir()
-    rng = random.Random(1)
-    for i in range(16):
-        (root / f"f{i}").write_bytes(rng.randbytes(4 << 20))
-    (root / "Dockerfile").write_text("FROM busybox\n")
-    tracemalloc.start()
-    try:
-        ctx = pack_folder(root)
-        tree, _ = pack_tree(root)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert ctx.size > 64 << 20 and os.fstat(tree.fileno()).st_size == ctx.size  # the same tar, on disk
-    assert peak < 8 << 20, f"packing a 64 MiB context peaked at {peak >> 20} MiB of Python memory"
-
-
-def test_gzip_packer_writes_the_same_tar_and_digest(make_context):
-    root = make_context({"Dockerfile": "FROM x\n", "text.txt": "hello\n" * 200_000,
-                         ".dockerignore": "skip\n", "skip": ""})
-    (root / "noise.bin").write_bytes(random.Random(2).randbytes(3 << 20))
-    plain = pack_folder(root)
-    out = io.BytesIO()
-    packed = pack_gzip(root, out, threads=2)
-    assert gzip.decompress(out.getvalue()) == plain.tar.read()
-    assert packed.source["digest"] == plain.source["digest"] and packed.dockerfile == "Dockerfile"
-    assert len(out.getvalue()) < (3 << 20) * 1.01 + 50_000  # the noise stored as it is, the text compressed
+def test_a_tree_is_the_folder_less_its_ignored_files_as_pack_folder_packs_it(make_context, tmp_path):
+    root = make_context({"Dockerfile": "FROM busybox\n", ".dockerignore": "*.tmp\n", "a": "1", "b.tmp": ""})
+    tree, digest = pack_tree(root)
+    with tarfile.open(fileobj=tree) as tar:
+        assert sorted(m.name for m in tar.getmembers()) == [".dockerignore", "Dockerfile", "a"]
+    assert digest == pack_folder(root).source["digest"]  # the Dockerfile is part of it: the same tar
+    with pytest.raises(ContextError, match="--context: no such folder"):
+        pack_tree(tmp_path / "nowhere")
 
 
 @pytest.mark.parametrize("url,git", [("https://github.com/org/repo.git#main:app", True),
@@ -159,6 +63,7 @@ CASES = {
     "glob-classes": {".dockerignore": "file?.txt\n[ab].md\n**/*.tmp\n", "file1.txt": "", "file10.txt": "", "a.md": "",
                      "c.md": "", "d/e/f.tmp": "", "g.tmp": ""},
     "re-exclude-after-include": {".dockerignore": "*\n!src\nsrc/*.log\n", "src/a.py": "", "src/b.log": "", "c": ""},
+    "escaped-characters": {".dockerignore": "\\#x\nlit\\*\n", "#x": "", "lit*": "", "litter": "", "y": ""},
 }
 
 

@@ -7,6 +7,7 @@ the source; the test fails on a cycle and on an import against the layering:
     runs/ (record, store, recorder)                              no display code, no targets
     targets/                                                     no runner, api, views
     runner -> targets, runs;  api -> runner;  views -> api and the record
+    the docker SDK: only the engine client (targets/local/engine) and the ignore rules (context/ignore)
     emulator/ -> the vocabulary and the local target only (never acrmagic.tasks, runs, the ACR client)
     devstack (apt, dockerd, the mirror): development tooling, only the command line reaches it
     taskfile/template/: limits, govalue, lexer -> functions -> parser -> executor -> the package
@@ -195,3 +196,16 @@ def test_every_exception_class_lives_in_errors():
                     for b in node.bases):
                 stray.append(f"{name}.{node.name}")
     assert stray == []
+
+
+def test_the_docker_sdk_is_reached_only_through_the_engine_client_and_the_ignore_rules():
+    """One engine client (targets/local/engine.py) for builds, pushes and task steps alike: nothing else
+    makes a docker SDK client; the ignore rules use only the SDK's matcher."""
+    users = set()
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                       [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            if any(m == "docker" or m.startswith("docker.") for m in modules):
+                users.add(name)
+    assert sorted(users) == ["acrmagic.context.ignore", "acrmagic.targets.local.engine"]

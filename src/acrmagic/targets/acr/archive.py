@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ... import context as contexts
-from ...errors import CloudError, ContextError
+from ...errors import CloudError
 
 UPLOAD_TIMEOUT = 300  # seconds: connect/read timeout of the upload, as az (#20745)
 
@@ -56,18 +56,10 @@ def unique_name(basename: str) -> str:
 
 
 def _gzip(root: Path, files: list[str], extra: dict[str, bytes]) -> tuple[BinaryIO, str, int]:
-    """The tar.gz of `files` under `root` plus `extra` members, in an unnamed temporary file.
-
-    The one place that reaches into context.py's writer (its `pack_gzip` places an inline Dockerfile
-    as `.acrmagic.Dockerfile` and takes no extra members)."""
+    """The tar.gz of `files` under `root` plus `extra` members, in an unnamed temporary file."""
     out = tempfile.TemporaryFile(prefix="acrmagic-source-", suffix=".tar.gz")
     try:
-        gz = contexts._ParallelGzip(out, level=contexts.GZIP_LEVEL)
-        try:
-            digest, _ = contexts._write_tar(gz, root, files, extra)
-            gz.finish()
-        finally:
-            gz.pool.shutdown(cancel_futures=True)
+        digest, _ = contexts.write_tar_gz(out, root, files, extra)
         out.flush()
         size = out.tell()
     except BaseException:
@@ -80,22 +72,10 @@ def _gzip(root: Path, files: list[str], extra: dict[str, bytes]) -> tuple[Binary
 def pack_build(folder: str | os.PathLike, dockerfile_text: str | None, dockerfile: str | None) -> Packed:
     """A quick build's folder: the context as Docker sends it, the Dockerfile added at the root under
     `<uuid32hex>_<basename>` (ContextError for a missing folder or Dockerfile)."""
-    sel = contexts._select(folder, dockerfile_text, dockerfile)
-    if dockerfile_text is not None:
-        data, basename = dockerfile_text.encode("utf-8"), "Dockerfile"
-    else:
-        data = sel.extra.get(contexts.INLINE_DOCKERFILE)
-        path = sel.root / sel.dockerfile
-        if data is None:
-            try:
-                data = path.read_bytes()
-            except OSError as e:
-                raise ContextError(f"-f/--file: cannot read {path}: {e.strerror}") from None
-        basename = Path((dockerfile or "Dockerfile").replace(os.sep, "/")).name
-    name = unique_name(basename)
-    extra = {k: v for k, v in sel.extra.items() if k != contexts.INLINE_DOCKERFILE}
-    extra[name] = data
-    file, digest, size = _gzip(sel.root, sel.files, extra)
+    sel = contexts.select(folder, dockerfile_text, dockerfile)
+    basename = "Dockerfile" if dockerfile_text is not None else Path((dockerfile or "Dockerfile").replace(os.sep, "/")).name
+    name = unique_name(basename)  # always added under its own name, as az does: no INLINE_DOCKERFILE here
+    file, digest, size = _gzip(sel.root, sel.files, {name: sel.dockerfile_bytes})
     return Packed(file, size, digest, sel.root, {"dockerfile": name}, sel.dockerfile_text)
 
 
@@ -103,10 +83,8 @@ def pack_task(folder: Path, task_text: str, task_name: str, values_file: str | N
               values_text: str | None) -> Packed:
     """A task run's folder (less what its .dockerignore excludes), with the task file (and values
     file) as paths inside it, or added at the root when they are not part of it."""
-    root = Path(folder).expanduser().resolve()
-    if not root.is_dir():
-        raise ContextError(f"--context: no such folder: {folder}")
-    files = contexts._included(root, contexts.read_dockerignore(root))
+    root = contexts.context_folder(folder)
+    files = contexts.context_files(root)
     included = set(files)
     names, extra = {}, {}
     inside = _inside(root, Path(task_name)) if task_name and not task_name.startswith("<") else None

@@ -3,8 +3,9 @@
     quick_build.py   a Dockerfile + context -> image -> push
     task_run.py      a task file's steps as containers, on the task-file engine's scheduler
     task_steps.py    acr-builder's container contract for one step
+    containers.py    containers, volumes, archives and pulls, for the steps
     builds.py        builds, pushes and cancels on the engine;  buildkit.py  its progress trace
-    engine.py        the Engine API transport
+    engine.py        the Engine API transport: the one engine client every module here uses
 """
 
 from __future__ import annotations

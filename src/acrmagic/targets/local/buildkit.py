@@ -34,7 +34,7 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(buf: bytes):
+def protobuf_fields(buf: bytes):
     """(field number, value) pairs of one message: varints as int, length-delimited as bytes."""
     i, end = 0, len(buf)
     while i < end:
@@ -54,7 +54,7 @@ def _fields(buf: bytes):
 
 
 def _timestamp(buf: bytes) -> float:
-    parts = dict(_fields(buf))
+    parts = dict(protobuf_fields(buf))
     return parts.get(1, 0) + parts.get(2, 0) / 1e9
 
 
@@ -78,10 +78,10 @@ class VertexLog:
 def parse_status(data: bytes) -> tuple[list[Vertex], list[VertexLog]]:
     """The vertexes and logs of one StatusResponse."""
     vertexes, logs = [], []
-    for number, value in _fields(data):
+    for number, value in protobuf_fields(data):
         if number == 1:
             v = Vertex()
-            for n, x in _fields(value):
+            for n, x in protobuf_fields(value):
                 if n == 1:
                     v.digest = x.decode()
                 elif n == 3:
@@ -97,7 +97,7 @@ def parse_status(data: bytes) -> tuple[list[Vertex], list[VertexLog]]:
             vertexes.append(v)
         elif number == 3:
             log = VertexLog()
-            for n, x in _fields(value):
+            for n, x in protobuf_fields(value):
                 if n == 1:
                     log.vertex = x.decode()
                 elif n == 3:

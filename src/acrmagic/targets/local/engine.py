@@ -6,8 +6,12 @@ Two transports behind one small class:
   and importing the docker SDK (with requests) alone takes longer than a cached build.
 - `SdkEngine`, the docker SDK, for everything else the SDK reaches (ssh://, tcp with TLS).
 
-A request body is bytes, a binary file (streamed from where it stands, with its length: a packed
-build context is a temporary file, never whole in memory), or an iterable of byte chunks (sent chunked).
+A request body is a JSON value (a dict), bytes, a binary file (streamed from where it stands, with its
+length: a packed build context is a temporary file, never whole in memory), or an iterable of byte
+chunks (sent chunked). Answers come back as JSON (`call`), a stream of JSON messages (`stream`), or raw
+bytes as they arrive (`read`: an archive, a container's output). Every part of the project that talks
+to the engine (builds, pushes, task steps, the BuildKit session, leftovers) goes through one `Engine`
+from `connect()`, so one rule decides the engine's address, TLS and timeouts.
 """
 
 from __future__ import annotations
@@ -27,20 +31,45 @@ DEFAULT_HOST = "unix:///var/run/docker.sock"
 START_HINT = "start the local stack with `./dev stack up` (or `acrmagic stack up`), or point DOCKER_HOST at an engine"
 NO_AUTH = base64.urlsafe_b64encode(b"{}").decode()  # push: no registry credentials (loopback registries)
 
-Body = Union[bytes, BinaryIO, Iterable[bytes], None]
+Body = Union[dict, bytes, BinaryIO, Iterable[bytes], None]
+DEFAULT_TIMEOUT = 30  # seconds a plain call may take; streams (builds, pulls, followed output) have none
 
 
 class Engine:
     host: str
 
-    def call(self, method: str, path: str, params: dict | None = None, timeout: float | None = 30):
-        """One request; the decoded JSON answer (None for an empty body)."""
+    def call(self, method: str, path: str, params: dict | None = None, timeout: float | None = DEFAULT_TIMEOUT,
+             body: Body = None):
+        """One request; the decoded JSON answer (None for an empty body). EngineError for an error answer."""
         raise NotImplementedError
 
     def stream(self, method: str, path: str, params: dict | None = None, body: Body = None,
                headers: dict | None = None) -> Iterator[dict]:
         """One request whose answer is a stream of JSON messages, yielded as they arrive."""
         raise NotImplementedError
+
+    def read(self, method: str, path: str, params: dict | None = None,
+             timeout: float | None = None) -> Iterator[bytes]:
+        """One request whose answer is raw bytes (an archive, a container's output), yielded as they arrive."""
+        raise NotImplementedError
+
+
+def _json_body(body: Body, headers: dict | None) -> tuple[Body, dict]:
+    """A dict body as JSON, with its content type; any other body as it is."""
+    headers = dict(headers or {})
+    if isinstance(body, dict):
+        headers.setdefault("Content-Type", "application/json")
+        return json.dumps(body).encode(), headers
+    return body, headers
+
+
+def _error_message(data: bytes, status: int) -> str:
+    """The engine's `message` in an error answer (or the answer's text)."""
+    try:
+        message = json.loads(data).get("message", "")
+    except (ValueError, AttributeError):
+        message = data.decode(errors="replace").strip()
+    return message or f"HTTP {status}"
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -58,7 +87,8 @@ class SocketEngine(Engine):
     def __init__(self, host: str):
         self.host = host
 
-    def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
+    def connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        """A connection of its own to the engine, not yet opened (the BuildKit session upgrades one)."""
         if self.host.startswith("unix://"):
             return _UnixConnection(self.host[len("unix://"):], timeout)
         hostport = self.host.split("://", 1)[1].rstrip("/")
@@ -66,12 +96,13 @@ class SocketEngine(Engine):
 
     def _request(self, method, path, params, body, headers, timeout):
         url = path + ("?" + urlencode(params, doseq=True) if params else "")
-        conn = self._connection(timeout)
+        body, headers = _json_body(body, headers)
+        conn = self.connection(timeout)
         try:
             if body is None or isinstance(body, (bytes, bytearray, memoryview)):
-                conn.request(method, url, body=body, headers=headers or {})
+                conn.request(method, url, body=body, headers=headers)
             else:
-                _send_streamed(conn, method, url, body, headers or {})
+                _send_streamed(conn, method, url, body, headers)
             resp = conn.getresponse()
         except OSError as e:
             conn.close()
@@ -80,15 +111,11 @@ class SocketEngine(Engine):
         if resp.status >= 400:
             data = resp.read()
             conn.close()
-            try:
-                message = json.loads(data).get("message", "")
-            except ValueError:
-                message = data.decode(errors="replace").strip()
-            raise EngineError(resp.status, message or f"HTTP {resp.status}")
+            raise EngineError(resp.status, _error_message(data, resp.status))
         return conn, resp
 
-    def call(self, method, path, params=None, timeout=30):
-        conn, resp = self._request(method, path, params, None, None, timeout)
+    def call(self, method, path, params=None, timeout=DEFAULT_TIMEOUT, body=None):
+        conn, resp = self._request(method, path, params, body, None, timeout)
         try:
             data = resp.read()
         finally:
@@ -103,6 +130,20 @@ class SocketEngine(Engine):
                     yield json.loads(line)
         finally:
             conn.close()
+
+    def read(self, method, path, params=None, timeout=None):
+        conn, resp = self._request(method, path, params, None, None, timeout)
+        try:
+            while chunk := resp.read1(1 << 16):
+                yield chunk
+        finally:
+            conn.close()
+
+    def ping(self) -> None:
+        """Whether the engine answers at all (`/_ping` answers "OK", not JSON): EngineUnavailable if not."""
+        conn, resp = self._request("GET", "/_ping", None, None, None, 10)
+        resp.read()
+        conn.close()
 
 
 def _send_streamed(conn: http.client.HTTPConnection, method: str, url: str, body, headers: dict) -> None:
@@ -145,7 +186,8 @@ def _fileno(body) -> int | None:
 
 
 class SdkEngine(Engine):
-    """The docker SDK's transport (ssh://, tcp:// with TLS, and whatever else it learns)."""
+    """The docker SDK's transport (ssh://, tcp:// with TLS, and whatever else it learns), through its
+    public surface: `APIClient` is a requests Session that knows the engine's address and API version."""
 
     def __init__(self):
         import docker
@@ -158,32 +200,43 @@ class SdkEngine(Engine):
             reason = str(e).split("(")[0].strip().rstrip(":")
             raise EngineUnavailable(f"cannot reach the Docker engine at {self.host} ({reason}): {START_HINT}") from None
 
-    def _wrap(self, fn):
-        import docker
+    def _request(self, method, path, params, body, headers, timeout, stream=False):
+        import requests
+
+        body, headers = _json_body(body, headers)
+        url = f"{self.api.base_url}/v{self.api.api_version}{path}"
+        try:
+            resp = self.api.request(method, url, params=params, data=body, headers=headers, stream=stream,
+                                    timeout=timeout)
+        except requests.exceptions.ConnectionError as e:
+            raise EngineUnavailable(f"lost the connection to the Docker engine at {self.host}: {e}") from None
+        if resp.status_code >= 400:
+            data = resp.content
+            resp.close()
+            raise EngineError(resp.status_code, _error_message(data, resp.status_code))
+        return resp
+
+    def call(self, method, path, params=None, timeout=DEFAULT_TIMEOUT, body=None):
+        resp = self._request(method, path, params, body, None, timeout)
+        return resp.json() if resp.content.strip() else None
+
+    def _chunks(self, resp):
         import requests
 
         try:
-            return fn()
-        except docker.errors.APIError as e:
-            raise EngineError(e.status_code or 500, e.explanation or str(e)) from None
-        except requests.exceptions.ConnectionError as e:
+            yield from resp.iter_content(chunk_size=None)  # each chunk as the engine sends it
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:  # cut short
             raise EngineUnavailable(f"lost the connection to the Docker engine at {self.host}: {e}") from None
-
-    def call(self, method, path, params=None, timeout=30):
-        def go():
-            r = getattr(self.api, "_" + method.lower())(self.api._url(path), params=params, timeout=timeout)
-            self.api._raise_for_status(r)
-            return r.json() if r.content.strip() else None
-        return self._wrap(go)
-
-    def stream(self, method, path, params=None, body=None, headers=None):
-        resp = self._wrap(lambda: getattr(self.api, "_" + method.lower())(
-            self.api._url(path), data=body, params=params, headers=headers, stream=True, timeout=None))
-        self._wrap(lambda: self.api._raise_for_status(resp))
-        try:
-            yield from self.api._stream_helper(resp, decode=True)
         finally:
             resp.close()
+
+    def stream(self, method, path, params=None, body=None, headers=None):
+        from docker.utils.json_stream import json_stream  # messages split across chunks, joined again
+
+        yield from json_stream(self._chunks(self._request(method, path, params, body, headers, None, stream=True)))
+
+    def read(self, method, path, params=None, timeout=None):
+        yield from self._chunks(self._request(method, path, params, None, None, timeout, stream=True))
 
 
 def connect() -> Engine:
@@ -194,7 +247,5 @@ def connect() -> Engine:
     if os.environ.get("ACRMAGIC_ENGINE_CLIENT") == "sdk" or not plain:
         return SdkEngine()
     engine = SocketEngine(host)
-    conn, resp = engine._request("GET", "/_ping", None, None, None, 10)  # answers "OK", not JSON
-    resp.read()
-    conn.close()
+    engine.ping()
     return engine

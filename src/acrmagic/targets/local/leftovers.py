@@ -12,6 +12,7 @@ import json
 
 from ... import owner
 from ...errors import EngineError, EngineUnavailable
+from . import containers
 from .engine import Engine
 
 LABEL_RUN, LABEL_INSTANCE, LABEL_OWNER = "org.acrmagic.run-id", "org.acrmagic.instance", "org.acrmagic.owner"
@@ -23,22 +24,22 @@ def labels(run_id: str, instance: str) -> dict[str, str]:
 
 def _find(engine: Engine, label: str) -> tuple[list[dict], list[dict]]:
     filters = json.dumps({"label": [label]})
-    containers = engine.call("GET", "/containers/json", {"all": "1", "filters": filters}) or []
+    found = engine.call("GET", "/containers/json", {"all": "1", "filters": filters}) or []
     volumes = (engine.call("GET", "/volumes", {"filters": filters}) or {}).get("Volumes") or []
-    return containers, volumes
+    return found, volumes
 
 
-def _remove(engine: Engine, containers: list[dict], volumes: list[dict]) -> list[str]:
+def _remove(engine: Engine, found_containers: list[dict], volumes: list[dict]) -> list[str]:
     removed = []
-    for c in containers:  # containers first: a volume in use cannot go
+    for c in found_containers:  # containers first: a volume in use cannot go
         try:
-            engine.call("DELETE", f"/containers/{c['Id']}", {"force": "1", "v": "1"}, timeout=30)
+            containers.remove(engine, c["Id"])
             removed.append((c.get("Names") or [c["Id"][:12]])[0].lstrip("/"))
         except EngineError:
             pass  # gone already
     for v in volumes:
         try:
-            engine.call("DELETE", f"/volumes/{v['Name']}", {"force": "1"}, timeout=30)
+            containers.remove_volume(engine, v["Name"])
             removed.append(v["Name"])
         except EngineError:
             pass
@@ -53,8 +54,8 @@ def remove_instance(engine: Engine, instance: str) -> list[str]:
 def remove_orphans(engine: Engine) -> list[str]:
     """Remove the containers and volumes whose owner process is gone; the names removed."""
     try:
-        containers, volumes = _find(engine, LABEL_OWNER)
+        found, volumes = _find(engine, LABEL_OWNER)
     except (EngineError, EngineUnavailable):
         return []
     dead = lambda obj: not owner.alive((obj.get("Labels") or {}).get(LABEL_OWNER, ""))  # noqa: E731
-    return _remove(engine, [c for c in containers if dead(c)], [v for v in volumes if dead(v)])
+    return _remove(engine, [c for c in found if dead(c)], [v for v in volumes if dead(v)])

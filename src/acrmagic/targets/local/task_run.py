@@ -39,7 +39,7 @@ def submit(builder: Callable[[], EngineBuilder], request: TaskRun, registry: str
 
 class TaskRunHandle(RunHandle):
     def __init__(self, builder: EngineBuilder, request: TaskRun, plan: Plan, run_id: str, context_tar, digest: str):
-        from .task_steps import LocalTaskExecutor  # the docker SDK: only when a task really runs
+        from .task_steps import LocalTaskExecutor  # only when a task really runs
 
         self.request, self.plan, self.run_id = request, plan, run_id
         self.executor = LocalTaskExecutor(run_id, context_tar, plan, builder)

@@ -14,12 +14,15 @@ Here the engine has no bridge and networks are never created (this project's rul
 - the cmd string is split like a shell would (quotes), but `$VAR` is not expanded on the host
   (acr-builder's `sh -c` would expand the agent's environment; ours is not the agent's).
 Build steps go through the BuildKit path of `EngineBuilder` with the step's context read back from the
-shared volume (so files earlier steps wrote are in it); push steps use `EngineBuilder.push`.
+shared volume (so files earlier steps wrote are in it); push steps use `EngineBuilder.push`. Containers,
+volumes and pulls go through the builder's own engine (`containers.py`): one engine address, one
+transport and one TLS rule for a task's steps and its builds.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import os
 import re
@@ -31,21 +34,21 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import docker
-import requests
-
-from ...errors import BuildFailed, EngineLost, StepFailed, StepStopped
+from ...errors import BuildFailed, EngineError, EngineLost, EngineUnavailable, StepFailed, StepStopped
 from ...events import LogEvent
 from ...failure import failing_line
 from ...platforms import Platform
 from ...taskfile.execute import DEADLINE_EXCEEDED, Attempt
 from ...taskfile.model import Step
 from ...context import is_git_url, pack_folder, pack_git
-from . import leftovers
+from . import containers, leftovers
 from .builds import BuildRequest, EngineBuilder, new_build_id
 
 HELPER_IMAGE = "busybox"  # only to hold volumes for archive copies; never started
 OUTPUT_TAIL = 256 * 1024  # bytes of an attempt's output kept for retryOnErrors matching
+POLL = 0.5  # seconds between looks at a running step's container (its stop and deadline are checked as often)
+#: what a call to an engine that went away (or is going) raises, whichever transport carries it
+ENGINE_TROUBLE = (EngineError, EngineUnavailable, OSError, http.client.HTTPException, ValueError)
 
 def _container_name(instance: str, step_id: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]", "_", f"acb_{instance}_{step_id}")
@@ -58,11 +61,13 @@ class LocalTaskExecutor:
         # run IDs are unique per run store, not per engine: names on the engine get a random part too
         self.instance = f"{run_id}_{os.urandom(3).hex()}"
         self.builder = builder or EngineBuilder()
-        self.client = docker.from_env(timeout=120)
-        self.containers: dict[str, object] = {}
+        self.engine = self.builder.engine  # the quick builds' engine client: one address, transport, TLS
+        self.containers: dict[str, str] = {}  # step id -> container ID
         self.build_refs: dict[str, str] = {}
         self.volumes: dict[str, str] = {}  # declared name -> docker volume
-        self.helper = None
+        self.workspace: str | None = None  # volume names
+        self.home: str | None = None
+        self.helper: str | None = None  # the container that holds the volumes for archive copies
         self.lock = threading.Lock()
         self.has_bridge = self.builder.network_mode != "host"
         self.hosts = {s.id: "127.0.0.1" for s in plan.task.steps if not self.has_bridge}
@@ -76,34 +81,30 @@ class LocalTaskExecutor:
 
     # -- set-up -------------------------------------------------------------------------------------
     def prepare(self, log) -> None:
-        self.workspace = self.client.volumes.create(f"acb_vol_{self.instance}", labels=self._labels())
-        self.home = self.client.volumes.create(f"acb_home_{self.instance}", labels=self._labels())
+        self.workspace = containers.create_volume(self.engine, f"acb_vol_{self.instance}", self._labels())
+        self.home = containers.create_volume(self.engine, f"acb_home_{self.instance}", self._labels())
         for name in self.plan.task.volumes:
-            self.volumes[name] = self.client.volumes.create(f"acb_{self.instance}_{name}", labels=self._labels()).name
+            self.volumes[name] = containers.create_volume(self.engine, f"acb_{self.instance}_{name}", self._labels())
         self._ensure_image(HELPER_IMAGE, log)
-        binds = {self.workspace.name: {"bind": "/workspace", "mode": "rw"}}
-        binds.update({vol: {"bind": f"/secrets/{name}", "mode": "rw"} for name, vol in self.volumes.items()})
-        self.helper = self.client.containers.create(HELPER_IMAGE, ["true"], name=f"acb_{self.instance}_helper",
-                                                    volumes=binds, labels=self._labels(), network_mode="none")
-        self.helper.put_archive("/workspace", self.context_tar)
+        binds = {self.workspace: "/workspace", **{vol: f"/secrets/{name}" for name, vol in self.volumes.items()}}
+        self.helper = containers.create(self.engine, containers.ContainerSpec(
+            HELPER_IMAGE, ["true"], name=f"acb_{self.instance}_helper", binds=binds, labels=self._labels(),
+            network_mode="none"))
+        containers.put_archive(self.engine, self.helper, "/workspace", self.context_tar)
         for name, files in self.plan.task.volumes.items():
-            self.helper.put_archive(f"/secrets/{name}", _secret_tar(files))
+            containers.put_archive(self.engine, self.helper, f"/secrets/{name}", _secret_tar(files))
 
     def _labels(self) -> dict:
         return leftovers.labels(self.run_id, self.instance)
 
     def _ensure_image(self, image: str, log, force: bool = False) -> None:
-        if not force:
-            try:
-                self.client.images.get(image)
-                return
-            except docker.errors.ImageNotFound:
-                pass
-        log(f"pulling {image}")
         try:
-            self.client.images.pull(image if ":" in image.rsplit("/", 1)[-1] or "@" in image else image + ":latest")
-        except docker.errors.APIError as e:
-            raise StepFailed(f"cannot pull {image}: {e.explanation or e}") from None
+            if not force and containers.has_image(self.engine, image):
+                return
+            log(f"pulling {image}")
+            containers.pull(self.engine, image)
+        except EngineError as e:  # not a reference the engine reads, or a pull the registry refused
+            raise StepFailed(f"cannot pull {image}: {e.message}") from None
 
     # -- steps --------------------------------------------------------------------------------------
     def run_step(self, step: Step, deadline: float, stop: threading.Event, log) -> Attempt:
@@ -122,34 +123,33 @@ class LocalTaskExecutor:
             log("ports/expose: containers use host networking here, so their ports are already on the host")
         name = _container_name(self.instance, step.id)
         self._remove(name)  # a previous attempt's or repetition's container (keep: true)
-        mounts = {self.workspace.name: {"bind": "/workspace", "mode": "rw"},
-                  self.home.name: {"bind": "/acb/home", "mode": "rw"}}
+        mounts = {self.workspace: "/workspace", self.home: "/acb/home"}
         if self._socket_path():
-            mounts[self._socket_path()] = {"bind": "/var/run/docker.sock", "mode": "rw"}
+            mounts[self._socket_path()] = "/var/run/docker.sock"
         for m in step.get("volumeMounts", []):
-            mounts[self.volumes[m["name"]]] = {"bind": m["mountPath"], "mode": "rw"}
-        env = ["HOME=/acb/home", *step.env]
+            mounts[self.volumes[m["name"]]] = m["mountPath"]
+        spec = containers.ContainerSpec(
+            image, args or None, name=name, env=["HOME=/acb/home", *step.env], workdir=step.container_workdir,
+            entrypoint=step.get("entryPoint") or None, user=step.get("user") or None,
+            privileged=bool(step.get("privileged")), binds=mounts, labels=self._labels(),
+            network_mode="host" if not self.has_bridge else None, extra_hosts=self.hosts)
         try:
-            container = self.client.containers.create(
-                image, args or None, name=name, environment=env, working_dir=step.container_workdir,
-                entrypoint=step.get("entryPoint") or None, user=step.get("user") or None,
-                privileged=bool(step.get("privileged")), volumes=mounts, labels=self._labels(),
-                network_mode="host" if not self.has_bridge else None, extra_hosts=self.hosts or None)
+            container = containers.create(self.engine, spec)
             with self.lock:
                 self.containers[step.id] = container
-            container.start()
-        except docker.errors.APIError as e:
-            raise StepFailed(f"cannot start {image}: {e.explanation or e}") from None
+            containers.start(self.engine, container)
+        except EngineError as e:
+            raise StepFailed(f"cannot start {image}: {e.message}") from None
         if step.get("detach"):
             log(f"started {name} (detached)")
             self._watch_detached(step, container, log)
             return Attempt(0)
         output = _Collector(log)
-        reader = threading.Thread(target=output.follow, args=(container,), daemon=True)
+        reader = threading.Thread(target=output.follow, args=(self.engine, container), daemon=True)
         reader.start()
         code = self._wait(container, deadline, stop, f"step {step.id}")
         reader.join(timeout=5)
-        output.catch_up(container)
+        output.catch_up(self.engine, container)
         if not step.get("keep"):
             self._remove(name)
         return Attempt(code, output.text())
@@ -160,17 +160,18 @@ class LocalTaskExecutor:
         output = _Collector(log)
 
         def watch():
-            output.follow(container)  # ends when the container stops (or is removed at the end)
+            output.follow(self.engine, container)  # ends when the container stops (or is removed at the end)
             while True:  # a followed stream can also end early (dockerd 20.10): wait for the exit itself
                 try:
-                    code = container.wait(timeout=5)["StatusCode"]
-                    break
-                except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                    if self.closing:
-                        return
-                except (docker.errors.APIError, requests.RequestException):
+                    code = containers.exit_code(self.engine, container)
+                except ENGINE_TROUBLE:
                     return  # removed by the cleanup, or the engine is gone (the run's own steps find out)
-            output.catch_up(container)
+                if code is not None:
+                    break
+                if self.closing:
+                    return
+                time.sleep(POLL)
+            output.catch_up(self.engine, container)
             if self.closing:
                 return
             log(f"the detached container exited with code {code}")
@@ -182,7 +183,7 @@ class LocalTaskExecutor:
         self.watchers.append(thread)
         thread.start()
 
-    def _wait(self, container, deadline: float, stop: threading.Event, what: str = "a step") -> int:
+    def _wait(self, container: str, deadline: float, stop: threading.Event, what: str = "a step") -> int:
         while True:
             if stop.is_set():
                 self._kill(container)
@@ -192,15 +193,16 @@ class LocalTaskExecutor:
                 self._kill(container)
                 raise StepFailed(DEADLINE_EXCEEDED)
             try:
-                code = container.wait(timeout=min(left, 0.5))["StatusCode"]
-            except requests.RequestException as e:
-                if isinstance(e, requests.exceptions.ReadTimeout):
-                    continue
-                if self.builder.engine_gone():  # the wait was cut by the engine going away
+                code = containers.exit_code(self.engine, container)
+            except ENGINE_TROUBLE as e:
+                if self.builder.engine_gone():  # the look was cut by the engine going away
                     raise self._lost(what) from None
-                if isinstance(e, requests.exceptions.ConnectionError):
-                    continue
-                raise
+                if isinstance(e, EngineError):  # the container is gone from under the step
+                    raise StepFailed(f"{what}: {e.message}") from None
+                code = None  # a connection that failed once: look again
+            if code is None:
+                time.sleep(min(left, POLL))
+                continue
             if stop.is_set():  # killed because the run is stopping, not a failure of its own
                 raise StepStopped()
             return code
@@ -268,13 +270,14 @@ class LocalTaskExecutor:
         return Attempt(0, "\n".join(lines[-200:]))
 
     def _context_from_volume(self, path: str, dockerfile: str):
-        try:
-            stream, _ = self.helper.get_archive(path.rstrip("/") + "/.")
-        except docker.errors.NotFound:
-            raise StepFailed(f"build context {path} does not exist in /workspace") from None
         with tempfile.TemporaryDirectory(prefix="acrmagic-ctx-") as tmp, tempfile.TemporaryFile() as archive:
-            for chunk in stream:  # on disk, not in memory: a context can be larger than the machine's memory
-                archive.write(chunk)
+            try:  # on disk, not in memory: a context can be larger than the machine's memory
+                for chunk in containers.get_archive(self.engine, self.helper, path.rstrip("/") + "/."):
+                    archive.write(chunk)
+            except EngineError as e:
+                if e.status != containers.NOT_FOUND:
+                    raise
+                raise StepFailed(f"build context {path} does not exist in /workspace") from None
             archive.seek(0)
             with tarfile.open(fileobj=archive) as tar:
                 tar.extractall(tmp, filter="data")
@@ -306,19 +309,17 @@ class LocalTaskExecutor:
         if container is not None:
             self._kill(container)
 
-    def _kill(self, container) -> None:
+    def _kill(self, container: str) -> None:
         try:
-            container.kill()
-        except (docker.errors.APIError, requests.RequestException):
-            pass
+            containers.kill(self.engine, container)
+        except ENGINE_TROUBLE:
+            pass  # stopped already, or an engine gone
 
     def _remove(self, name: str) -> None:
         try:
-            self.client.containers.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
-        except (docker.errors.APIError, requests.RequestException):
-            pass  # an engine gone: the next run removes what is left (leftovers)
+            containers.remove(self.engine, name)
+        except ENGINE_TROUBLE:
+            pass  # not there, or an engine gone: the next run removes what is left (leftovers)
 
     def cleanup(self, steps: list[Step]) -> None:
         self.closing = True
@@ -327,21 +328,17 @@ class LocalTaskExecutor:
         for watcher in self.watchers:  # their last lines are in the log before the run is concluded
             watcher.join(timeout=10)
         if self.helper is not None:
-            self._remove(self.helper.name)
-        for vol in [getattr(self, "workspace", None), getattr(self, "home", None)]:
+            self._remove(self.helper)
+        for vol in [self.workspace, self.home, *self.volumes.values()]:
             if vol is not None:
-                self._remove_volume(vol.name)
-        for vol in self.volumes.values():
-            self._remove_volume(vol)
-
-    def _remove_volume(self, name: str) -> None:
-        try:
-            self.client.volumes.get(name).remove(force=True)
-        except (docker.errors.APIError, requests.RequestException):
-            pass
+                try:
+                    containers.remove_volume(self.engine, vol)
+                except ENGINE_TROUBLE:
+                    pass
 
     def _socket_path(self) -> str | None:
-        host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        """The engine's socket, mounted into cmd steps as acr-builder mounts it (the engine this run uses)."""
+        host = self.engine.host
         return host[len("unix://"):] if host.startswith("unix://") else None
 
 
@@ -374,17 +371,17 @@ class _Collector:
         self.seen = 0
         self.lock = threading.Lock()
 
-    def follow(self, container) -> None:
+    def follow(self, engine, container: str) -> None:
         try:
-            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+            for chunk in containers.output(engine, container, follow=True):
                 self._feed(chunk)
-        except (docker.errors.APIError, requests.RequestException):
+        except ENGINE_TROUBLE:
             pass
 
-    def catch_up(self, container) -> None:
+    def catch_up(self, engine, container: str) -> None:
         try:
-            whole = container.logs(stdout=True, stderr=True)
-        except (docker.errors.APIError, requests.RequestException):
+            whole = b"".join(containers.output(engine, container))
+        except ENGINE_TROUBLE:
             whole = b""
         with self.lock:
             missed = whole[self.seen:]

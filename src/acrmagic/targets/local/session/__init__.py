@@ -156,7 +156,7 @@ def _hijack(engine, headers: dict[str, str], methods: list[str]) -> socket.socke
 
     if not isinstance(engine, SocketEngine):  # ssh:// and TLS go through the docker SDK: no session there
         return None
-    conn = engine._connection(None)
+    conn = engine.connection(None)
     try:
         conn.connect()
     except OSError as e:

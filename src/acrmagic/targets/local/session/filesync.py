@@ -9,8 +9,9 @@ owner, link) and asks (REQ, by the entry's index) only for the files that differ
 packets, an empty DATA ending each file; its FIN gets ours. So a rebuild after one edit moves that file.
 
 The walk follows fsutil's (the version moby 20.10 vendors): an excluded folder is skipped whole unless
-a `!` pattern could re-include something inside it; include patterns are Go globs matched per path
-depth; owners are sent as 0, as the docker CLI's session resets them.
+a `!` pattern could re-include something inside it; exclude patterns match as the packed context's do
+(context/ignore.py); include patterns are Go globs matched per path depth; owners are sent as 0, as the
+docker CLI's session resets them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import posixpath
 import re
 import stat as st
 
+from ....context.ignore import matcher as ignore_matcher
 from .wire import Stat
 
 # Go's os.FileMode bits (fsutil sends a file's mode as Go sees it)
@@ -52,75 +54,6 @@ def go_mode(mode: int) -> int:
 def is_regular(go_file_mode: int) -> bool:
     """Whether the receiver may ask for the entry's bytes (fsutil's fileCanRequestData)."""
     return go_file_mode & _GO_TYPE == 0
-
-
-# -- .dockerignore patterns, as moby's fileutils.PatternMatcher reads them --------------------------------------
-
-class Pattern:
-    def __init__(self, text: str):
-        text = text.strip()
-        self.exclusion = text.startswith("!")
-        if self.exclusion:
-            text = text[1:]
-        self.text = posixpath.normpath(text) if text else "."
-        self.dirs = self.text.split("/")
-        self.regex = re.compile(_pattern_regex(self.text), re.DOTALL)
-
-    def match(self, path: str) -> bool:
-        return self.regex.match(path) is not None
-
-
-def _pattern_regex(pattern: str) -> str:
-    """moby's fileutils conversion: `**` any folders (or none), `*` and `?` never cross a `/`, `\\`
-    escapes the next character, `.` and `$` literal; anything else goes to the regex as it is."""
-    out, i, n = "^", 0, len(pattern)
-    while i < n:
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            if i < n and pattern[i] == "*":
-                i += 1
-                if i < n and pattern[i] == "/":
-                    i += 1
-                out += ".*" if i >= n else "(.*/)?"
-            else:
-                out += "[^/]*"
-        elif ch == "?":
-            out += "[^/]"
-        elif ch in ".$":
-            out += "\\" + ch
-        elif ch == "\\":
-            if i < n:
-                out += "\\" + pattern[i]
-                i += 1
-            else:
-                out += "\\\\"
-        else:
-            out += ch
-    return out + "$"
-
-
-class PatternMatcher:
-    def __init__(self, patterns: list[str]):
-        self.patterns = [Pattern(p) for p in patterns if p.strip() and p.strip() != "!"]
-        self.exclusions = any(p.exclusion for p in self.patterns)
-
-    def matches(self, path: str) -> bool:
-        """Whether `path` is excluded: the last pattern that matches it, or one of its parent folders, decides."""
-        matched = False
-        parent = posixpath.dirname(path)
-        parent_dirs = parent.split("/") if parent else []
-        for pattern in self.patterns:
-            match = pattern.match(path)
-            if not match and parent and len(pattern.dirs) <= len(parent_dirs):
-                match = pattern.match("/".join(parent_dirs[:len(pattern.dirs)]))
-            if match:
-                matched = not pattern.exclusion
-        return matched
-
-    def may_re_include_under(self, folder: str) -> bool:
-        prefix = folder + "/"
-        return any(p.exclusion and (p.text + "/").startswith(prefix) for p in self.patterns)
 
 
 def _glob_regex(pattern: str) -> re.Pattern:
@@ -190,7 +123,7 @@ def walk(root: str, includes: list[str] | None = None, excludes: list[str] | Non
          followpaths: list[str] | None = None):
     """(Stat, full path) of each entry BuildKit gets, in fsutil's order. `None` patterns: none given."""
     root = os.path.realpath(root)
-    matcher = PatternMatcher(excludes) if excludes else None
+    matcher = ignore_matcher(excludes) if excludes else None  # the packer's .dockerignore rules
     patterns = [posixpath.normpath(p) for p in includes] if includes is not None else None
     if followpaths:
         patterns = sorted(set((patterns or []) + follow_links(root, followpaths)))

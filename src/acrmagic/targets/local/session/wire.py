@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..buildkit import _fields
+from ..buildkit import protobuf_fields
 
 PACKET_STAT, PACKET_REQ, PACKET_DATA, PACKET_FIN, PACKET_ERR = range(5)
 
@@ -111,7 +111,7 @@ def data_packet_header(id: int, size: int) -> bytes:
 def read_packet(buf: bytes) -> tuple[int, int, bytes]:
     """(type, ID, data) of a Packet the receiver sent (REQ, FIN or ERR: never with a stat)."""
     kind, ident, data = 0, 0, b""
-    for number, value in _fields(buf):
+    for number, value in protobuf_fields(buf):
         if number == 1:
             kind = value
         elif number == 3:
@@ -123,14 +123,14 @@ def read_packet(buf: bytes) -> tuple[int, int, bytes]:
 
 def read_string(buf: bytes, number: int = 1) -> str:
     """A string field of a request (a secret's ID, a registry host, an agent's ID)."""
-    for n, value in _fields(buf):
+    for n, value in protobuf_fields(buf):
         if n == number and isinstance(value, (bytes, memoryview)):
             return bytes(value).decode("utf-8", "replace")
     return ""
 
 
 def read_bytes(buf: bytes, number: int = 1) -> bytes:
-    for n, value in _fields(buf):
+    for n, value in protobuf_fields(buf):
         if n == number and isinstance(value, (bytes, memoryview)):
             return bytes(value)
     return b""
