@@ -14,6 +14,7 @@ the source; the test fails on a cycle and on an import against the layering:
     tasks/: each trigger's check (commit, timer, base_image) below the scheduler that calls it;
             the trigger state is plain data; the kernel's scheduler thread is reached through tasks only;
             the verbs reach ACR only through the task service's ACR side (tasks.acr_service), chosen in tasks
+    no module uses another's `_private` names (`from x import _y`, `x._y`): the owner makes a public one
 """
 
 from __future__ import annotations

@@ -197,8 +197,11 @@ def test_a_scheduler_killed_with_sigkill_leaves_nothing_once_it_restarts(tmp_pat
     containers, volumes and source checkout, says so in one line, and the run is recorded Error."""
     import os
     import signal
+    import socket
 
     import docker
+
+    from acrmagic.owner import process_start
 
     client = docker.from_env()
     repo = Repo(tmp_path, {"task.yaml": "version: v1.1.0\nsteps:\n  - id: long\n    cmd: busybox sleep 120\n"})
@@ -209,24 +212,19 @@ def test_a_scheduler_killed_with_sigkill_leaves_nothing_once_it_restarts(tmp_pat
     try:
         time.sleep(1)  # its baseline: the head now
         repo.commit({"task.yaml": "version: v1.1.0\nsteps:\n  - id: long\n    cmd: busybox sleep 121\n"})
-        label = lambda run_id: {"label": f"org.acrmagic.run-id={run_id}"}  # noqa: E731
+        # what the first process owns, by its owner label (other stores' runs on this engine have run IDs like
+        # ours), listed as the engine lists it: docker-py's list inspects each, racing another run's removal
+        owned = {"label": f"org.acrmagic.owner={socket.gethostname()}:{first.pid}:{process_start(first.pid)}"}
 
         def started():
             runs = RunStore().list(task="killed-sched")
-            return runs and client.containers.list(all=True, filters=label(runs[0].run_id)) and runs[0]
+            return runs and client.api.containers(all=True, filters=owned) and runs[0]
         run = wait_for(started, 90, "the task's step container")
-        import socket
-
-        from acrmagic.owner import process_start
-
-        # what the killed process owns, by its owner label: other stores' runs on this engine have run IDs like ours
-        owned = {"label": f"org.acrmagic.owner={socket.gethostname()}:{first.pid}:{process_start(first.pid)}"}
-        label = lambda run_id: owned  # noqa: E731
         checkout_root = home / "checkouts"
         assert [p for owner in checkout_root.iterdir() for p in owner.iterdir()]  # its checkout, while it runs
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
-        assert client.containers.list(all=True, filters=label(run.run_id))  # a killed process cleans nothing
+        assert client.api.containers(all=True, filters=owned)  # a killed process cleans nothing
 
         log = tmp_path / "second.log"
         with open(log, "w") as out:
@@ -235,8 +233,8 @@ def test_a_scheduler_killed_with_sigkill_leaves_nothing_once_it_restarts(tmp_pat
                         60, "the restarted scheduler's clean-up line")
         assert "acb_" in line and "checkouts" in line
         # gone (a removal another process began at the same moment may still be finishing)
-        wait_for(lambda: client.containers.list(all=True, filters=label(run.run_id)) == [], 30, "no containers")
-        wait_for(lambda: client.volumes.list(filters=label(run.run_id)) == [], 30, "no volumes")
+        wait_for(lambda: client.api.containers(all=True, filters=owned) == [], 30, "no containers")
+        wait_for(lambda: client.volumes.list(filters=owned) == [], 30, "no volumes")
         assert [p for owner in checkout_root.iterdir() for p in owner.iterdir()] == []
         record = RunStore().get(run.run_id)
         assert record.status == "Error" and "exited before the run finished" in record.error
