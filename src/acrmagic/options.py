@@ -222,14 +222,20 @@ def _task_file_flag() -> Parser:
     return p
 
 
-def _value_flags() -> Parser:
+#: --set-secret's help where the value is used by this run only (a task definition says where it is kept instead)
+RUN_SECRET_HELP = "never shown in logs, records or outputs"
+
+
+def value_flags(secret_help: str = RUN_SECRET_HELP) -> Parser:
+    """--set, --set-secret and --values: a run's (`acrtask`) and a task definition's (`task create|update`).
+    Each KEY=VALUE is a (KEY, VALUE) pair; a flag not given is None (an update then keeps what the task has)."""
     p = _group()
-    p.add_argument("--set", action="append", default=[], type=key_value("--set"), metavar="KEY=VALUE",
-                   help="a value for {{.Values.KEY}}")
-    p.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE", secret=True,
+    p.add_argument("--set", action="append", type=key_value("--set"), metavar="KEY=VALUE",
+                   help="a value for {{.Values.KEY}}; repeatable")
+    p.add_argument("--set-secret", action="append", metavar="KEY=VALUE", secret=True,
                    type=key_value("--set-secret", secret=True),
-                   help="a secret value for {{.Values.KEY}}: never shown in logs, records or outputs")
-    p.add_argument("--values", metavar="FILE", help="YAML values file, relative to the context")
+                   help=f"a secret value for {{{{.Values.KEY}}}}: {secret_help}; repeatable")
+    p.add_argument("--values", metavar="FILE", help="a YAML values file, relative to the context")
     return p
 
 
@@ -293,7 +299,7 @@ def run_parser(prog: str = "acrtask") -> Parser:
         parents=[
         _task_file_flag(),
         _source_flags("source context, mounted at /workspace (default: the current folder)", "source"),
-        _value_flags(),
+        value_flags(),
         _registry_flag("the run registry ($Registry; default localhost:5000)"),
         _timeout_flag(f"seconds for the whole run (default {DEFAULT_TIMEOUT})"),
         _dry_run_flag(),
@@ -320,7 +326,7 @@ class TaskOptions:
     def from_argv(cls, argv: list[str], task_text: str | None = None, prog: str = "acrtask") -> "TaskOptions":
         ns = run_parser(prog).parse_args(argv)
         return cls(task_text=task_text, file=ns.file, context=_context(ns, prog),
-                   set_values=dict(ns.set), set_secrets=dict(ns.set_secret), values_file=ns.values, registry=ns.registry,
+                   set_values=dict(ns.set or ()), set_secrets=dict(ns.set_secret or ()), values_file=ns.values, registry=ns.registry,
                    timeout=ns.timeout, dry_run=ns.dry_run, logs=not ns.no_logs, agent_pool=ns.agent_pool,
                    wait=not ns.no_wait)
 
