@@ -71,7 +71,7 @@ def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 def _raw_runs(target, task: str) -> list[dict]:
     w = target.where()
-    return [r.as_dict() for r in target._tasks().runs.list(w.resource_group, w.name, filter=f"TaskName eq '{task}'")]
+    return [r.as_dict() for r in target.tasks_client().runs.list(w.resource_group, w.name, filter=f"TaskName eq '{task}'")]
 
 
 def _push_base(ctx: Path, name: str, marker: str) -> str:

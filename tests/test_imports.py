@@ -210,3 +210,47 @@ def test_the_docker_sdk_is_reached_only_through_the_engine_client_and_the_ignore
             if any(m == "docker" or m.startswith("docker.") for m in modules):
                 users.add(name)
     assert sorted(users) == ["acrmagic.context.ignore", "acrmagic.targets.local.engine"]
+
+
+# A module's `_name` is its own: another acrmagic module that needs it uses a public name the owner gives
+# it. Each allowed exception is listed here with its reason ("importer imports module._name": why). None
+# is needed today.
+PRIVATE_USES_ALLOWED: dict[str, str] = {}
+
+
+def _private_uses(name: str, path: Path) -> list[str]:
+    """`from acrmagic.x import _y` and `x._y` (x bound to an acrmagic module by an import) in `name`'s
+    source, for x another module, as "name imports x._y"."""
+    is_package = path.name == "__init__.py"
+    tree = ast.parse(path.read_text(), str(path))
+    uses, bound = [], {}  # bound: a local name -> the acrmagic module it is bound to
+
+    def private(attr: str) -> bool:
+        return attr.startswith("_") and not (attr.startswith("__") and attr.endswith("__"))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                module = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                if f"{module}.{alias.name}" in MODULES:  # `from . import api`: a module, not a name in one
+                    bound[alias.asname or alias.name] = f"{module}.{alias.name}"
+                elif module in MODULES and module != name and private(alias.name):
+                    uses.append(f"{name} imports {module}.{alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in MODULES and alias.asname:  # `import acrmagic.api as api`
+                    bound[alias.asname] = alias.name
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and private(node.attr) and isinstance(node.value, ast.Name)
+                and bound.get(node.value.id, name) != name):
+            uses.append(f"{name} imports {bound[node.value.id]}.{node.attr}")
+    return uses
+
+
+def test_no_module_uses_another_modules_private_names():
+    found = sorted(use for name, path in MODULES.items() for use in _private_uses(name, path))
+    assert [u for u in found if u not in PRIVATE_USES_ALLOWED] == []

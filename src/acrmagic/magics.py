@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import shlex
 
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
@@ -32,14 +31,9 @@ def acr_parser(prog: str = "%acr") -> Parser:
     return p
 
 
-def full_help(parser: argparse.ArgumentParser) -> str:
+def full_help(parser: Parser) -> str:
     """The parser's help, then every verb's (and a verb's own verbs'), so `%acr?` lists all the flags."""
-    parts = [parser.format_help()]
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in dict.fromkeys(action.choices.values()):  # aliases share a parser
-                parts.append(full_help(sub))
-    return "\n".join(parts)
+    return "\n".join([parser.format_help(), *(full_help(sub) for sub in parser.subcommands())])
 
 
 def _split(line: str, prog: str) -> list[str]:

@@ -19,20 +19,45 @@ class Parser(argparse.ArgumentParser):
     """argparse that raises a one-line UsageError naming the command instead of exiting.
 
     Arguments added with ``secret=True`` never appear in a message: argparse quotes the text it
-    could not use (an ambiguous ``--se=K=V``, leftovers), so every error is scrubbed of them."""
+    could not use (an ambiguous ``--se=K=V``, leftovers), so every error is scrubbed of them.
+
+    argparse keeps its list of actions private (``_actions``), so the parser keeps its own record of
+    what it needs from them: the secret options (its own and its `parents=`') and its sub-commands."""
+
+    def __init__(self, *args, parents=(), **kwargs):
+        #: the option strings of the secret arguments, with those of the parent parsers
+        self.secret_flags: list[str] = [f for parent in parents if isinstance(parent, Parser) for f in parent.secret_flags]
+        self._subcommand_sets: list[argparse.Action] = []  # what add_subparsers returned
+        self._argv: list[str] = []  # the text error() must scrub
+        super().__init__(*args, parents=list(parents), **kwargs)
 
     def add_argument(self, *args, secret: bool = False, **kwargs):
         action = super().add_argument(*args, **kwargs)
-        action.secret = secret  # kept on the action: parsers built with `parents=` share it
+        if secret:
+            self.secret_flags.extend(action.option_strings)
         return action
 
+    def add_subparsers(self, **kwargs):
+        subcommands = super().add_subparsers(**kwargs)
+        self._subcommand_sets.append(subcommands)
+        return subcommands
+
+    def subcommands(self) -> list[Parser]:
+        """The parsers of this parser's sub-commands, each once (aliases share a parser)."""
+        return list(dict.fromkeys(sub for subs in self._subcommand_sets for sub in subs.choices.values()))
+
+    def all_secret_flags(self) -> list[str]:
+        """The secret options of this parser and of its sub-commands (whose text this parser may quote)."""
+        return self.secret_flags + [f for sub in self.subcommands() for f in sub.all_secret_flags()]
+
     def parse_known_args(self, args=None, namespace=None):
-        self._argv = list(sys.argv[1:] if args is None else args)  # the text error() must scrub
+        self._argv = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(args, namespace)
 
     def _get_values(self, action, arg_strings):
         # `--flag=--`: argparse (3.11) drops the "--" as if it ended the options and stores [] instead
-        # of a value; take "--" as the value it is (the type check then judges it)
+        # of a value; take "--" as the value it is (the type check then judges it). argparse has no public
+        # hook for this: overriding its private method is the one way short of re-parsing argv by hand.
         if action.option_strings and action.nargs is None and arg_strings == ["--"]:
             return self._get_value(action, "--")
         return super()._get_values(action, arg_strings)
@@ -47,8 +72,8 @@ class Parser(argparse.ArgumentParser):
 
     def _secret_texts(self) -> set[str]:
         """The values given to secret options in this parser's argv (KEY=VALUE, all of it)."""
-        flags = [o for a in _all_actions(self) if getattr(a, "secret", False) for o in a.option_strings]
-        argv, out = getattr(self, "_argv", []), set()
+        flags = self.all_secret_flags()
+        argv, out = self._argv, set()
         for i, token in enumerate(argv):
             name, eq, value = token.partition("=")
             # argparse takes any unambiguous prefix of a long option (--secret-b for --secret-build-arg),
@@ -72,17 +97,6 @@ def _close_to_one_of(name: str, flags: list[str]) -> bool:
     import difflib  # only when a parse failed: not paid by every command
 
     return bool(difflib.get_close_matches(name, flags, n=1, cutoff=0.8))
-
-
-def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    """A parser's actions and those of its sub-commands (whose text the parent may quote)."""
-    out = []
-    for action in parser._actions:
-        out.append(action)
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in set(action.choices.values()):
-                out.extend(_all_actions(sub))
-    return out
 
 
 _ARGUMENT = re.compile(r"^argument (\S+): ")
@@ -208,14 +222,20 @@ def _task_file_flag() -> Parser:
     return p
 
 
-def _value_flags() -> Parser:
+#: --set-secret's help where the value is used by this run only (a task definition says where it is kept instead)
+RUN_SECRET_HELP = "never shown in logs, records or outputs"
+
+
+def value_flags(secret_help: str = RUN_SECRET_HELP) -> Parser:
+    """--set, --set-secret and --values: a run's (`acrtask`) and a task definition's (`task create|update`).
+    Each KEY=VALUE is a (KEY, VALUE) pair; a flag not given is None (an update then keeps what the task has)."""
     p = _group()
-    p.add_argument("--set", action="append", default=[], type=key_value("--set"), metavar="KEY=VALUE",
-                   help="a value for {{.Values.KEY}}")
-    p.add_argument("--set-secret", action="append", default=[], metavar="KEY=VALUE", secret=True,
+    p.add_argument("--set", action="append", type=key_value("--set"), metavar="KEY=VALUE",
+                   help="a value for {{.Values.KEY}}; repeatable")
+    p.add_argument("--set-secret", action="append", metavar="KEY=VALUE", secret=True,
                    type=key_value("--set-secret", secret=True),
-                   help="a secret value for {{.Values.KEY}}: never shown in logs, records or outputs")
-    p.add_argument("--values", metavar="FILE", help="YAML values file, relative to the context")
+                   help=f"a secret value for {{{{.Values.KEY}}}}: {secret_help}; repeatable")
+    p.add_argument("--values", metavar="FILE", help="a YAML values file, relative to the context")
     return p
 
 
@@ -279,7 +299,7 @@ def run_parser(prog: str = "acrtask") -> Parser:
         parents=[
         _task_file_flag(),
         _source_flags("source context, mounted at /workspace (default: the current folder)", "source"),
-        _value_flags(),
+        value_flags(),
         _registry_flag("the run registry ($Registry; default localhost:5000)"),
         _timeout_flag(f"seconds for the whole run (default {DEFAULT_TIMEOUT})"),
         _dry_run_flag(),
@@ -306,7 +326,7 @@ class TaskOptions:
     def from_argv(cls, argv: list[str], task_text: str | None = None, prog: str = "acrtask") -> "TaskOptions":
         ns = run_parser(prog).parse_args(argv)
         return cls(task_text=task_text, file=ns.file, context=_context(ns, prog),
-                   set_values=dict(ns.set), set_secrets=dict(ns.set_secret), values_file=ns.values, registry=ns.registry,
+                   set_values=dict(ns.set or ()), set_secrets=dict(ns.set_secret or ()), values_file=ns.values, registry=ns.registry,
                    timeout=ns.timeout, dry_run=ns.dry_run, logs=not ns.no_logs, agent_pool=ns.agent_pool,
                    wait=not ns.no_wait)
 

@@ -7,7 +7,7 @@ acr-builder counts it twice and the child then never starts (the run hangs); we 
 from __future__ import annotations
 
 from .load import Source
-from .model import IMMEDIATE, ROOT_ID, Step, _err, validate_step
+from .model import IMMEDIATE, ROOT_ID, Step, task_file_error, validate_step
 
 
 def build_graph(steps: list[Step], src: Source) -> dict[str, list[str]]:
@@ -17,9 +17,9 @@ def build_graph(steps: list[Step], src: Source) -> dict[str, list[str]]:
     for step in steps:
         validate_step(step, src)
         if step.id == ROOT_ID:
-            raise _err(f"{ROOT_ID} is a reserved ID, it can't be used", "reserved_id", src, *step.at("id"), step=step.id)
+            raise task_file_error(f"{ROOT_ID} is a reserved ID, it can't be used", "reserved_id", src, *step.at("id"), step=step.id)
         if step.id in parents:
-            raise _err(f"{step.id} already exists as a vertex", "duplicate_step_id", src, *step.at("id"), step=step.id)
+            raise task_file_error(f"{step.id} already exists as a vertex", "duplicate_step_id", src, *step.at("id"), step=step.id)
         if step.when == [IMMEDIATE] or step.when == [ROOT_ID]:
             edges = []
         elif not step.when:
@@ -28,7 +28,7 @@ def build_graph(steps: list[Step], src: Source) -> dict[str, list[str]]:
             edges = []
             for i, dep in enumerate(step.when):
                 if dep not in parents and dep != ROOT_ID:
-                    raise _err(f"{dep} does not exist as a vertex [from: {dep}, to: {step.id}]",
+                    raise task_file_error(f"{dep} does not exist as a vertex [from: {dep}, to: {step.id}]",
                                "unknown_when_reference", src, *step.at("when", i), step=step.id)
                 if dep != ROOT_ID and dep not in edges:
                     edges.append(dep)

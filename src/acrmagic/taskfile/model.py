@@ -159,9 +159,10 @@ class Task:
     working_directory: str
 
 
-def _err(message: str, kind: str, src: Source, line: int | None = None, column: int | None = None, *,
-         step: str | None = None):
-    """Lines and columns are the user's file's already (decode maps them)."""
+def task_file_error(message: str, kind: str, src: Source, line: int | None = None, column: int | None = None, *,
+                    step: str | None = None) -> TaskFileError:
+    """The error for a problem at a place in the user's task file (the model's and the graph's checks).
+    Lines and columns are the user's file's already (decode maps them)."""
     return TaskFileError(message, kind=kind, file=src.file, line=line, column=column if line else None, step=step)
 
 
@@ -170,17 +171,17 @@ def _validate_secrets(secrets: list[dict], src: Source) -> None:
     for s in secrets:
         sid, line = s.get("id") or "", s.get("_line")
         if not sid:
-            raise _err("secret is missing an ID as well as auto-generated ID", "secret_missing_id", src, line)
+            raise task_file_error("secret is missing an ID as well as auto-generated ID", "secret_missing_id", src, line)
         prefix = f"failed to validate secret with ID: {sid}: "
         if re.search(r"\s", sid):
-            raise _err(prefix + "secret ID cannot contain spaces", "secret_id_contains_space", src, line)
+            raise task_file_error(prefix + "secret ID cannot contain spaces", "secret_id_contains_space", src, line)
         if not s.get("keyvault") and not s.get("aadresourceid") and not s.get("clientID"):
-            raise _err(prefix + "secret should contain either keyvault property for vault secret, or msi "
+            raise task_file_error(prefix + "secret should contain either keyvault property for vault secret, or msi "
                        "clientID/aadResourceId for msi authentication", "secret_missing_source", src, line)
         if s.get("clientID") and not _GUID.fullmatch(s["clientID"]):
-            raise _err(prefix + "msi client ID is not a valid guid", "secret_bad_client_id", src, line)
+            raise task_file_error(prefix + "msi client ID is not a valid guid", "secret_bad_client_id", src, line)
         if sid in seen:
-            raise _err(f"duplicate secret found with ID: {sid}", "duplicate_secret_id", src, line)
+            raise task_file_error(f"duplicate secret found with ID: {sid}", "duplicate_secret_id", src, line)
         seen.add(sid)
 
 
@@ -189,19 +190,19 @@ def _validate_volumes(volumes: list[dict], src: Source) -> dict[str, dict[str, s
     for v in volumes:
         name, line = v.get("name") or "", v.get("_line")
         if not name:
-            raise _err("volume name is empty", "volume_name_empty", src, line)
+            raise task_file_error("volume name is empty", "volume_name_empty", src, line)
         if not _VOLUME_NAME.fullmatch(name):
-            raise _err("volume name is not well formed. Only use alphanumeric and - _", "volume_name_invalid", src, line)
+            raise task_file_error("volume name is not well formed. Only use alphanumeric and - _", "volume_name_invalid", src, line)
         if v.get("secret") is None:
-            raise _err("currently only support for source type secret", "volume_not_secret", src, line)
+            raise task_file_error("currently only support for source type secret", "volume_not_secret", src, line)
         if not v["secret"]:
-            raise _err("secret is empty", "volume_secret_empty", src, line)
+            raise task_file_error("secret is empty", "volume_secret_empty", src, line)
         for fname in v["secret"]:
             if not _FILE_NAME.fullmatch(fname):
-                raise _err(f"file name, {fname}, is not well formed. Only use alphanumeric and - _ .",
+                raise task_file_error(f"file name, {fname}, is not well formed. Only use alphanumeric and - _ .",
                            "invalid_secret_file_name", src, line)
         if name in out:
-            raise _err("volume with duplicate name found", "duplicate_volume", src, line)
+            raise task_file_error("volume with duplicate name found", "duplicate_volume", src, line)
         out[name] = v["secret"]
     return out
 
@@ -216,13 +217,13 @@ def _merge_env(step_env: list[str], task_env: list[str], src: Source, step) -> l
     keys = set()
     for entry in step_env:
         if "=" not in entry:
-            raise _err(f"failed to merge task and step environment variables: cannot parse step environment "
+            raise task_file_error(f"failed to merge task and step environment variables: cannot parse step environment "
                        f"variable {entry} correctly", "env_parse_error", src, *step.at("env"), step=step.id)
         keys.add(entry.split("=", 1)[0])
     merged = list(step_env)
     for entry in task_env:
         if "=" not in entry:
-            raise _err(f"failed to merge task and step environment variables: cannot parse task environment "
+            raise task_file_error(f"failed to merge task and step environment variables: cannot parse task environment "
                        f"variable {entry} correctly", "env_parse_error", src, step.line, step=step.id)
         if entry.split("=", 1)[0] not in keys:
             merged.append(entry)
@@ -300,18 +301,18 @@ def _validate_networks(declared: list[dict], src: Source) -> None:
         at = marks.get("name", (line, None))
         problem = dockersyntax.network_name_problem(name)
         if problem:
-            raise _err(f"network {name!r}: {problem}", "invalid_network_name", src, *at)
+            raise task_file_error(f"network {name!r}: {problem}", "invalid_network_name", src, *at)
         if not n.get("skipCreation"):
             if name in dockersyntax.PREDEFINED_NETWORKS:
-                raise _err(f"network {name}: {name} is a pre-defined network and cannot be created; "
+                raise task_file_error(f"network {name}: {name} is a pre-defined network and cannot be created; "
                            "add skipCreation: true to use it", "predefined_network", src, *at)
             if name in created:
-                raise _err(f"network {name} is declared twice: its second `docker network create` fails",
+                raise task_file_error(f"network {name} is declared twice: its second `docker network create` fails",
                            "duplicate_network", src, *at)
             created.add(name)
         problem = dockersyntax.driver_problem(n.get("driver") or "")
         if problem:
-            raise _err(f"network {name}: {problem}", "invalid_network_driver", src,
+            raise task_file_error(f"network {name}: {problem}", "invalid_network_driver", src,
                        *marks.get("driver", (line, None)))
 
 
@@ -325,18 +326,18 @@ def build_task(doc: dict, src: Source, *, registry: str, task_name: str = "", cl
     for s in raw_steps:
         for m in s.get("volumeMounts") or []:
             if m.get("name") and m["name"] not in volumes:
-                raise _err(f"mount name, {m['name']}, does not correspond to a volume", "mount_unknown_volume", src,
+                raise task_file_error(f"mount name, {m['name']}, does not correspond to a volume", "mount_unknown_volume", src,
                            *m.get("_marks", {}).get("name", (m.get("_line"), None)), step=s.get("id"))
     task_env = _split_env(doc.get("env") or [])
     if cli_env:
         task_keys = {e.split("=", 1)[0] for e in task_env if "=" in e}
         for e in cli_env:
             if "=" not in e:
-                raise _err(f"cannot parse task environment variable {e} correctly", "env_parse_error", src)
+                raise task_file_error(f"cannot parse task environment variable {e} correctly", "env_parse_error", src)
         task_env = task_env + [e for e in cli_env if e.split("=", 1)[0] not in task_keys]
     version = doc.get("version") or DEFAULT_VERSION
     if version.lower() not in [v.lower() for v in VALID_VERSIONS]:
-        raise _err(f'invalid version specified: "{version}", the current version is "{DEFAULT_VERSION}"',
+        raise task_file_error(f'invalid version specified: "{version}", the current version is "{DEFAULT_VERSION}"',
                    "invalid_version", src, *doc.get("_marks", {}).get("version", (doc.get("_line"), None)))
     declared = doc.get("networks") or []
     _validate_networks(declared, src)
@@ -393,7 +394,7 @@ def validate_step(step: Step, src: Source) -> None:
     raw = step.raw
 
     def fail(message, kind, at: tuple[int | None, int | None] | None = None):
-        raise _err(message, kind, src, *(at or (step.line, None)), step=step.id)
+        raise task_file_error(message, kind, src, *(at or (step.line, None)), step=step.id)
 
     if (raw.get("retries") or 0) < 0:
         fail("step must specify retries >= 0", "negative_retries", step.at("retries"))

@@ -71,7 +71,7 @@ class RunView(anywidget.AnyWidget):
     full_log = t.List(t.Unicode()).tag(sync=True)
     live = t.Bool(True).tag(sync=True)  # False for a replayed (finished) run: no Cancel button
 
-    def __init__(self, clock=time.monotonic, **kwargs):
+    def __init__(self, clock=time.monotonic, read_log=None, **kwargs):
         super().__init__(**kwargs)
         self.clock = clock
         self._steps: dict[int, dict] = {}
@@ -83,7 +83,9 @@ class RunView(anywidget.AnyWidget):
         self._pushes: dict[str, int] = {}
         self._stage_names: list[str] = []
         self._following: threading.Event | None = None
-        self._read_log = None
+        self._read_log = read_log  # run ID -> its log, for a run whose log is not on this machine (see replay)
+        self._reader: LogReader | None = None  # a replayed run's log, read from self._offset on
+        self._offset = 0
         self._dirty = False
         self._last_flush = float("-inf")
         self.observe(self._load_full_log, names="expanded")
@@ -232,22 +234,26 @@ class RunView(anywidget.AnyWidget):
         """A recorded run, rebuilt from its record and log. A run still going elsewhere (another kernel,
         the scheduler, ACR) is followed to its end when `read` (run ID -> the run as recorded now, e.g.
         `api.show`) is given; `read_log` (run ID -> its log) reads the log of a run that has none here."""
-        view = cls(live=False)
         # a cloud run this process did not follow has no log here: the registry's log is read instead
         recorded = bool(run.log_path) and Path(run.log_path).exists() and Path(run.log_path).stat().st_size > 0
-        view._read_log = read_log if read_log is not None and run.backend != "local" and not recorded else None
-        view.start(run)
-        view.started = _epoch(run.start_time) or time.time()
-        view._reader, view._offset = LogReader(run.steps), 0
-        view._read_new_log(run)
-        if run.finished:
-            view._end(run)
-        else:
-            view.status = run.status
-            view.flush(force=True)
-            if read is not None:
-                view.follow(run.run_id, read)
+        view = cls(live=False, read_log=read_log if run.backend != "local" and not recorded else None)
+        view.show_recorded(run, read)
         return view
+
+    def show_recorded(self, run, read=None) -> None:
+        """Show a recorded run: its record and the log so far, then its end, or (still going, with
+        `read`) follow it to its end."""
+        self.start(run)
+        self.started = _epoch(run.start_time) or time.time()
+        self._reader, self._offset = LogReader(run.steps), 0
+        self._read_new_log(run)
+        if run.finished:
+            self._end(run)
+        else:
+            self.status = run.status
+            self.flush(force=True)
+            if read is not None:
+                self.follow(run.run_id, read)
 
     def _read_new_log(self, run) -> None:
         """Feed the log lines written since the last read (whole lines only) through the run's log reader."""

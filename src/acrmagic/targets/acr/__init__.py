@@ -122,14 +122,15 @@ class AcrTarget(Target):
             self._where = self.service().locate(self.name, group, subscription)
         return self._where
 
-    def _tasks(self):
+    def tasks_client(self):
+        """The azure-mgmt-containerregistrytasks client for this registry's subscription (runs, tasks, uploads)."""
         return self.service().tasks_client(self.where().subscription)
 
     def _link(self, run_id: str):
         from .handle import RunLink
 
         w = self.where()
-        return RunLink(self.service(), self._tasks(), w.resource_group, w.name, run_id)
+        return RunLink(self.service(), self.tasks_client(), w.resource_group, w.name, run_id)
 
     @property
     def registry(self) -> str:  # `$Registry`: the login server
@@ -173,7 +174,7 @@ class AcrTarget(Target):
     def _schedule(self, w, run_request):
         svc = self.service()
         with svc.translating(f"scheduling a run on registry {w.name}", registry=w.name, resource_group=w.resource_group):
-            return self._tasks().registries.schedule_run(w.resource_group, w.name, run_request)
+            return self.tasks_client().registries.schedule_run(w.resource_group, w.name, run_request)
 
     def _submit_build(self, req: QuickBuild) -> RunHandle:
         from . import archive, requests, sdk
@@ -195,7 +196,7 @@ class AcrTarget(Target):
                 if not dockerfiles.logical_lines(text):
                     raise UsageError(f"-f/--file: the Dockerfile {req.dockerfile or '(cell)'} has no instructions")
                 notes.append(f"Sending context ({_size(packed.size)}) to registry: {w.name}...")
-                tasks_client = self._tasks()
+                tasks_client = self.tasks_client()
                 sdk.ready("azure.storage.blob")
                 source_location = archive.upload(self.service(), tasks_client, w.resource_group, w.name, packed)
             finally:
@@ -230,7 +231,7 @@ class AcrTarget(Target):
                                        req.values_file, req.values_text)
             try:
                 notes.append(f"Sending context ({_size(packed.size)}) to registry: {w.name}...")
-                tasks_client = self._tasks()
+                tasks_client = self.tasks_client()
                 sdk.ready("azure.storage.blob")
                 location = archive.upload(self.service(), tasks_client, w.resource_group, w.name, packed)
             finally:
@@ -305,7 +306,7 @@ class AcrTarget(Target):
         top = DEFAULT_TOP if top is None else top
         w, svc = self.where(), self.service()
         with svc.translating(f"listing the runs of registry {w.name}", registry=w.name, resource_group=w.resource_group):
-            pages = self._tasks().runs.list(w.resource_group, w.name, filter=" and ".join(clauses) or None, top=top)
+            pages = self.tasks_client().runs.list(w.resource_group, w.name, filter=" and ".join(clauses) or None, top=top)
             found = []
             caller = _Once(self.who)
             for run in pages:

@@ -81,7 +81,7 @@ class TaskOperations:
             return fn(w.resource_group, w.name, *args)
 
     def _ops(self):
-        return self.target._tasks().tasks
+        return self.target.tasks_client().tasks
 
     def create(self, resource: dict) -> dict:
         name = resource["name"]
@@ -116,7 +116,7 @@ class TaskOperations:
     def schedule(self, name: str, overrides: dict | None = None):
         """Queue a run of the task; the SDK's Run (status Queued)."""
         w = self.target.where()
-        return self._call(f"scheduling a run of task {name}", self.target._tasks().registries.schedule_run,
+        return self._call(f"scheduling a run of task {name}", self.target.tasks_client().registries.schedule_run,
                           run_request(w, name, overrides))
 
     @staticmethod
