@@ -64,7 +64,7 @@ def latency() -> None:
         script = "import time\nfor i in range(100):\n    print(f't={time.time():.6f}', flush=True)\n    time.sleep(0.05)\n"
         open(os.path.join(ctx, "emit.py"), "w").write(script)
         acrmagic.build("FROM python:3.11-slim\nCOPY emit.py /\nRUN python3 /emit.py\n", context=ctx, no_cache=True,
-                       progress=view)
+                       observer=view)
     lat = sorted(view.latencies)
     p95 = lat[int(len(lat) * 0.95) - 1]
     print(f"engine -> widget state latency over {len(lat)} lines: median {statistics.median(lat) * 1000:.0f} ms, "

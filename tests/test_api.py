@@ -13,8 +13,8 @@ from acrmagic.platforms import Platform
 def handed_on(monkeypatch):
     """The parsed options each verb hands to its *_with form (which the flags' callers share)."""
     got = []
-    monkeypatch.setattr(api, "build_with", lambda opts, progress=None: got.append(opts))
-    monkeypatch.setattr(api, "run_with", lambda opts, progress=None: got.append(opts))
+    monkeypatch.setattr(api, "build_with", lambda opts, observer=None: got.append(opts))
+    monkeypatch.setattr(api, "run_with", lambda opts, observer=None: got.append(opts))
     return got
 
 

@@ -243,6 +243,8 @@ def test_registry_stopped_mid_push_fails_the_run_with_the_push_error(sig, tmp_pa
 class KillOn:
     """A run's observer that stops the private engine when a line with MARKER (not the command) arrives."""
 
+    cancel_requested = False
+
     def __init__(self, engine: PrivateEngine, sig: int):
         self.engine, self.sig, self.stopped_at = engine, sig, None
 
@@ -263,7 +265,7 @@ def test_engine_stopped_mid_build_is_an_error_run(sig, private_engine, make_cont
     observer = KillOn(private_engine, sig)
     ctx = make_context({"Dockerfile": f"FROM busybox\nRUN echo {MARKER} && sleep 60\n"})
     with pytest.raises(RunErrored) as errored:
-        acrmagic.build(context=str(ctx), progress=observer)
+        acrmagic.build(context=str(ctx), observer=observer)
     assert observer.stopped_at is not None, "the RUN step never started"
     assert time.monotonic() - observer.stopped_at < 30
     run = errored.value.run
@@ -282,7 +284,7 @@ def test_engine_stopped_mid_task_step_is_an_error_run(sig, private_engine, make_
     ctx = make_context({"data.txt": "x\n"})
     task = f"version: v1.1.0\nsteps:\n  - id: long\n    cmd: busybox sh -c \"echo {MARKER}; sleep 60\"\n"
     with pytest.raises(RunErrored) as errored:
-        acrmagic.run(task, context=str(ctx), progress=observer)
+        acrmagic.run(task, context=str(ctx), observer=observer)
     assert observer.stopped_at is not None, "the step never started"
     assert time.monotonic() - observer.stopped_at < 30
     run = errored.value.run

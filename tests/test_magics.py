@@ -78,7 +78,7 @@ def test_acr_help_lists_every_verb_and_its_flags(ip, capsys):
 
 def test_quoted_values_keep_spaces(ip, monkeypatch):
     seen = []
-    monkeypatch.setattr(acrmagic.api, "build_with", lambda opts, progress=None: seen.append(opts))
+    monkeypatch.setattr(acrmagic.api, "build_with", lambda opts, observer=None: seen.append(opts))
     run(ip, '%%acrbuild --build-arg MSG="hello world" -t "app:1"\nFROM busybox\n')
     [opts] = seen
     assert opts.build_args == {"MSG": "hello world"} and opts.images == ["app:1"]

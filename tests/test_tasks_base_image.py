@@ -65,7 +65,7 @@ def test_a_new_base_rebuilds_its_tasks_in_dependency_order_once(make_context):
     tasks.create("base-app", context=str(first), file="Dockerfile", image=[app])
     tasks.create("base-app2", context=str(second), file="Dockerfile", image=[app2])
     for name in ("base-app", "base-app2"):  # the first runs register the base images (as in ACR)
-        assert tasks.run(name, progress=Progress()).status == SUCCEEDED
+        assert tasks.run(name, observer=Progress()).status == SUCCEEDED
     scheduler = Scheduler()
     assert scheduler.tick().fired == []  # nothing changed yet
 

@@ -34,7 +34,7 @@ def test_a_git_file_task_in_a_subdir_with_a_secret(tmp_path, monkeypatch):
                  "ci/marker.txt": "here"})
     monkeypatch.setenv("ACRMAGIC_SECRET_SUBDIR_TASK_PW", "s3cr3t-value")
     tasks.create("subdir-task", context=f"{repo.url}#main:ci", file="task.yaml", set_secret=["pw=placeholder"])
-    run = tasks.run("subdir-task", progress=Progress())
+    run = tasks.run("subdir-task", observer=Progress())
     assert run.status == "Succeeded" and run.run_type == "QuickRun" and run.task == "subdir-task"
     log = run.log()
     assert "token=***" in log and "s3cr3t-value" not in log and "marker.txt" in log

@@ -23,7 +23,7 @@ def test_trace_answers_the_audit_questions(tmp_path, make_context):
     image = f"localhost:5000/traced-{u}:latest"
     repo = Repo(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo one\n"})
     tasks.create("traced-task", context=repo.url, file="Dockerfile", image=[image])
-    first = tasks.run("traced-task", progress=Progress())
+    first = tasks.run("traced-task", observer=Progress())
     sha = repo.commit({"Dockerfile": "FROM busybox\nRUN echo two\n"})
     scheduler = Scheduler()
     scheduler.tick()

@@ -1,7 +1,7 @@
 """The public verbs. The magics, the command line and the views are thin layers over these.
 
 A run's path: the verb turns flags into a request (`runrequest`), picks the target (`targets`) and
-the view (`progress`), and hands all three to the one orchestration (`runner`).
+its observer (a `progress` display unless the caller gives one: a `RunObserver`), and hands all three to the one orchestration (`runner`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def build(dockerfile: str | None = None, *, image: str | list[str] | None = None
           context: str = ".", file: str | None = None, build_args: dict | None = None,
           secret_build_args: dict | None = None, target: str | None = None, platform: str | Platform | None = None,
           push: bool = True, no_cache: bool = False, timeout: int = DEFAULT_TIMEOUT, logs: bool = True,
-          agent_pool: str | None = None, wait: bool = True, progress=None) -> model.Run:
+          agent_pool: str | None = None, wait: bool = True, observer=None) -> model.Run:
     """Build an image like `az acr build` and return the recorded run.
 
     `dockerfile` is the Dockerfile text; without it, `file` (default ``Dockerfile``) is read from the
@@ -35,7 +35,7 @@ def build(dockerfile: str | None = None, *, image: str | list[str] | None = None
                         secret_build_args=keyvalues.parse(secret_build_args, "--secret-build-arg", secret=True),
                         target=target, platform=_platform(platform), push=push, no_cache=no_cache, timeout=timeout, logs=logs,
                         agent_pool=agent_pool, wait=wait)
-    return build_with(opts, progress)
+    return build_with(opts, observer)
 
 
 def _platform(given: str | Platform | None) -> Platform | None:
@@ -51,7 +51,7 @@ def _platform(given: str | Platform | None) -> Platform | None:
 def run(task: str | None = None, *, file: str | None = None, context: str = ".", set: dict | list | None = None,
         set_secret: dict | list | None = None, values: str | None = None, registry: str | None = None,
         timeout: int = DEFAULT_TIMEOUT, logs: bool = True, dry_run: bool = False, agent_pool: str | None = None,
-        wait: bool = True, progress=None):
+        wait: bool = True, observer=None):
     """Run a multi-step task (ACR task YAML text, or `file`) like `az acr run`, and return the recorded run.
 
     With `dry_run`, nothing runs and the resolved plan (`acrmagic.taskfile.Plan`) is returned instead.
@@ -60,24 +60,24 @@ def run(task: str | None = None, *, file: str | None = None, context: str = ".",
                        set_secrets=keyvalues.parse(set_secret, "--set-secret", secret=True),
                        values_file=values, registry=registry, timeout=timeout, dry_run=dry_run, logs=logs,
                        agent_pool=agent_pool, wait=wait)
-    return run_with(opts, progress)
+    return run_with(opts, observer)
 
 
 # -- what the magics and the command line call, with the options they parsed ------------------------------------
-def _start(request: QuickBuild | TaskRun, opts: BuildOptions | TaskOptions, progress=None):
+def _start(request: QuickBuild | TaskRun, opts: BuildOptions | TaskOptions, observer=None):
     from .progress import make_progress
 
-    return runner.start(request, target=targets.choose(opts.registry), observer=progress or make_progress(opts.logs))
+    return runner.start(request, target=targets.choose(opts.registry), observer=observer or make_progress(opts.logs))
 
 
 def _queue(request: QuickBuild | TaskRun, opts: BuildOptions | TaskOptions) -> model.Run:
     return runner.queue(request, target=targets.choose(opts.registry))
 
 
-def build_with(opts: BuildOptions, progress=None) -> model.Run:
+def build_with(opts: BuildOptions, observer=None) -> model.Run:
     """`build` from parsed flags (what `%%acrbuild` and `acrmagic build` parse)."""
     request = QuickBuild.from_options(opts)
-    return _start(request, opts, progress).run() if opts.wait else _queue(request, opts)
+    return _start(request, opts, observer).run() if opts.wait else _queue(request, opts)
 
 
 async def build_with_async(opts: BuildOptions) -> model.Run:
@@ -86,12 +86,12 @@ async def build_with_async(opts: BuildOptions) -> model.Run:
     return await _start(request, opts).run_async() if opts.wait else _queue(request, opts)
 
 
-def run_with(opts: TaskOptions, progress=None):
+def run_with(opts: TaskOptions, observer=None):
     """`run` from parsed flags (what `%%acrtask` and `acrmagic run` parse); a Plan with --dry-run."""
     request = TaskRun.from_options(opts)
     if opts.dry_run:
         return request.plan("dryrun", targets.choose(opts.registry).registry)
-    return _start(request, opts, progress).run() if opts.wait else _queue(request, opts)
+    return _start(request, opts, observer).run() if opts.wait else _queue(request, opts)
 
 
 async def run_with_async(opts: TaskOptions):

@@ -30,6 +30,8 @@ def in_notebook() -> bool:
 class Progress:
     """No output (``--no-logs`` still prints the outcome, through the returned Run)."""
 
+    cancel_requested = False  # only a view has a Cancel button
+
     def start(self, run) -> None: ...
 
     def event(self, ev: Event, line: str) -> None: ...

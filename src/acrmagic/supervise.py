@@ -31,7 +31,7 @@ def cancel_check(store, run_id: str, deadline: float, observer) -> Callable[[], 
     def check() -> str | None:
         if time.monotonic() > deadline:
             return STOP_TIMEOUT
-        if getattr(observer, "cancel_requested", False):
+        if observer.cancel_requested:
             return STOP_CANCEL
         if next(polls) % 5 == 0 and store.cancel_requested(run_id):  # the store: every half second
             return STOP_CANCEL

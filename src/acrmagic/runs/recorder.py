@@ -20,7 +20,9 @@ from .store import RunStore
 
 class RunObserver(Protocol):
     """Who watches a run as it is recorded (a view, plain lines, nothing): called on the thread that
-    started the run. `cancel_requested` (optional attribute) is how a view's Cancel button asks."""
+    started the run. `cancel_requested` is how a view's Cancel button asks (False where there is none)."""
+
+    cancel_requested: bool
 
     def start(self, run: model.Run) -> None: ...
 
@@ -34,8 +36,8 @@ class RunRecorder:
 
     A run with known steps (a task) also writes each step's lines to `<logs>/<run id>/<step>.log`."""
 
-    def __init__(self, store: RunStore, run: model.Run, redact: Redactor, progress: RunObserver):
-        self.store, self.run, self.redact, self.progress = store, run, redact, progress
+    def __init__(self, store: RunStore, run: model.Run, redact: Redactor, observer: RunObserver):
+        self.store, self.run, self.redact, self.observer = store, run, redact, observer
         self.log = open(run.log_path, "a", encoding="utf-8", buffering=1)
         self.steps: dict[int, StepRecord] = {s.number: s for s in run.steps}
         self.step_lines: dict[int, list[str]] = {}
@@ -47,7 +49,7 @@ class RunRecorder:
     def started(self) -> None:
         self.run.status, self.run.start_time = RUNNING, model.now()
         self.store.save(self.run)
-        self.progress.start(self.run)
+        self.observer.start(self.run)
 
     def emit(self, ev: Event) -> None:
         with self.lock:
@@ -82,7 +84,7 @@ class RunRecorder:
     def _pump(self) -> None:
         pending, self.pending = self.pending, []
         for ev, line in pending:
-            self.progress.event(ev, line)
+            self.observer.event(ev, line)
 
     def _step_file(self, step: str):
         f = self.step_files.get(step)
@@ -135,5 +137,5 @@ class RunRecorder:
         for f in self.step_files.values():
             f.close()
         self.store.save(run)
-        self.progress.finish(run)
+        self.observer.finish(run)
         return run

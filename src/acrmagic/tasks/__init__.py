@@ -91,11 +91,11 @@ def disable(name: str, *, store: TaskStore | None = None) -> TaskInfo:
     return choose(store).set_status(name, d.DISABLED)
 
 
-def run(name: str, *, store: TaskStore | None = None, progress=None, run_store: RunStore | None = None):
+def run(name: str, *, store: TaskStore | None = None, observer=None, run_store: RunStore | None = None):
     """Run the task now (`az acr task run`): on its context (a git task: the branch head), recorded with the
     task's name as a QuickRun (as ACR records it). Returns the run; raises a RunError subclass when it does
     not succeed."""
-    return choose(store).run(name, progress, run_store)
+    return choose(store).run(name, observer, run_store)
 
 
 def list_runs(name: str | None = None, *, top: int | None = 15, status: str | None = None,

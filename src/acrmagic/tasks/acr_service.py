@@ -52,17 +52,17 @@ class AcrTasks(TaskService):
         self.acr.get_task(name)
         return TaskInfo(d.public(self.acr.update_task(name, {"properties": {"status": status}})), {})
 
-    def run(self, name: str, progress=None, run_store: RunStore | None = None) -> Run:
+    def run(self, name: str, observer=None, run_store: RunStore | None = None) -> Run:
         """A TaskRunRequest for the task, followed and recorded by the one runner."""
         from .. import runner
 
         resource = self.acr.get_task(name)
-        if progress is None:
+        if observer is None:
             from ..progress import make_progress
 
-            progress = make_progress()
+            observer = make_progress()
         request = StoredTaskRun(name, resource["properties"].get("timeout") or acrspec.DEFAULT_TIMEOUT)
-        execution = runner.start(request, target=self.acr, observer=progress, store=run_store or RunStore(),
+        execution = runner.start(request, target=self.acr, observer=observer, store=run_store or RunStore(),
                                  trigger=d.manual_trigger(name))
         return execution.run()
 

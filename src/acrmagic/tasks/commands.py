@@ -181,7 +181,7 @@ def _flags(ns: argparse.Namespace, body: str | None) -> dict:
     return flags
 
 
-def dispatch(ns: argparse.Namespace, body: str | None = None, *, progress=None):
+def dispatch(ns: argparse.Namespace, body: str | None = None, *, observer=None):
     """Carry out a parsed command; the result object (TaskInfo, TaskList, Run, RunList, Trace, str, None)."""
     from .. import tasks
 
@@ -215,11 +215,11 @@ def dispatch(ns: argparse.Namespace, body: str | None = None, *, progress=None):
     if verb == "disable":
         return tasks.disable(ns.name)
     if verb == "run":
-        if progress is None and getattr(ns, "no_logs", False):
+        if observer is None and getattr(ns, "no_logs", False):
             from ..progress import Progress
 
-            progress = Progress()
-        return tasks.run(ns.name, progress=progress)
+            observer = Progress()
+        return tasks.run(ns.name, observer=observer)
     if verb == "list-runs":
         from ..states import run_status
 

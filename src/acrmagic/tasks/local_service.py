@@ -83,14 +83,14 @@ class LocalTasks(TaskService):
                            timers=timer.fresh_timers(d.timer_triggers(resource), timer.utcnow()))
         return self.show(name)
 
-    def run(self, name: str, progress=None, run_store: RunStore | None = None) -> Run:
+    def run(self, name: str, observer=None, run_store: RunStore | None = None) -> Run:
         """On the task's context (a git task: the branch head), recorded with the task's name."""
         resource = self.store.get(name)
-        if progress is None:
+        if observer is None:
             from ..progress import make_progress
 
-            progress = make_progress()
-        launched = launch.start(resource, home=self.home, observer=progress,
+            observer = make_progress()
+        launched = launch.start(resource, home=self.home, observer=observer,
                                 run_store=run_store or RunStore(self.store.home))
         result = None
         try:

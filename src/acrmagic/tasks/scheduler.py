@@ -58,6 +58,8 @@ class Tick:
 class _FireObserver:
     """Links the fire to its run the moment the run is recorded; shows nothing."""
 
+    cancel_requested = False  # a fired run is cancelled through the run store
+
     def __init__(self, store: TaskStore, fire: Fire, log: Callable[[str], None]):
         self.store, self.fire, self.log = store, fire, log
         self.run_id: str | None = None

@@ -61,7 +61,7 @@ class TaskService(ABC):
         """Enable (d.ENABLED) or disable (d.DISABLED) the task's triggers."""
 
     @abstractmethod
-    def run(self, name: str, progress=None, run_store: RunStore | None = None) -> Run:
+    def run(self, name: str, observer=None, run_store: RunStore | None = None) -> Run:
         """`az acr task run`: a manual run now, recorded as `d.manual_trigger` says; RunError unless it succeeds."""
 
     @abstractmethod
