@@ -12,7 +12,6 @@ import sys
 
 from . import api
 from .errors import AcrMagicError, UsageError
-from .commands import add_history_commands
 from .options import BuildOptions, HelpShown, Parser, TaskOptions, build_parser, run_parser
 
 
@@ -26,9 +25,10 @@ def _parser() -> Parser:
                    help="build (and push) an image from a context")
     sub.add_parser("run", parents=[run_parser("acrmagic run")], add_help=False,
                    help="run a multi-step task file (-f FILE) on a context")
-    add_history_commands(sub)
-    from .tasks.commands import add_task_commands  # not on the build path: only the other verbs parse here
+    from .commands import add_history_commands  # these two: not on the build path, only the other verbs parse here
+    from .tasks.commands import add_task_commands
 
+    add_history_commands(sub)
     add_task_commands(sub)
     sub.add_parser("emulator", add_help=False, help="the offline ACR emulator (`acrmagic emulator -h`)")
     stack = sub.add_parser("stack", add_help=False, help="the local engine, registry and offline mirror")

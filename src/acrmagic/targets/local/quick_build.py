@@ -25,7 +25,6 @@ from ... import dockerfile, refs
 from ...context import BuildContext, is_git_url, locate, pack, read_dockerignore
 from ...errors import BuildFailed, ContextError, EngineLost, EngineUnavailable, UsageError
 from ...events import Emit, LogEvent, StepEvent
-from ...failure import failing_line
 from ...runrequest import QuickBuild, platform_record, render_image
 from ...runs.model import OutputImage
 from ...states import ERROR, FAILED, STEP_FAILED, SUCCEEDED
@@ -121,7 +120,9 @@ class BasesAhead:
 
 
 def _import_session() -> None:
-    from .session import attachables  # noqa: F401
+    from .session import import_server
+
+    import_server()
 
 
 def declared_args(text: str) -> set[str]:
@@ -248,6 +249,7 @@ class QuickBuildRun(RunHandle):
     def _failure(self, step: StepEvent, lines: list[str], message: str) -> str:
         """One line: which instruction failed, where it stands in the Dockerfile (the cell, or the file),
         its exit code, and the line of its output that says why (BuildKit's message when it printed none)."""
+        from ...failure import failing_line  # only a failed build pays for its patterns
         where = dockerfile.instruction_line(self.ctx.dockerfile_text, step.step)
         if where is None:
             what = f"step {step.step}"
