@@ -86,14 +86,20 @@ def prepare_folder(folder: str, dockerfile_text: str | None, dockerfile_file: st
 class BasesAhead:
     """The base images' digests and stand-in labels, read from the loopback registries in a thread while
     the build runs (they were read after it: a few requests on the path of every build). The trace's
-    digest, when BuildKit reports one, still wins; a different one is looked up again."""
+    digest, when BuildKit reports one, still wins; a different one is looked up again.
+
+    `start()` once the engine's first message arrives: until then the session's server may still be
+    importing, and the engine waits on it, not on this."""
 
     def __init__(self, builder: EngineBuilder, base_images: Callable[[], list[str]]):
         self.builder, self._base_images = builder, base_images
         self._images: list[str] | None = None
         self._found: dict[str, tuple[str | None, str | None]] = {}
         self._thread = threading.Thread(target=self._read, name="acrmagic-base-images", daemon=True)
-        self._thread.start()
+
+    def start(self) -> None:
+        if self._thread.ident is None:
+            self._thread.start()
 
     def _read(self) -> None:
         try:
@@ -105,14 +111,17 @@ class BasesAhead:
             pass
 
     def images(self) -> list[str]:
+        self.start()
         self._thread.join()
         return self._images if self._images is not None else self._base_images()
 
     def digest(self, ref: str) -> str | None:
+        self.start()
         self._thread.join()
         return self._found[ref][0] if ref in self._found else self.builder.resolve_base_digest(ref)
 
     def stand_in(self, ref: str, digest: str | None) -> str | None:
+        self.start()
         self._thread.join()
         if ref in self._found and self._found[ref][0] == digest:
             return self._found[ref][1]
@@ -202,9 +211,14 @@ class QuickBuildRun(RunHandle):
         if build.session is None:
             build.context = self.ctx
         ahead = BasesAhead(self.builder, lambda: dockerfile.base_images(self.dockerfile, build.build_args))
+
+        def watch_then_read_bases(ev):  # the engine's first message: the session serves, the bases can go
+            ahead.start()
+            watch(ev)
+
         try:
             try:
-                result = self.builder.build(build, watch, self.build_id)
+                result = self.builder.build(build, watch_then_read_bases, self.build_id)
             finally:
                 if session is not None:
                     session.close()
