@@ -264,6 +264,7 @@ class QuickBuildRun(RunHandle):
         """One line: which instruction failed, where it stands in the Dockerfile (the cell, or the file),
         its exit code, and the line of its output that says why (BuildKit's message when it printed none)."""
         from ...failure import failing_line  # only a failed build pays for its patterns
+
         where = dockerfile.instruction_line(self.ctx.dockerfile_text, step.step)
         if where is None:
             what = f"step {step.step}"
