@@ -254,3 +254,31 @@ def _private_uses(name: str, path: Path) -> list[str]:
 def test_no_module_uses_another_modules_private_names():
     found = sorted(use for name, path in MODULES.items() for use in _private_uses(name, path))
     assert [u for u in found if u not in PRIVATE_USES_ALLOWED] == []
+
+
+#: what a local `acrmagic build` process must not import: the cloud's SDKs, the notebook's stack, the
+#: docker SDK with requests, and the parts of acrmagic only other verbs, a failed run or a notebook use
+NOT_ON_THE_LOCAL_BUILD_PATH = ("azure", "msal", "IPython", "ipywidgets", "anywidget", "traitlets", "yaml", "jinja2",
+                               "requests", "urllib3", "docker", "starlette", "uvicorn", "packaging", "html",
+                               "acrmagic.targets.acr", "acrmagic.tasks", "acrmagic.taskfile", "acrmagic.views",
+                               "acrmagic.notebook", "acrmagic.magics", "acrmagic.emulator", "acrmagic.devstack",
+                               "acrmagic.commands", "acrmagic.failure", "acrmagic.targets.local.task_run",
+                               "acrmagic.targets.local.task_steps", "acrmagic.targets.local.containers")
+
+
+@pytest.mark.engine
+def test_a_local_build_process_imports_only_what_the_build_uses(make_context, own_build_cache):
+    """`acrmagic build` is a fresh process every time: whatever it imports, every build waits for."""
+    import json
+    import subprocess
+    import sys
+
+    ctx = make_context({"Dockerfile": "FROM busybox\nRUN echo imports-on-the-build-path\n"})
+    code = ("import json, sys\nfrom acrmagic import cli\n"
+            f"status = cli.main(['build', '--no-push', '--no-logs', {str(ctx)!r}])\n"
+            "print(json.dumps([status, sorted(sys.modules)]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    status, modules = json.loads(out.splitlines()[-1])
+    assert status == 0
+    assert "acrmagic.targets.local.session.attachables" in modules  # the build went through the session
+    assert [m for m in modules if _under(m, NOT_ON_THE_LOCAL_BUILD_PATH)] == []

@@ -8,7 +8,6 @@ notebooks (nbconvert, nbval) keep a readable final state. The full log is always
 
 from __future__ import annotations
 
-import html
 import sys
 import time
 from collections import deque
@@ -105,6 +104,8 @@ class LiveProgress(Progress):
         return "\n".join([head, *self.tail])
 
     def _html(self) -> str:
+        import html  # its entity table costs every `acrmagic build` process a few ms: only notebooks pay
+
         # JupyterLab's theme variables (fallbacks for other frontends): readable in light and dark themes
         colors = {STEP_RUNNING: "var(--jp-content-font-color0, #000)", STEP_SUCCEEDED: "var(--jp-success-color0, #1b5e20)",
                   STEP_CACHED: "var(--jp-content-font-color2, #616161)", STEP_FAILED: "var(--jp-error-color1, #d32f2f)"}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import time
 
-from . import failure
 from .errors import RUN_ERRORS, UsageError
 from .redact import Redactor
 from .runrequest import RunRequest
@@ -44,10 +43,7 @@ def start(request: RunRequest, *, target: Target, observer: RunObserver, store: 
 
     def conclude(outcome: Outcome) -> Run:
         run.output_images, run.base_images = outcome.output_images, outcome.base_images
-        # the failed step's last lines, less bookkeeping and less the line the error message ends with already
-        details = [line for line in (recorder.tail(outcome.failed_step) if outcome.failed_step else [])
-                   if not failure.is_bookkeeping(line)
-                   and not (outcome.error or "").endswith(": " + failure.clean(line).strip())]
+        details = _details(recorder.tail(outcome.failed_step), outcome.error) if outcome.failed_step else []
         done = recorder.finish(outcome.status, outcome.error)
         if done.status != SUCCEEDED:
             raise RUN_ERRORS[done.status](f"run {done.run_id} {done.status.lower()}: {done.error}", done,
@@ -57,6 +53,14 @@ def start(request: RunRequest, *, target: Target, observer: RunObserver, store: 
     return Execution(work=lambda: handle.execute(recorder.emit), stop=handle.stop,
                      check=cancel_check(store, run.run_id, time.monotonic() + request.timeout, observer),
                      pump=recorder.pump, conclude=conclude, crash=recorder.crash)
+
+
+def _details(tail: list[str], error: str | None) -> list[str]:
+    """The failed step's last lines, less bookkeeping and less the line the error message ends with already."""
+    from . import failure  # its compiled patterns cost a fresh process a few ms: only a failed run pays
+
+    return [line for line in tail if not failure.is_bookkeeping(line)
+            and not (error or "").endswith(": " + failure.clean(line).strip())]
 
 
 def queue(request: RunRequest, *, target: Target, store: RunStore | None = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -162,6 +161,8 @@ class Run:
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     def _repr_html_(self) -> str:
+        import html  # its entity table costs every `acrmagic build` process a few ms: only notebooks pay
+
         # JupyterLab's theme variables (with fallbacks elsewhere): readable in its light and dark themes
         bad = "var(--jp-error-color1, #d32f2f)"
         color = {SUCCEEDED: "var(--jp-success-color0, #1b5e20)", RUNNING: "inherit", QUEUED: "inherit"}.get(self.status, bad)
@@ -200,6 +201,8 @@ class RunList(list):
 
     # In a live notebook, `acrmagic.notebook` registers the interactive history as this type's display.
     def _repr_html_(self) -> str:
+        import html
+
         head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows())
         return f"<table class='acrmagic-runs'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -12,7 +12,6 @@ import json
 
 from ... import owner
 from ...errors import EngineError, EngineUnavailable
-from . import containers
 from .engine import Engine
 
 LABEL_RUN, LABEL_INSTANCE, LABEL_OWNER = "org.acrmagic.run-id", "org.acrmagic.instance", "org.acrmagic.owner"
@@ -30,6 +29,10 @@ def _find(engine: Engine, label: str) -> tuple[list[dict], list[dict]]:
 
 
 def _remove(engine: Engine, found_containers: list[dict], volumes: list[dict]) -> list[str]:
+    if not (found_containers or volumes):
+        return []
+    from . import containers  # every quick build looks; only one that finds leftovers pays this import
+
     removed = []
     for c in found_containers:  # containers first: a volume in use cannot go
         try:

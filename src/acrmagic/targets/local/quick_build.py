@@ -25,7 +25,6 @@ from ... import dockerfile, refs
 from ...context import BuildContext, is_git_url, locate, pack, read_dockerignore
 from ...errors import BuildFailed, ContextError, EngineLost, EngineUnavailable, UsageError
 from ...events import Emit, LogEvent, StepEvent
-from ...failure import failing_line
 from ...runrequest import QuickBuild, platform_record, render_image
 from ...runs.model import OutputImage
 from ...states import ERROR, FAILED, STEP_FAILED, SUCCEEDED
@@ -87,14 +86,20 @@ def prepare_folder(folder: str, dockerfile_text: str | None, dockerfile_file: st
 class BasesAhead:
     """The base images' digests and stand-in labels, read from the loopback registries in a thread while
     the build runs (they were read after it: a few requests on the path of every build). The trace's
-    digest, when BuildKit reports one, still wins; a different one is looked up again."""
+    digest, when BuildKit reports one, still wins; a different one is looked up again.
+
+    `start()` once the engine's first message arrives: until then the session's server may still be
+    importing, and the engine waits on it, not on this."""
 
     def __init__(self, builder: EngineBuilder, base_images: Callable[[], list[str]]):
         self.builder, self._base_images = builder, base_images
         self._images: list[str] | None = None
         self._found: dict[str, tuple[str | None, str | None]] = {}
         self._thread = threading.Thread(target=self._read, name="acrmagic-base-images", daemon=True)
-        self._thread.start()
+
+    def start(self) -> None:
+        if self._thread.ident is None:
+            self._thread.start()
 
     def _read(self) -> None:
         try:
@@ -106,14 +111,17 @@ class BasesAhead:
             pass
 
     def images(self) -> list[str]:
+        self.start()
         self._thread.join()
         return self._images if self._images is not None else self._base_images()
 
     def digest(self, ref: str) -> str | None:
+        self.start()
         self._thread.join()
         return self._found[ref][0] if ref in self._found else self.builder.resolve_base_digest(ref)
 
     def stand_in(self, ref: str, digest: str | None) -> str | None:
+        self.start()
         self._thread.join()
         if ref in self._found and self._found[ref][0] == digest:
             return self._found[ref][1]
@@ -121,7 +129,9 @@ class BasesAhead:
 
 
 def _import_session() -> None:
-    from .session import attachables  # noqa: F401
+    from .session import import_server
+
+    import_server()
 
 
 def declared_args(text: str) -> set[str]:
@@ -201,9 +211,14 @@ class QuickBuildRun(RunHandle):
         if build.session is None:
             build.context = self.ctx
         ahead = BasesAhead(self.builder, lambda: dockerfile.base_images(self.dockerfile, build.build_args))
+
+        def watch_then_read_bases(ev):  # the engine's first message: the session serves, the bases can go
+            ahead.start()
+            watch(ev)
+
         try:
             try:
-                result = self.builder.build(build, watch, self.build_id)
+                result = self.builder.build(build, watch_then_read_bases, self.build_id)
             finally:
                 if session is not None:
                     session.close()
@@ -248,6 +263,8 @@ class QuickBuildRun(RunHandle):
     def _failure(self, step: StepEvent, lines: list[str], message: str) -> str:
         """One line: which instruction failed, where it stands in the Dockerfile (the cell, or the file),
         its exit code, and the line of its output that says why (BuildKit's message when it printed none)."""
+        from ...failure import failing_line  # only a failed build pays for its patterns
+
         where = dockerfile.instruction_line(self.ctx.dockerfile_text, step.step)
         if where is None:
             what = f"step {step.step}"

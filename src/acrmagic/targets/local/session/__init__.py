@@ -56,6 +56,17 @@ def shared_key(root: str) -> str:
     return hashlib.sha256(f"acrmagic:{socket.gethostname()}:{os.path.realpath(root)}".encode()).hexdigest()
 
 
+def import_server() -> None:
+    """Import what serving takes (asyncio, grpclib with h2: the larger part of a fresh process's start-up),
+    so that a caller can have it done in a thread while it walks the folder and records the run."""
+    import asyncio  # noqa: F401
+    import logging  # noqa: F401
+
+    from grpclib.server import Server  # noqa: F401
+
+    from . import attachables  # noqa: F401
+
+
 class BuildSession:
     def __init__(self, dirs: dict[str, SyncedDir], *, name: str, key: str, secrets: dict[str, bytes] | None = None,
                  ssh_agent: str | None = None):
