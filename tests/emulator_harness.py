@@ -6,15 +6,10 @@ Raw httpx calls only where a test needs what the SDKs never send (no token, a fo
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
-import signal
 import ssl
-import subprocess
-import sys
 import tarfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,6 +21,8 @@ from azure.mgmt.containerregistrytasks import ContainerRegistryTasksMgmtClient
 from azure.mgmt.containerregistrytasks.models import DockerBuildRequest, PlatformProperties
 from azure.storage.blob import BlobClient
 
+from acrmagic.emulator.process import EmulatorProcess
+
 SCOPE = "https://management.azure.com/.default"
 TERMINAL = {"Succeeded", "Failed", "Canceled", "Error", "Timeout"}
 USER_CLIENT_ID = "5b0e2c8e-8a1d-4a53-9f59-1f6a4e3c2d10"
@@ -34,33 +31,17 @@ INFO_KEYS = {"management_url", "ca_bundle", "subscription_id", "resource_group",
 
 
 # -- the emulator process -----------------------------------------------------------------------------
-class Emulator:
+class Emulator(EmulatorProcess):
+    """The product's EmulatorProcess (started with ARGS over this environment), plus what the emulator's
+    tests ask of it: the stdout left after the start-up line, and clients as users build them."""
+
     def __init__(self, tmp: Path, *args: str, env: dict | None = None):
-        self.config_file = tmp / "emulator.json"
-        self.stderr_path = tmp / "emulator.stderr"
-        self.stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "acrmagic.emulator", "--config-file", str(self.config_file),
-                                      *args], stdout=subprocess.PIPE, stderr=self.stderr, text=True,
-                                     env={**os.environ, **(env or {})})
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(60)
-        if not line or not line[0].strip():
-            self.stop()
-            raise AssertionError(f"the emulator printed no start-up line: {self.stderr_path.read_text()}")
-        self.first_line = line[0]
-        self.info = json.loads(line[0])
+        super().__init__(tmp, args, env={**os.environ, **(env or {})})
 
     def stop(self, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-            self.rest_of_stdout = self.proc.stdout.read()
-            return code
-        finally:
-            self.stderr.close()
+        code = super().stop(timeout)
+        self.rest_of_stdout = self.proc.stdout.read()
+        return code
 
     # clients, as a user of the SDKs builds them (azure-identity reads the variables at each token request)
     def use_identity(self, monkeypatch) -> None:
