@@ -89,7 +89,7 @@ def _wrap(module) -> None:
         try:
             return build(self, request, emit, build_id)
         finally:
-            _note(session, start, time.time())
+            note_build(session, start, time.time())
 
     marked_build._session_marked = True
     marked_build.__wrapped__ = build
@@ -97,11 +97,8 @@ def _wrap(module) -> None:
 
 
 def note_build(session: str, start: float, end: float) -> None:
-    """Record a build the session made another way (the docker CLI in a comparison test)."""
-    _note(session, start, end)
-
-
-def _note(session: str, start: float, end: float) -> None:
+    """Record one build's window: every acrmagic build (the wrapper above), and a build the session made
+    another way (the docker CLI in a comparison test)."""
     import json
 
     sessions_dir().mkdir(parents=True, exist_ok=True)

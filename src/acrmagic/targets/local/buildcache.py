@@ -91,11 +91,6 @@ def _last_used(record: dict) -> datetime:
     return _time(record["LastUsedAt"]) if record.get("LastUsedAt") else _created(record)
 
 
-def created(record: dict) -> datetime:
-    """When the engine made the record (aware, UTC)."""
-    return _created(record)
-
-
 #: IDs per prune call: the engine takes one `id` filter, a regular expression, so one call can name many
 _BATCH = 200
 
