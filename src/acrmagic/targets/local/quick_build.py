@@ -110,19 +110,21 @@ class BasesAhead:
         except Exception:  # noqa: BLE001 -- done again after the build, where a failure surfaces as before
             pass
 
-    def images(self) -> list[str]:
+    def _finished(self) -> None:
+        """The lookups done (started now if the engine never spoke)."""
         self.start()
         self._thread.join()
+
+    def images(self) -> list[str]:
+        self._finished()
         return self._images if self._images is not None else self._base_images()
 
     def digest(self, ref: str) -> str | None:
-        self.start()
-        self._thread.join()
+        self._finished()
         return self._found[ref][0] if ref in self._found else self.builder.resolve_base_digest(ref)
 
     def stand_in(self, ref: str, digest: str | None) -> str | None:
-        self.start()
-        self._thread.join()
+        self._finished()
         if ref in self._found and self._found[ref][0] == digest:
             return self._found[ref][1]
         return self.builder.stand_in(ref, digest)
