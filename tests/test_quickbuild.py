@@ -191,6 +191,22 @@ def test_engine_unreachable_says_how_to_start(make_context, monkeypatch):
         acrmagic.build("FROM busybox\n", context=str(make_context({})))
 
 
+def test_an_engine_gone_since_it_answered_says_how_to_start_and_records_no_run(make_context, monkeypatch, tmp_path):
+    # the process asks the engine whether it answers only the first time (connect); a later build's first
+    # request, the leftovers sweep, finds it gone, before the run is recorded
+    from acrmagic.targets.local.engine import DEFAULT_HOST, connect
+
+    link = tmp_path / "engine.sock"
+    link.symlink_to(DEFAULT_HOST[len("unix://"):])  # the stack's engine, under a name this test can take away
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{link}")
+    connect()
+    link.unlink()
+    recorded = [r.run_id for r in acrmagic.runs()]
+    with pytest.raises(acrmagic.EngineUnavailable, match=r"engine.sock.*\./dev stack"):
+        acrmagic.build("FROM busybox\n", context=str(make_context({})))
+    assert [r.run_id for r in acrmagic.runs()] == recorded
+
+
 def test_registry_unreachable_during_push(make_context):
     repo = unique("unreach")
     with pytest.raises(acrmagic.RunFailed, match="push of localhost:5999/") as info:

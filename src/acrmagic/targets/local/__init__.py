@@ -56,8 +56,14 @@ class LocalTarget(Target):
             from .quick_build import submit
         else:
             from .task_run import submit
-        handle = submit(self.builder, request, self.registry, reserve_id)
-        removed = self.remove_leftovers()
+        removed: list[str] = []
+
+        def swept_then_reserved() -> str:
+            # the run's first request to the engine: it answers (or EngineUnavailable) before an ID is taken
+            removed.extend(self.remove_leftovers())
+            return reserve_id()
+
+        handle = submit(self.builder, request, self.registry, swept_then_reserved)
         if removed:  # a killed run's containers and volumes: gone now, and the new run's log says so
             handle.notes.append(f"removed what runs of processes that no longer exist left on the engine: "
                                 f"{', '.join(removed)}")

@@ -239,13 +239,21 @@ class SdkEngine(Engine):
         yield from self._chunks(self._request(method, path, params, None, None, timeout, stream=True))
 
 
+_ANSWERED: dict[str, SocketEngine] = {}  # DOCKER_HOST -> its client, once the engine answered in this process
+
+
 def connect() -> Engine:
-    """The engine DOCKER_HOST names (default: the local unix socket), checked to answer."""
+    """The engine DOCKER_HOST names (default: the local unix socket). A plain socket's engine is checked
+    to answer the first time a process asks for it; later calls return the same (stateless) client
+    without asking again: a build's first request, the leftovers sweep before its run is recorded,
+    finds an engine that has gone since. The docker SDK's client checks as it starts, every time."""
     host = os.environ.get("DOCKER_HOST") or DEFAULT_HOST
     tls = os.environ.get("DOCKER_TLS_VERIFY") or os.environ.get("DOCKER_CERT_PATH")
     plain = host.startswith("unix://") or (host.startswith("tcp://") and not tls)
     if os.environ.get("ACRMAGIC_ENGINE_CLIENT") == "sdk" or not plain:
         return SdkEngine()
-    engine = SocketEngine(host)
-    engine.ping()
-    return engine
+    if host not in _ANSWERED:
+        engine = SocketEngine(host)
+        engine.ping()
+        _ANSWERED[host] = engine
+    return _ANSWERED[host]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from ... import owner
-from ...errors import EngineError, EngineUnavailable
+from ...errors import EngineError
 from .engine import Engine
 
 LABEL_RUN, LABEL_INSTANCE, LABEL_OWNER = "org.acrmagic.run-id", "org.acrmagic.instance", "org.acrmagic.owner"
@@ -55,10 +55,11 @@ def remove_instance(engine: Engine, instance: str) -> list[str]:
 
 
 def remove_orphans(engine: Engine) -> list[str]:
-    """Remove the containers and volumes whose owner process is gone; the names removed."""
+    """Remove the containers and volumes whose owner process is gone; the names removed.
+    EngineUnavailable when the engine does not answer (a run's first request to it: see `connect`)."""
     try:
         found, volumes = _find(engine, LABEL_OWNER)
-    except (EngineError, EngineUnavailable):
+    except EngineError:
         return []
     dead = lambda obj: not owner.alive((obj.get("Labels") or {}).get(LABEL_OWNER, ""))  # noqa: E731
     return _remove(engine, [c for c in found if dead(c)], [v for v in volumes if dead(v)])
