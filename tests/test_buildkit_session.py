@@ -45,6 +45,8 @@ def test_packets_we_write_read_back_with_protobuf():
     assert (s.path, s.mode, s.uid, s.gid, s.size, s.modTime, s.linkname, s.devmajor, s.devminor) == (
         "dir/file é", 0o755 | (1 << 23), 0, 0, 5 << 40, -1_000_000_123, "../x", 8, 1)
     assert dict(s.xattrs) == {"user.a": b"\x00\xff", "user.b": b""}
+    assert wire.stat_packet(stat) == wire.packet(wire.PACKET_STAT, stat=stat)  # the listing's shortcut
+    assert Packet.FromString(wire.stat_packet(wire.Stat(path=""))).HasField("stat")
     end = Packet.FromString(wire.packet(wire.PACKET_STAT))
     assert not end.HasField("stat")  # how the receiver knows the listing ended
     assert Packet.FromString(wire.packet(wire.PACKET_STAT, stat=wire.Stat(path=""))).HasField("stat")

@@ -77,9 +77,8 @@ def prepare_folder(folder: str, dockerfile_text: str | None, dockerfile_file: st
     except OSError as e:
         raise ContextError(f"cannot read {e.filename or root} for the build context: {e.strerror}") from None
     digest = hashlib.sha256(hashlib.sha256(data).digest())
-    for st_, _ in listing:
-        digest.update(f"{st_.path}\0{st_.mode:o}\0{st_.size}\0{st_.mod_time}\0{st_.linkname}\0"
-                      .encode("utf-8", "surrogateescape"))
+    digest.update("".join(f"{st_.path}\0{st_.mode:o}\0{st_.size}\0{st_.mod_time}\0{st_.linkname}\0"
+                          for st_, _ in listing).encode("utf-8", "surrogateescape"))  # one update: same digest
     return FolderContext(root, path, text, data, excludes, listing, "sha256:" + digest.hexdigest())
 
 

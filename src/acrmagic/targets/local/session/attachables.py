@@ -104,7 +104,7 @@ class _Services:
             for index, (stat, source) in enumerate(entries):
                 if filesync.is_regular(stat.mode):
                     files[index] = source
-                batch += _framed(wire.packet(wire.PACKET_STAT, stat=stat))
+                batch += _framed(wire.stat_packet(stat))
                 if len(batch) >= _BATCH:
                     await _send_framed(stream, batch)
                     batch = bytearray()

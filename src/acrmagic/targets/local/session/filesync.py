@@ -132,17 +132,17 @@ def walk(root: str, includes: list[str] | None = None, excludes: list[str] | Non
     yield from _walk_dir(root, "", patterns, matcher, state, seen)
 
 
-def _walk_dir(root, rel_dir, includes, matcher, state, seen):
-    full_dir = os.path.join(root, rel_dir) if rel_dir else root
+def _walk_dir(full_dir, rel_dir, includes, matcher, state, seen):
     try:
-        names = os.listdir(full_dir)
+        with os.scandir(full_dir) as found:  # each entry's lstat without building its path in Python
+            entries = list(found)
     except (FileNotFoundError, NotADirectoryError):
         return
-    for name in sorted(names, key=lambda n: n.encode("utf-8", "surrogateescape")):
-        rel = f"{rel_dir}/{name}" if rel_dir else name
-        full = os.path.join(full_dir, name)
+    entries.sort(key=lambda e: e.name.encode("utf-8", "surrogateescape"))
+    for entry in entries:
+        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
         try:
-            info = os.lstat(full)
+            info = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue
         is_dir = st.S_ISDIR(info.st_mode)
@@ -157,9 +157,9 @@ def _walk_dir(root, rel_dir, includes, matcher, state, seen):
         if matcher is not None and matcher.matches(rel):
             if not is_dir or not matcher.exclusions or not matcher.may_re_include_under(rel):
                 continue
-        yield _stat(full, rel, info, go_mode(info.st_mode), seen), full  # a socket: fsutil clears its bit
+        yield _stat(entry.path, rel, info, go_mode(info.st_mode), seen), entry.path  # a socket: fsutil clears its bit
         if is_dir:
-            yield from _walk_dir(root, rel, includes, matcher, state, seen)
+            yield from _walk_dir(entry.path, rel, includes, matcher, state, seen)
 
 
 def select(listing: list, root: str, includes: list[str] | None = None,

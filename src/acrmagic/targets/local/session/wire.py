@@ -70,28 +70,28 @@ class Stat:
     xattrs: dict[str, bytes] = field(default_factory=dict)
 
     def encode(self) -> bytes:
-        # written out field by field (keys as bytes): a listing encodes thousands of these per build
+        # written out field by field (keys as bytes), joined once: a listing encodes thousands per build
         path = self.path.encode("utf-8", "surrogateescape")
-        out = b"\x0a" + varint(len(path)) + path if path else b""
+        out = [b"\x0a", varint(len(path)), path] if path else []
         if self.mode:
-            out += b"\x10" + varint(self.mode)
+            out += (b"\x10", varint(self.mode))
         if self.uid:
-            out += b"\x18" + varint(self.uid)
+            out += (b"\x18", varint(self.uid))
         if self.gid:
-            out += b"\x20" + varint(self.gid)
+            out += (b"\x20", varint(self.gid))
         if self.size:
-            out += b"\x28" + varint(self.size)
+            out += (b"\x28", varint(self.size))
         if self.mod_time:
-            out += b"\x30" + varint(self.mod_time)
+            out += (b"\x30", varint(self.mod_time))
         if self.linkname:
-            out += bytes_field(7, self.linkname)
+            out.append(bytes_field(7, self.linkname))
         if self.devmajor:
-            out += b"\x40" + varint(self.devmajor)
+            out += (b"\x40", varint(self.devmajor))
         if self.devminor:
-            out += b"\x48" + varint(self.devminor)
+            out += (b"\x48", varint(self.devminor))
         for name, value in sorted(self.xattrs.items()):
-            out += bytes_field(10, bytes_field(1, name) + bytes_field(2, value), always=True)
-        return out
+            out.append(bytes_field(10, bytes_field(1, name) + bytes_field(2, value), always=True))
+        return b"".join(out)
 
 
 def packet(kind: int, *, stat: Stat | None = None, id: int = 0, data: bytes = b"") -> bytes:
@@ -100,6 +100,13 @@ def packet(kind: int, *, stat: Stat | None = None, id: int = 0, data: bytes = b"
     if stat is not None:
         out += bytes_field(2, stat.encode(), always=True)
     return out + uint_field(3, id) + bytes_field(4, data)
+
+
+def stat_packet(stat: Stat) -> bytes:
+    """`packet(PACKET_STAT, stat=stat)`, for a listing's thousands of entries: its type is protobuf's
+    default (not written) and it has no ID or data, so it is the stat field alone."""
+    encoded = stat.encode()
+    return b"\x12" + varint(len(encoded)) + encoded
 
 
 def data_packet_header(id: int, size: int) -> bytes:
