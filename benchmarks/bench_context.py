@@ -5,6 +5,8 @@ builds: no interpreter start-up or imports in its time; no RSS of its own):
 
 - cached rebuild: nothing changed;
 - edit-rebuild: one small `serve.py` edited before each build, with `COPY model/` earlier in the Dockerfile;
+- the floor of any fresh CPython process that serves a BuildKit session: the interpreter importing
+  asyncio, grpclib and h2 (no build), plus the in-process build, per pair against docker;
 - build-cache growth per edit-rebuild (the records the engine made), against the bytes that changed;
 - packing alone (acrmagic's tar.gz packer against plain `tarfile` + gzip, as `az acr build` packs).
 
@@ -85,6 +87,8 @@ class Builds:
         start = buildcache.engine_now(self.engine)  # outside the timed part: brackets the build's records
         if name == "in process":
             seconds, rss = self.build_in_process(), 0
+        elif name == "stack":  # no build: what any fresh CPython process serving a session pays first
+            seconds, rss, _ = run_measured([sys.executable, "-c", "import asyncio, grpclib.server"], self.env)
         else:
             seconds, rss, out = run_measured(self.argv[name], self.env)
             self.images.update(re.findall(r"sha256:[0-9a-f]{64}", out))
@@ -100,7 +104,7 @@ class Builds:
         return time.perf_counter() - t0
 
     def alternate(self, runs: int, edit: bool) -> dict:
-        samples = {"docker": [], "acrmagic": [], "in process": []}
+        samples = {"docker": [], "acrmagic": [], "in process": [], "stack": []}
         for _ in range(runs):
             for name in samples:
                 samples[name].append(self.build(name, edit))
@@ -155,6 +159,12 @@ def report(what: str, label: str, total: int, figures: dict) -> None:
         i_s = figures["in process"][0]
         print(f"  acrmagic.build  {i_s * 1000:8.0f} ms  (in process)      time ratio {i_s / d_s:.2f}x")
     runs = figures.get("spread")
+    if runs and "stack" in runs:
+        floor = [a + b for a, b in zip(runs["stack"], runs["in process"])]
+        ratios = [f / d for f, d in zip(floor, runs["docker"])]
+        print(f"  floor of a fresh CPython process: interpreter + asyncio/grpclib/h2 imports "
+              f"{statistics.median(runs['stack']) * 1000:.0f} ms, + the in-process build "
+              f"{statistics.median(floor) * 1000:.0f} ms, per pair {statistics.median(ratios):.2f}x docker")
     if runs:
         for name in ("acrmagic", "in process"):
             ratios = [a / d for a, d in zip(runs[name], runs["docker"])]
