@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 _ERRORS = ("AcrMagicError", "UsageError", "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled",
            "RunTimedOut", "RunErrored", "RunNotFound", "TaskFileError", "AuthenticationFailed", "CloudError",
            "CloudUnavailable", "RegistryError", "RegistryUnavailable", "StoreError")
-_LAZY = {**{name: (".api", name) for name in ("build", "run", "runs", "show", "logs", "cancel", "use")},
+_DEFINED_IN = {**{name: (".api", name) for name in ("build", "run", "runs", "show", "logs", "cancel", "use")},
          **{name: (".errors", name) for name in _ERRORS},
          "Run": (".runs.model", "Run"), "OutputImage": (".runs.model", "OutputImage"),
          "taskfile": (".taskfile", None), "tasks": (".tasks", None), "trace": (".tasks", "trace"),
@@ -39,9 +39,9 @@ globals().pop("runs", None)
 
 
 def __getattr__(name: str):
-    if name not in _LAZY:
+    if name not in _DEFINED_IN:
         raise AttributeError(f"module 'acrmagic' has no attribute {name!r}")
-    module, attr = _LAZY[name]
+    module, attr = _DEFINED_IN[name]
     value = importlib.import_module(module, __name__)
     value = value if attr is None else getattr(value, attr)
     globals()[name] = value  # found once: later lookups do not come back here
