@@ -282,3 +282,29 @@ def test_a_local_build_process_imports_only_what_the_build_uses(make_context, ow
     assert status == 0
     assert "acrmagic.targets.local.session.attachables" in modules  # the build went through the session
     assert [m for m in modules if _under(m, NOT_ON_THE_LOCAL_BUILD_PATH)] == []
+
+
+#: what `%load_ext acrmagic` must not import: it registers three magics, and whatever it imports every notebook
+#: waits for at its first cell. The API, the parsers' task verbs and the SDKs load with the first magic run.
+NOT_ON_THE_EXTENSION_LOAD = ("acrmagic.api", "acrmagic.runner", "acrmagic.runs.store", "acrmagic.targets",
+                             "acrmagic.tasks", "acrmagic.taskfile", "acrmagic.views", "yaml", "croniter", "azure",
+                             "msal", "docker", "requests", "urllib3")
+#: all of acrmagic it imports: the package (with the empty `runs` package, see its __init__), the magics and
+#: the verbs' names they read
+ON_THE_EXTENSION_LOAD = ["acrmagic", "acrmagic.commands", "acrmagic.magics", "acrmagic.notebook", "acrmagic.runs"]
+
+
+def test_loading_the_extension_imports_only_the_magics():
+    """`%load_ext acrmagic` in a fresh IPython process (the magics' help is built only when asked for)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys\nfrom IPython.testing.globalipapp import start_ipython\nip = start_ipython()\n"
+            "ip.run_line_magic('load_ext', 'acrmagic')\n"
+            "print(json.dumps([sorted(ip.magics_manager.magics['cell']), sorted(sys.modules)]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    cell_magics, modules = json.loads(out.splitlines()[-1])
+    assert {"acrbuild", "acrtask"} <= set(cell_magics)  # the extension did load
+    assert [m for m in modules if _under(m, NOT_ON_THE_EXTENSION_LOAD)] == []
+    assert [m for m in modules if _under(m, PACKAGE)] == ON_THE_EXTENSION_LOAD

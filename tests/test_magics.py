@@ -47,16 +47,29 @@ def test_empty_cell_and_unknown_flag_raise_project_errors(ip):
     assert isinstance(err, acrmagic.UsageError) and "unrecognized arguments: --bogus" in err.message
 
 
-def test_help_text_lists_the_flags(ip):
-    doc = ip.find_cell_magic("acrbuild").__doc__
+def test_help_text_lists_the_flags(ip, capsys):
+    # what a user sees: `%%acrbuild?` pages IPython's inspection, which Jupyter's Shift-Tab also asks for
+    capsys.readouterr()
+    assert run(ip, "%%acrbuild?\n").success
+    doc = capsys.readouterr().out
+    assert "usage: %%acrbuild" in doc and "--no-push" in ip.object_inspect_mime("%%acrbuild")["text/plain"]
     for flag in ("--image", "--registry", "--context", "--file", "--build-arg", "--secret-build-arg", "--target",
                  "--platform", "--no-push", "--no-cache", "--timeout", "--no-logs"):
-        assert flag in doc
-    assert "runs" in ip.find_line_magic("acr").__doc__
+        assert flag in doc, flag
+    for name in ("%acrtask", "%%acrtask"):
+        doc = ip.object_inspect_text(name)
+        for flag in ("usage: %%acrtask", "--file", "--set-secret", "--values", "--dry-run"):
+            assert flag in doc, (name, flag)
+
+
+def test_the_listings_show_one_line_per_magic(ip):
+    listed = ip.magics_manager.lsmagic_docs(brief=True)
+    for kind, name in (("cell", "acrbuild"), ("cell", "acrtask"), ("line", "acr")):
+        assert "?` lists" in listed[kind][name] and "usage" not in listed[kind][name], name
 
 
 def test_acr_help_lists_every_verb_and_its_flags(ip, capsys):
-    doc = ip.find_line_magic("acr").__doc__
+    doc = ip.object_inspect_text("%acr")
     for verb in ("runs", "show", "logs", "cancel", "use", "task", "scheduler", "trace"):
         assert f"usage: %acr {verb}" in doc, verb
     for verb in ("create", "update", "list-runs", "enable"):  # the task verbs, each with its own flags

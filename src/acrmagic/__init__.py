@@ -11,19 +11,45 @@ In a notebook: ``%load_ext acrmagic``, then ``%%acrbuild`` cells and ``%acr runs
 import importlib
 import sys
 
-from .api import build, cancel, logs, run, runs, show, use
-from .errors import (AcrMagicError, AuthenticationFailed, CloudError, CloudUnavailable, ContextError,
-                     EngineUnavailable, RegistryError, RegistryUnavailable, RunCanceled, RunError, RunErrored,
-                     RunFailed, RunNotFound, RunTimedOut, StoreError, TaskFileError, UsageError)
-from .runs.model import OutputImage, Run
-
 __version__ = "0.1.0"
+
+# Every public name is imported when first used (PEP 562), so `import acrmagic` and `%load_ext acrmagic`
+# cost next to nothing: the run machinery (api, runner, the run store) and the task package (yaml, croniter)
+# load with the first call that needs them. Each name: (the module that defines it, its name there).
+_ERRORS = ("AcrMagicError", "UsageError", "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled",
+           "RunTimedOut", "RunErrored", "RunNotFound", "TaskFileError", "AuthenticationFailed", "CloudError",
+           "CloudUnavailable", "RegistryError", "RegistryUnavailable", "StoreError")
+_DEFINED_IN = {**{name: (".api", name) for name in ("build", "run", "runs", "show", "logs", "cancel", "use")},
+         **{name: (".errors", name) for name in _ERRORS},
+         "Run": (".runs.model", "Run"), "OutputImage": (".runs.model", "OutputImage"),
+         "taskfile": (".taskfile", None), "tasks": (".tasks", None), "trace": (".tasks", "trace"),
+         "requirements": (".pinned_requirements", "requirements")}  # packaging: only for who pins requirements
 
 __all__ = ["build", "run", "runs", "show", "logs", "cancel", "Run", "OutputImage", "AcrMagicError", "UsageError",
            "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled", "RunTimedOut",
            "RunErrored", "RunNotFound", "TaskFileError", "AuthenticationFailed", "CloudError", "CloudUnavailable",
            "RegistryError", "RegistryUnavailable", "StoreError", "load_ipython_extension", "taskfile", "tasks", "trace", "use",
            "requirements"]
+
+# `acrmagic.runs` is the function, not the sub-package of the same name. Importing a sub-package for the first
+# time sets it as an attribute of its parent, so the sub-package (light: its modules load on their own) is
+# imported now, before anything can load it later over the function's name; then the name is left to __getattr__.
+importlib.import_module(".runs", __name__)
+globals().pop("runs", None)
+
+
+def __getattr__(name: str):
+    if name not in _DEFINED_IN:
+        raise AttributeError(f"module 'acrmagic' has no attribute {name!r}")
+    module, attr = _DEFINED_IN[name]
+    value = importlib.import_module(module, __name__)
+    value = value if attr is None else getattr(value, attr)
+    globals()[name] = value  # found once: later lookups do not come back here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})  # tab completion lists the public names before their first use
 
 
 def load_ipython_extension(ipython) -> None:
@@ -42,15 +68,3 @@ def _register_displays() -> None:
 
 
 _register_displays()
-
-
-def __getattr__(name: str):
-    # `acrmagic.taskfile.plan_dict(...)`, `acrmagic.tasks.create(...)` and `acrmagic.trace(...)` work after a
-    # bare `import acrmagic`, without every command paying for their imports
-    if name in ("taskfile", "tasks"):
-        return importlib.import_module(f".{name}", __name__)
-    if name == "trace":
-        return importlib.import_module(".tasks", __name__).trace
-    if name == "requirements":  # packaging is imported only by who pins requirements
-        return importlib.import_module(".pinned_requirements", __name__).requirements
-    raise AttributeError(f"module 'acrmagic' has no attribute {name!r}")

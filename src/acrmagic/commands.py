@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .options import Parser, top_count
-
 #: the verbs of `task` (`acrmagic task VERB`, `%acr task VERB`, `%acrtask VERB`), as az acr task has them
 TASK_VERBS = ("create", "show", "list", "update", "delete", "run", "enable", "disable", "list-runs")
 
 
 def add_history_commands(sub) -> None:
     """Add the history and target verbs to a sub-parser set (`%acr VERB` and `acrmagic VERB` share them)."""
+    from .options import top_count  # here: `%load_ext` reads TASK_VERBS and builds no parser
+
     runs = sub.add_parser("runs", help="list runs, newest first", add_help=False)
     runs.add_argument("-h", "--help", action="help", help="show this help")
     runs.add_argument("--status", help="only runs with this status (Succeeded, Failed, Running, ...)")

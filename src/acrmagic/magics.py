@@ -1,15 +1,20 @@
-"""IPython magics: `%%acrbuild`, `%%acrtask` and `%acr`. Each parses its line and calls the public API."""
+"""IPython magics: `%%acrbuild`, `%%acrtask` and `%acr`. Each parses its line and calls the public API.
+
+`%load_ext acrmagic` imports this module and nothing more of acrmagic than the verbs' names (`commands`): the
+API, the parsers and the task package load with the first magic run, and the full flag help (`%acr?`) is built
+when it is asked for."""
 
 from __future__ import annotations
 
 import shlex
+from typing import TYPE_CHECKING
 
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 
-from . import api
-from .commands import TASK_VERBS, add_history_commands
-from .errors import UsageError
-from .options import BuildOptions, HelpShown, Parser, TaskOptions, build_parser, run_parser
+from .commands import TASK_VERBS
+
+if TYPE_CHECKING:
+    from .options import Parser
 
 #: the verbs of `%acr` that the task commands handle (`acrmagic.tasks.commands`)
 TASK_COMMANDS = ("task", "scheduler", "trace")
@@ -18,6 +23,8 @@ TASK_COMMANDS = ("task", "scheduler", "trace")
 def acr_parser(prog: str = "%acr") -> Parser:
     """Every verb of `%acr`: the run history and target (`runs show logs cancel use`) and the task
     commands (`task scheduler trace`), each with its own `-h`."""
+    from .commands import add_history_commands
+    from .options import Parser
     from .tasks.commands import add_task_commands
 
     p = Parser(prog=prog, add_help=False, description="Runs, where they go, and tasks. `%acr VERB -h` shows one "
@@ -40,6 +47,8 @@ def _split(line: str, prog: str) -> list[str]:
     try:
         return shlex.split(line)
     except ValueError as e:
+        from .errors import UsageError
+
         raise UsageError(f"{prog}: cannot split the line: {e}") from None
 
 
@@ -50,7 +59,12 @@ class AcrMagics(Magics):
     @no_var_expand
     @line_cell_magic
     def acrbuild(self, line: str, cell: str | None = None):
+        """Build the cell (a Dockerfile) into an image, locally or in ACR Tasks: `%%acrbuild?` lists the flags."""
         # as a cell magic the body is the Dockerfile; as a line magic (`%acrbuild -f FILE ...`) it is read
+        from . import api
+        from .errors import HelpShown
+        from .options import BuildOptions
+
         try:
             opts = BuildOptions.from_argv(_split(line, "acrbuild"), dockerfile_text=cell)
         except HelpShown:
@@ -60,12 +74,17 @@ class AcrMagics(Magics):
     @no_var_expand
     @line_cell_magic
     def acrtask(self, line: str, cell: str | None = None):
+        """Run the cell (an ACR multi-step task YAML), or manage tasks: `%%acrtask?` lists the flags."""
         # the cell is the task YAML; `%acrtask -f FILE` reads it from a file;
         # `%acrtask create|show|list|... ` manage task definitions (the cell: their Dockerfile or task YAML)
         if line.split(" ", 1)[0] in TASK_VERBS:
             from .tasks.commands import magic
 
             return magic("task " + line, cell)
+        from . import api
+        from .errors import HelpShown
+        from .options import TaskOptions
+
         try:
             opts = TaskOptions.from_argv(_split(line, "acrtask"), task_text=cell)
         except HelpShown:
@@ -75,6 +94,9 @@ class AcrMagics(Magics):
     @no_var_expand
     @line_magic
     def acr(self, line: str):
+        """Runs (`runs show logs cancel`), their target (`use`) and tasks: `%acr?` lists every verb's flags."""
+        from .errors import HelpShown
+
         argv = _split(line, "acr")
         if argv and argv[0] in TASK_COMMANDS:
             from .tasks.commands import magic
@@ -87,6 +109,8 @@ class AcrMagics(Magics):
             ns = acr_parser("%acr").parse_args(argv)
         except HelpShown:
             return None
+        from . import api
+
         if ns.verb == "runs":
             found = api.runs(status=ns.status, task=ns.task, top=ns.top)
             return found if ns.output == "table" else [r.to_dict() for r in found]
@@ -132,6 +156,10 @@ def await_run_cells(lines: list[str]) -> list[str]:
 
 
 async def run_cell_async(name: str, line: str, cell: str | None):
+    from . import api
+    from .errors import HelpShown
+    from .options import BuildOptions, TaskOptions
+
     try:
         if name == "acrbuild":
             return await api.build_with_async(BuildOptions.from_argv(_split(line, "acrbuild"), dockerfile_text=cell))
@@ -140,6 +168,27 @@ async def run_cell_async(name: str, line: str, cell: str | None):
         return None
 
 
-AcrMagics.acrbuild.__doc__ = build_parser("%%acrbuild").format_help()
-AcrMagics.acr.__doc__ = full_help(acr_parser("%acr"))
-AcrMagics.acrtask.__doc__ = run_parser("%%acrtask").format_help()
+# -- help: `%%acrbuild?`, `%acr?`, Jupyter's Shift-Tab -----------------------------------------------------------
+# A magic's docstring is the one line listings show (`%lsmagic`, `%magic`). IPython's inspection asks an object
+# for `getdoc()` before its `__doc__` (a bound method finds the attribute on its function), so the full help,
+# every flag, is built only when someone asks: `%load_ext` imports no parser and no task package.
+
+def _build_help() -> str:
+    from .options import build_parser
+
+    return build_parser("%%acrbuild").format_help()
+
+
+def _task_help() -> str:
+    from .options import run_parser
+
+    return run_parser("%%acrtask").format_help()
+
+
+def _acr_help() -> str:
+    return full_help(acr_parser("%acr"))
+
+
+AcrMagics.acrbuild.getdoc = _build_help
+AcrMagics.acrtask.getdoc = _task_help
+AcrMagics.acr.getdoc = _acr_help
