@@ -20,10 +20,10 @@ _ERRORS = ("AcrMagicError", "UsageError", "ContextError", "EngineUnavailable", "
            "RunTimedOut", "RunErrored", "RunNotFound", "TaskFileError", "AuthenticationFailed", "CloudError",
            "CloudUnavailable", "RegistryError", "RegistryUnavailable", "StoreError")
 _DEFINED_IN = {**{name: (".api", name) for name in ("build", "run", "runs", "show", "logs", "cancel", "use")},
-         **{name: (".errors", name) for name in _ERRORS},
-         "Run": (".runs.model", "Run"), "OutputImage": (".runs.model", "OutputImage"),
-         "taskfile": (".taskfile", None), "tasks": (".tasks", None), "trace": (".tasks", "trace"),
-         "requirements": (".pinned_requirements", "requirements")}  # packaging: only for who pins requirements
+               **{name: (".errors", name) for name in _ERRORS},
+               "Run": (".runs.model", "Run"), "OutputImage": (".runs.model", "OutputImage"),
+               "taskfile": (".taskfile", None), "tasks": (".tasks", None), "trace": (".tasks", "trace"),
+               "requirements": (".pinned_requirements", "requirements")}  # packaging: only for who pins requirements
 
 __all__ = ["build", "run", "runs", "show", "logs", "cancel", "Run", "OutputImage", "AcrMagicError", "UsageError",
            "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled", "RunTimedOut",
