@@ -105,8 +105,7 @@ def packet(kind: int, *, stat: Stat | None = None, id: int = 0, data: bytes = b"
 def stat_packet(stat: Stat) -> bytes:
     """`packet(PACKET_STAT, stat=stat)`, for a listing's thousands of entries: its type is protobuf's
     default (not written) and it has no ID or data, so it is the stat field alone."""
-    encoded = stat.encode()
-    return b"\x12" + varint(len(encoded)) + encoded
+    return bytes_field(2, stat.encode(), always=True)
 
 
 def data_packet_header(id: int, size: int) -> bytes:
