@@ -147,7 +147,7 @@ class LocalTaskExecutor:
         output = _Collector(log)
         reader = threading.Thread(target=output.follow, args=(self.engine, container), daemon=True)
         reader.start()
-        code = self._wait(container, deadline, stop, f"step {step.id}")
+        code = self._wait(container, deadline, stop, f"step {step.id}", reader)
         reader.join(timeout=5)
         output.catch_up(self.engine, container)
         if not step.get("keep"):
@@ -183,7 +183,8 @@ class LocalTaskExecutor:
         self.watchers.append(thread)
         thread.start()
 
-    def _wait(self, container: str, deadline: float, stop: threading.Event, what: str = "a step") -> int:
+    def _wait(self, container: str, deadline: float, stop: threading.Event, what: str = "a step",
+              reader: threading.Thread | None = None) -> int:
         while True:
             if stop.is_set():
                 self._kill(container)
@@ -201,7 +202,12 @@ class LocalTaskExecutor:
                     raise StepFailed(f"{what}: {e.message}") from None
                 code = None  # a connection that failed once: look again
             if code is None:
-                time.sleep(min(left, POLL))
+                # the followed output ends as the container exits: waiting on its reader sees the exit at once
+                # (a followed stream can also end early, on dockerd 20.10: then plain waits)
+                if reader is not None and reader.is_alive():
+                    reader.join(min(left, POLL))
+                else:
+                    time.sleep(min(left, POLL))
                 continue
             if stop.is_set():  # killed because the run is stopping, not a failure of its own
                 raise StepStopped()
