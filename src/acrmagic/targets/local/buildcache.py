@@ -54,7 +54,7 @@ def made_by_session_builds(engine, before: dict[str, dict], since: datetime, mar
         what = r.get("Description") or ""
         if r.get("InUse"):
             continue
-        if windows is not None and not any(start <= _created(r) <= end for start, end in windows):
+        if windows is not None and not _inside(_created(r), windows):
             continue
         if (r.get("Type") == "source.local" or what.startswith("fileop target")
                 or (what.startswith("mount / from exec") and any(m in what for m in markers))):
@@ -80,11 +80,12 @@ def made_within(engine, windows: list[tuple[datetime, datetime]]) -> list[str]:
     the caller's builds), and last used inside one too, that nobody uses now, of every kind: a caller
     that cannot name its builds' RUN commands (a test suite) takes the windows as what identifies its
     records. A record someone used outside the windows is shared with another build: it stays."""
-    def inside(when: datetime) -> bool:
-        return any(start <= when <= end for start, end in windows)
-
     return [i for i, r in records(engine).items()
-            if not r.get("InUse") and inside(_created(r)) and inside(_last_used(r))]
+            if not r.get("InUse") and _inside(_created(r), windows) and _inside(_last_used(r), windows)]
+
+
+def _inside(when: datetime, windows: list[tuple[datetime, datetime]]) -> bool:
+    return any(start <= when <= end for start, end in windows)
 
 
 def _last_used(record: dict) -> datetime:

@@ -21,7 +21,7 @@ from ...errors import BuildFailed, EngineError, EngineLost, EngineUnavailable
 from ...events import Emit, LogEvent
 from ...retry import PushRetry
 from .buildkit import TraceDecoder
-from .engine import NO_AUTH, Engine, connect
+from .engine import NO_AUTH, Engine, connect, stream_error
 
 if TYPE_CHECKING:
     from .session import BuildSession
@@ -64,17 +64,14 @@ class BuildResult:
 class EngineBuilder:
     def __init__(self, engine: Engine | None = None):
         self.engine = engine or connect()
-        self._network_mode: str | None = None
 
     @property
     def network_mode(self) -> str:
         """`host` when the engine has no default bridge (as this project starts it), else `default`."""
-        if self._network_mode is None:
-            if self.engine.host not in _NETWORK_MODES:  # asked once per engine in a process
-                nets = self.engine.call("GET", "/networks", {"filters": json.dumps({"name": ["bridge"]})})
-                _NETWORK_MODES[self.engine.host] = "default" if any(n.get("Name") == "bridge" for n in nets) else "host"
-            self._network_mode = _NETWORK_MODES[self.engine.host]
-        return self._network_mode
+        if self.engine.host not in _NETWORK_MODES:  # asked once per engine in a process
+            nets = self.engine.call("GET", "/networks", {"filters": json.dumps({"name": ["bridge"]})})
+            _NETWORK_MODES[self.engine.host] = "default" if any(n.get("Name") == "bridge" for n in nets) else "host"
+        return _NETWORK_MODES[self.engine.host]
 
     # -- build -------------------------------------------------------------------------------------
     def build(self, request: BuildRequest, emit: Emit, build_id: str) -> BuildResult:
@@ -108,7 +105,7 @@ class EngineBuilder:
                 elif ev.get("id") == "moby.image.id":
                     image_id = ev["aux"]["ID"]
                 elif "errorDetail" in ev or "error" in ev:
-                    error = (ev.get("errorDetail") or {}).get("message") or ev.get("error")
+                    error = stream_error(ev)
         except KeyboardInterrupt:
             self.cancel(build_id)
             raise
@@ -156,8 +153,7 @@ class EngineBuilder:
             for ev in self.engine.stream("POST", f"/images/{repo}/push", {"tag": tag},
                                          headers={"X-Registry-Auth": NO_AUTH}):
                 if "error" in ev or "errorDetail" in ev:
-                    raise BuildFailed(f"push of {ref} failed: "
-                                       f"{(ev.get('errorDetail') or {}).get('message') or ev.get('error')}")
+                    raise BuildFailed(f"push of {ref} failed: {stream_error(ev)}")
                 status = ev.get("status", "")
                 if status in ("Pushed", "Layer already exists") or status.startswith("Mounted from"):
                     emit(LogEvent(f"push {ref}: {ev.get('id', '')} {status}"))

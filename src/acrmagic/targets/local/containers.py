@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 from urllib.parse import quote
 
+from ... import refs
 from ...errors import EngineError
-from .engine import Engine
+from .engine import Engine, stream_error
 
 NOT_FOUND = 404
 
@@ -130,8 +131,6 @@ def has_image(engine: Engine, image: str) -> bool:
 
 def pull(engine: Engine, image: str) -> None:
     """Pull `image` (`:latest` when it names no tag or digest); EngineError with the registry's reason."""
-    if not (":" in image.rsplit("/", 1)[-1] or "@" in image):
-        image += ":latest"
-    for message in engine.stream("POST", "/images/create", {"fromImage": image}):
+    for message in engine.stream("POST", "/images/create", {"fromImage": refs.with_default_tag(image)}):
         if "error" in message or "errorDetail" in message:
-            raise EngineError(500, (message.get("errorDetail") or {}).get("message") or message.get("error"))
+            raise EngineError(500, stream_error(message))

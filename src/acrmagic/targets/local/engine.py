@@ -63,6 +63,11 @@ def _json_body(body: Body, headers: dict | None) -> tuple[Body, dict]:
     return body, headers
 
 
+def stream_error(message: dict) -> str | None:
+    """What a streamed message (a build's, a push's, a pull's) says went wrong: `errorDetail.message`, else `error`."""
+    return (message.get("errorDetail") or {}).get("message") or message.get("error")
+
+
 def _error_message(data: bytes, status: int) -> str:
     """The engine's `message` in an error answer (or the answer's text)."""
     try:

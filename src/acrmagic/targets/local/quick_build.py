@@ -93,7 +93,7 @@ class BasesAhead:
     def __init__(self, builder: EngineBuilder, base_images: Callable[[], list[str]]):
         self.builder, self._base_images = builder, base_images
         self._images: list[str] | None = None
-        self._found: dict[str, tuple[str | None, str | None]] = {}
+        self._digests: dict[str, str | None] = {}
         self._thread = threading.Thread(target=self._read, name="acrmagic-base-images", daemon=True)
 
     def start(self) -> None:
@@ -104,8 +104,8 @@ class BasesAhead:
         try:
             self._images = self._base_images()
             for ref in self._images:
-                digest = self.builder.resolve_base_digest(ref)
-                self._found[ref] = (digest, self.builder.stand_in(ref, digest))
+                digest = self._digests[ref] = self.builder.resolve_base_digest(ref)
+                self.builder.stand_in(ref, digest)  # kept by the builder, per digest, for `stand_in` below
         except Exception:  # noqa: BLE001 -- done again after the build, where a failure surfaces as before
             pass
 
@@ -120,12 +120,10 @@ class BasesAhead:
 
     def digest(self, ref: str) -> str | None:
         self._finished()
-        return self._found[ref][0] if ref in self._found else self.builder.resolve_base_digest(ref)
+        return self._digests[ref] if ref in self._digests else self.builder.resolve_base_digest(ref)
 
     def stand_in(self, ref: str, digest: str | None) -> str | None:
         self._finished()
-        if ref in self._found and self._found[ref][0] == digest:
-            return self._found[ref][1]
         return self.builder.stand_in(ref, digest)
 
 

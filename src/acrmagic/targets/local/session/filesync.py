@@ -16,6 +16,7 @@ docker CLI's session resets them.
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import re
@@ -56,6 +57,7 @@ def is_regular(go_file_mode: int) -> bool:
     return go_file_mode & _GO_TYPE == 0
 
 
+@functools.lru_cache(maxsize=256)  # the same few include patterns are matched against every entry of a walk
 def _glob_regex(pattern: str) -> re.Pattern:
     """Go's filepath.Match as a regex: `*` and `?` stay inside one path element, `[...]` classes, `\\` escapes."""
     out, i, n = "", 0, len(pattern)
@@ -124,9 +126,7 @@ def walk(root: str, includes: list[str] | None = None, excludes: list[str] | Non
     """(Stat, full path) of each entry BuildKit gets, in fsutil's order. `None` patterns: none given."""
     root = os.path.realpath(root)
     matcher = ignore_matcher(excludes) if excludes else None  # the packer's .dockerignore rules
-    patterns = [posixpath.normpath(p) for p in includes] if includes is not None else None
-    if followpaths:
-        patterns = sorted(set((patterns or []) + follow_links(root, followpaths)))
+    patterns = _include_patterns(root, includes, followpaths)
     state = {"last_included": ""}
     seen: dict[int, str] = {}
     yield from _walk_dir(root, "", patterns, matcher, state, seen)
@@ -169,9 +169,7 @@ def select(listing: list, root: str, includes: list[str] | None = None,
     same order, without reading the folder again (BuildKit asks for the context with the paths its COPY
     lines name as followpaths: a second walk of the whole folder otherwise). None when a hard link
     among them points at an entry left out (a walk of only those would name another as the first)."""
-    patterns = [posixpath.normpath(p) for p in includes] if includes is not None else None
-    if followpaths:
-        patterns = sorted(set((patterns or []) + follow_links(os.path.realpath(root), followpaths)))
+    patterns = _include_patterns(os.path.realpath(root), includes, followpaths)
     if patterns is None:
         return list(listing)
     out, last_included, skipped, chosen = [], "", None, set()
@@ -194,6 +192,15 @@ def select(listing: list, root: str, includes: list[str] | None = None,
         chosen.add(rel)
         out.append(entry)
     return out
+
+
+def _include_patterns(root: str, includes: list[str] | None, followpaths: list[str] | None) -> list[str] | None:
+    """The paths a walk of `root` (its real path) keeps: the include patterns, and the followpaths with where
+    their symlinks lead; None when neither is given."""
+    patterns = [posixpath.normpath(p) for p in includes] if includes is not None else None
+    if followpaths:
+        patterns = sorted(set((patterns or []) + follow_links(root, followpaths)))
+    return patterns
 
 
 def _included(patterns: list[str], rel: str) -> tuple[bool, bool]:
