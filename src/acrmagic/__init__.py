@@ -25,11 +25,7 @@ _DEFINED_IN = {**{name: (".api", name) for name in ("build", "run", "runs", "sho
                "taskfile": (".taskfile", None), "tasks": (".tasks", None), "trace": (".tasks", "trace"),
                "requirements": (".pinned_requirements", "requirements")}  # packaging: only for who pins requirements
 
-__all__ = ["build", "run", "runs", "show", "logs", "cancel", "Run", "OutputImage", "AcrMagicError", "UsageError",
-           "ContextError", "EngineUnavailable", "RunError", "RunFailed", "RunCanceled", "RunTimedOut",
-           "RunErrored", "RunNotFound", "TaskFileError", "AuthenticationFailed", "CloudError", "CloudUnavailable",
-           "RegistryError", "RegistryUnavailable", "StoreError", "load_ipython_extension", "taskfile", "tasks", "trace", "use",
-           "requirements"]
+__all__ = [*_DEFINED_IN, "load_ipython_extension"]
 
 # `acrmagic.runs` is the function, not the sub-package of the same name. Importing a sub-package for the first
 # time sets it as an attribute of its parent, so the sub-package (light: its modules load on their own) is

@@ -177,7 +177,7 @@ class AcrTarget(Target):
             return self.tasks_client().registries.schedule_run(w.resource_group, w.name, run_request)
 
     def _submit_build(self, req: QuickBuild) -> RunHandle:
-        from . import archive, requests, sdk
+        from . import archive, requests
 
         w = self._check_sku("Builds are only supported for managed registries.")
         platform = requests.platform(req.platform)
@@ -196,9 +196,7 @@ class AcrTarget(Target):
                 if not dockerfiles.logical_lines(text):
                     raise UsageError(f"-f/--file: the Dockerfile {req.dockerfile or '(cell)'} has no instructions")
                 notes.append(f"Sending context ({_size(packed.size)}) to registry: {w.name}...")
-                tasks_client = self.tasks_client()
-                sdk.ready("azure.storage.blob")
-                source_location = archive.upload(self.service(), tasks_client, w.resource_group, w.name, packed)
+                source_location = archive.upload(self.service(), self.tasks_client(), w.resource_group, w.name, packed)
             finally:
                 packed.close()
             dockerfile_path = packed.names["dockerfile"]
@@ -212,7 +210,7 @@ class AcrTarget(Target):
                             timeout=req.timeout, pacing=self.pacing)
 
     def _submit_task(self, req: TaskRun) -> RunHandle:
-        from . import archive, requests, sdk
+        from . import archive, requests
 
         w = self._check_sku("Run is only available for managed registries.")
         requests.check_timeout(req.timeout)
@@ -231,9 +229,7 @@ class AcrTarget(Target):
                                        req.values_file, req.values_text)
             try:
                 notes.append(f"Sending context ({_size(packed.size)}) to registry: {w.name}...")
-                tasks_client = self.tasks_client()
-                sdk.ready("azure.storage.blob")
-                location = archive.upload(self.service(), tasks_client, w.resource_group, w.name, packed)
+                location = archive.upload(self.service(), self.tasks_client(), w.resource_group, w.name, packed)
             finally:
                 packed.close()
             run_request = requests.file_task(req, location, packed.names["task"], packed.names.get("values"))

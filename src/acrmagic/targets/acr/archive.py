@@ -32,6 +32,7 @@ from typing import BinaryIO
 
 from ... import context as contexts
 from ...errors import CloudError
+from . import sdk
 
 UPLOAD_TIMEOUT = 300  # seconds: connect/read timeout of the upload, as az (#20745)
 
@@ -114,6 +115,7 @@ def _inside(root: Path, path: Path) -> str | None:
 
 def upload(service, tasks_client, resource_group: str, registry: str, packed: Packed) -> str:
     """Upload the archive as az does; its `relativePath` for the run request's `sourceLocation`."""
+    sdk.ready("azure.storage.blob")  # imported in the background since the run began (sdk.py)
     from azure.core.exceptions import AzureError
     from azure.storage.blob import BlobClient
 

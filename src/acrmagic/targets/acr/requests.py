@@ -13,15 +13,13 @@ from ...runrequest import QuickBuild, TaskRun
 from . import sdk
 
 
-def platform(given: Platform | str | None):
-    """`--platform` as the SDK's model; default linux/amd64 as az. What ACR does not build for is refused."""
+def platform(given: Platform | None):
+    """`--platform` (parsed at the edge) as the SDK's model; default linux/amd64 as az. What ACR does not
+    build for is refused."""
     sdk.ready("azure.mgmt.containerregistrytasks")
     from azure.mgmt.containerregistrytasks.models import PlatformProperties
 
-    try:
-        value = given if isinstance(given, Platform) else Platform.parse(given) if given else DEFAULT_PLATFORM
-    except ValueError as e:
-        raise UsageError(f"--platform: {e}") from None
+    value = given or DEFAULT_PLATFORM
     problem = value.acr_problem()
     if problem:
         raise UsageError(f"--platform: {problem}")
