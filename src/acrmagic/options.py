@@ -154,57 +154,40 @@ def _context(ns: argparse.Namespace, prog: str) -> str:
     return ns.context_flag or ns.source or "."
 
 
-# -- flag groups: each a parent parser; build_parser and run_parser are made of them, in their order ------------
-def _group() -> Parser:
-    return Parser(add_help=False)
-
-
-def _registry_flag(help: str) -> Parser:
-    p = _group()
+# -- flag groups: each adds its flags to the parser being made; build_parser and run_parser call them in order --
+def _registry_flag(p: Parser, help: str) -> None:
     p.add_argument("-r", "--registry", help=help)
-    return p
 
 
-def _source_flags(context_help: str, what: str) -> Parser:
+def _source_flags(p: Parser, context_help: str, what: str) -> None:
     """--context or the positional SOURCE_LOCATION, as az takes it (`_context` picks one)."""
-    p = _group()
     p.add_argument("--context", dest="context_flag", metavar="PATH_OR_URL", help=context_help)
     p.add_argument("source", nargs="?", metavar="SOURCE_LOCATION", help=f"the {what} context, as a positional")
-    return p
 
 
-def _timeout_flag(help: str) -> Parser:
-    p = _group()
+def _timeout_flag(p: Parser, help: str) -> None:
     p.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT, help=help)
-    return p
 
 
-def _following_flags() -> Parser:
+def _following_flags(p: Parser) -> None:
     """How the caller follows the run: its log shown or not, waited for or only queued, on which pool."""
-    p = _group()
     p.add_argument("--no-logs", action="store_true", help="do not show the log while it runs (it is still kept)")
     p.add_argument("--agent-pool", metavar="NAME", help="the ACR agent pool to run on (ACR only)")
     p.add_argument("--no-wait", action="store_true",
                    help="queue the run and return its ID without following it (ACR only; then `logs ID`)")
-    return p
 
 
-def _help_flag() -> Parser:
-    p = _group()
+def _help_flag(p: Parser) -> None:
     p.add_argument("-h", "--help", action="help", help="show this help")
-    return p
 
 
-def _image_flags() -> Parser:
-    p = _group()
+def _image_flags(p: Parser) -> None:
     p.add_argument("-t", "--image", action="append", default=[], metavar="NAME:TAG",
                    help="image name and tag; repeatable. A name without a registry gets the run's registry. "
                         "{{.Run.ID}}, {{.Run.Registry}}, $ID and $Registry are replaced.")
-    return p
 
 
-def _dockerfile_flags() -> Parser:
-    p = _group()
+def _dockerfile_flags(p: Parser) -> None:
     p.add_argument("-f", "--file", help="Dockerfile path relative to the context (instead of the cell body)")
     p.add_argument("--build-arg", action="append", default=[], type=key_value("--build-arg"), metavar="KEY=VALUE")
     p.add_argument("--secret-build-arg", action="append", default=[], type=key_value("--secret-build-arg", secret=True),
@@ -213,49 +196,43 @@ def _dockerfile_flags() -> Parser:
     p.add_argument("--platform", type=parse_platform, help="platform of the image: os[/architecture[/variant]], e.g. linux/amd64")
     p.add_argument("--no-push", action="store_true", help="build only; do not push")
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
-    return p
 
 
-def _task_file_flag() -> Parser:
-    p = _group()
+def _task_file_flag(p: Parser) -> None:
     p.add_argument("-f", "--file", help="task file (instead of the cell body); relative to the current folder")
-    return p
 
 
 #: --set-secret's help where the value is used by this run only (a task definition says where it is kept instead)
 RUN_SECRET_HELP = "never shown in logs, records or outputs"
 
 
-def value_flags(secret_help: str = RUN_SECRET_HELP) -> Parser:
+def add_value_flags(p: Parser, secret_help: str = RUN_SECRET_HELP) -> None:
     """--set, --set-secret and --values: a run's (`acrtask`) and a task definition's (`task create|update`).
     Each KEY=VALUE is a (KEY, VALUE) pair; a flag not given is None (an update then keeps what the task has)."""
-    p = _group()
     p.add_argument("--set", action="append", type=key_value("--set"), metavar="KEY=VALUE",
                    help="a value for {{.Values.KEY}}; repeatable")
     p.add_argument("--set-secret", action="append", metavar="KEY=VALUE", secret=True,
                    type=key_value("--set-secret", secret=True),
                    help=f"a secret value for {{{{.Values.KEY}}}}: {secret_help}; repeatable")
     p.add_argument("--values", metavar="FILE", help="a YAML values file, relative to the context")
-    return p
 
 
-def _dry_run_flag() -> Parser:
-    p = _group()
+def _dry_run_flag(p: Parser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and run nothing")
-    return p
 
 
 def build_parser(prog: str = "acrbuild") -> Parser:
-    return Parser(prog=prog, add_help=False, description=(
+    p = Parser(prog=prog, add_help=False, description=(
         "Build an image from a Dockerfile (the cell body, or -f FILE) and a context, on the local engine "
-        "with BuildKit, and push it when a tag is given (like `az acr build`)."), parents=[
-        _image_flags(),
-        _registry_flag("registry to push to (default: ACRMAGIC_REGISTRY or localhost:5000)"),
-        _source_flags("build context: a folder (default: the current folder) or a git URL repo.git#ref:subdir", "build"),
-        _dockerfile_flags(),
-        _timeout_flag(f"seconds (default {DEFAULT_TIMEOUT})"),
-        _following_flags(),
-        _help_flag()])
+        "with BuildKit, and push it when a tag is given (like `az acr build`)."))
+    _image_flags(p)
+    _registry_flag(p, "registry to push to (default: ACRMAGIC_REGISTRY or localhost:5000)")
+    _source_flags(p, "build context: a folder (default: the current folder) or a git URL repo.git#ref:subdir", "build")
+    _dockerfile_flags(p)
+    _timeout_flag(p, f"seconds (default {DEFAULT_TIMEOUT})")
+    _following_flags(p)
+    _help_flag(p)
+    return p
 
 
 @dataclass
@@ -294,17 +271,17 @@ class BuildOptions:
 
 
 def run_parser(prog: str = "acrtask") -> Parser:
-    return Parser(prog=prog, add_help=False, description=(
-        "Run a multi-step task (ACR task YAML, the cell body or -f FILE) on the local engine, like `az acr run`."),
-        parents=[
-        _task_file_flag(),
-        _source_flags("source context, mounted at /workspace (default: the current folder)", "source"),
-        value_flags(),
-        _registry_flag("the run registry ($Registry; default localhost:5000)"),
-        _timeout_flag(f"seconds for the whole run (default {DEFAULT_TIMEOUT})"),
-        _dry_run_flag(),
-        _following_flags(),
-        _help_flag()])
+    p = Parser(prog=prog, add_help=False, description=(
+        "Run a multi-step task (ACR task YAML, the cell body or -f FILE) on the local engine, like `az acr run`."))
+    _task_file_flag(p)
+    _source_flags(p, "source context, mounted at /workspace (default: the current folder)", "source")
+    add_value_flags(p)
+    _registry_flag(p, "the run registry ($Registry; default localhost:5000)")
+    _timeout_flag(p, f"seconds for the whole run (default {DEFAULT_TIMEOUT})")
+    _dry_run_flag(p)
+    _following_flags(p)
+    _help_flag(p)
+    return p
 
 
 @dataclass

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from ..acrspec import DEFAULT_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT
 from ..errors import HelpShown, UsageError
 from ..commands import TASK_VERBS
-from ..options import Parser, top_count, value_flags
+from ..options import Parser, add_value_flags, top_count
 from .scheduler import DEFAULT_POLL_INTERVAL, MAX_PARALLEL
 
 VERBS = TASK_VERBS
@@ -52,19 +52,19 @@ def _bounded_int(low: int, high: int, what: str):
     return parse
 
 
-#: where a task's --set-secret value is kept (options.value_flags' help says the rest)
+#: where a task's --set-secret value is kept (options.add_value_flags' help says the rest)
 DEFINITION_SECRET_HELP = "never stored in the task, see `acrmagic task -h`"
 
 
 def _definition_flags(p: Parser, creating: bool) -> None:
     """The flags of `az acr task create` (and `update`, where every one is optional), beside the value
-    flags its parser has from `value_flags`."""
+    flags its parser has from `add_value_flags`."""
     p.add_argument("-t", "--image", action="append", metavar="NAME:TAG", help="image to build and push; repeatable")
     p.add_argument("-c", "--context", metavar="PATH_OR_URL",
                    help="a folder, a git URL (repo.git#branch:subdir), or /dev/null for none")
     p.add_argument("-f", "--file", help="Dockerfile (a Docker step) or task file (.yaml: a file task), in the context")
     p.add_argument("--cmd", help="a command to run (an encoded task of one cmd step, as az makes it)")
-    # --set, --set-secret, --values: from value_flags, the parent parser of the verb
+    # --set, --set-secret, --values: added by add_value_flags
     p.add_argument("--arg", action="append", metavar="KEY=VALUE", help="a build argument (Docker steps)")
     p.add_argument("--commit-trigger-enabled", type=_bool, metavar="true|false",
                    help="run on commits to the branch (default true for git contexts)")
@@ -94,13 +94,6 @@ def _name(p: Parser) -> None:
     p.add_argument("-n", "--name", required=True, help="the task's name")
 
 
-def _name_flags() -> Parser:
-    """-h and -n as a parent parser: first in the help of a verb that has other parents."""
-    p = Parser(add_help=False)
-    _name(p)
-    return p
-
-
 def _output(p: Parser, default: str = "table") -> None:
     p.add_argument("-o", "--output", choices=["table", "json"], default=default)
 
@@ -113,12 +106,14 @@ def add_task_commands(sub) -> None:
     task.add_argument("-h", "--help", action="help")
     verbs = task.add_subparsers(dest="task_verb", metavar="{" + ",".join(VERBS) + "}", parser_class=Parser)
     verbs.required = True
-    create = verbs.add_parser("create", add_help=False, help="define a task",
-                              parents=[_name_flags(), value_flags(DEFINITION_SECRET_HELP)])
+    create = verbs.add_parser("create", add_help=False, help="define a task")
+    _name(create)
+    add_value_flags(create, DEFINITION_SECRET_HELP)
     _definition_flags(create, creating=True)
     _output(create)
-    update = verbs.add_parser("update", add_help=False, help="change a task (only the flags given)",
-                              parents=[_name_flags(), value_flags(DEFINITION_SECRET_HELP)])
+    update = verbs.add_parser("update", add_help=False, help="change a task (only the flags given)")
+    _name(update)
+    add_value_flags(update, DEFINITION_SECRET_HELP)
     _definition_flags(update, creating=False)
     _output(update)
     for verb, text in (("show", "one task, with its trigger state"), ("delete", "delete a task"),
@@ -173,7 +168,7 @@ def _flags(ns: argparse.Namespace, body: str | None) -> dict:
     from .definition import FLAGS  # the flags a definition takes, by the names the parser gives them
 
     flags = {key: getattr(ns, key) for key in FLAGS if key != "body" and getattr(ns, key, None) is not None}
-    for key in ("set", "set_secret"):  # (KEY, VALUE) pairs, as value_flags parses them: a mapping
+    for key in ("set", "set_secret"):  # (KEY, VALUE) pairs, as add_value_flags parses them: a mapping
         if key in flags:
             flags[key] = dict(flags[key])
     if body is not None and body.strip():
