@@ -1,4 +1,4 @@
-"""Packing build contexts (the package: pack_folder, pack_tree, pack_gzip, pack): what goes in is what
+"""Packing build contexts (the package: pack_folder, pack_tree, pack): what goes in is what
 `docker build` sends (checked against `docker build` itself), git URLs. The rules, the Dockerfile's
 place, the tar and the gzip have their own files: test_context_ignore, _locate, _tarwriter, _parallel_gzip."""
 

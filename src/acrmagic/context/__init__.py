@@ -18,7 +18,7 @@ steps and engines without sessions.
 
 The tar is written once, to an unnamed temporary file (memory stays flat in the context size), while
 the content digest is computed in the same pass (paths, modes and bytes, not times); the engine
-streams it from there. `pack_gzip` writes the same tar gzipped to any file object, for uploads.
+streams it from there. `write_tar_gz` writes the same tar gzipped to any file object, for uploads.
 
 One concept per module (the package holds the packing that joins them):
 
@@ -43,7 +43,7 @@ from .parallel_gzip import GZIP_LEVEL, ParallelGzip
 from .tarwriter import spool, write_tar
 
 __all__ = ["BuildContext", "GZIP_LEVEL", "INLINE_DOCKERFILE", "Selection", "context_files", "context_folder",
-           "is_git_url", "locate", "pack", "pack_folder", "pack_git", "pack_gzip", "pack_tree", "read_dockerignore",
+           "is_git_url", "locate", "pack", "pack_folder", "pack_git", "pack_tree", "read_dockerignore",
            "select", "write_tar_gz"]
 
 
@@ -51,7 +51,7 @@ __all__ = ["BuildContext", "GZIP_LEVEL", "INLINE_DOCKERFILE", "Selection", "cont
 class BuildContext:
     """A packed context: the tar, where the Dockerfile is inside it, its text, and its source record."""
 
-    file: BinaryIO | None  # the tar, in an unnamed temporary file (None: `pack_gzip` wrote it elsewhere)
+    file: BinaryIO  # the tar, in an unnamed temporary file
     dockerfile: str  # path of the Dockerfile inside the tar
     dockerfile_text: str
     source: dict = field(default_factory=dict)  # what the run store records about where this came from
@@ -60,17 +60,14 @@ class BuildContext:
     @property
     def tar(self) -> BinaryIO:
         """The tar, rewound: a file to stream (`engine.stream(..., body=ctx.tar)`) or `.read()` whole."""
-        if self.file is None:
-            raise ValueError("this context was packed to a caller's file (pack_gzip)")
         self.file.seek(0)
         return self.file
 
     def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
+        self.file.close()
 
 
-def _folder_context(sel: Selection, file: BinaryIO | None, digest: str, size: int) -> BuildContext:
+def _folder_context(sel: Selection, file: BinaryIO, digest: str, size: int) -> BuildContext:
     return BuildContext(file=file, dockerfile=sel.dockerfile, dockerfile_text=sel.dockerfile_text, size=size,
                         source={"type": "folder", "path": str(sel.root), "digest": digest})
 
@@ -103,16 +100,6 @@ def write_tar_gz(out: BinaryIO, root: Path, files: list[str], extra: dict[str, b
     finally:
         gz.pool.shutdown(cancel_futures=True)
     return digest, size
-
-
-def pack_gzip(folder: str | os.PathLike, out: BinaryIO, dockerfile_text: str | None = None,
-              dockerfile: str | None = None, *, level: int = GZIP_LEVEL, threads: int | None = None) -> BuildContext:
-    """Pack a folder as `pack_folder` does, gzipped, written to `out` as it goes (an upload's body).
-
-    The returned context has no `file` (the bytes went to `out`); `size` is the uncompressed size."""
-    sel = select(folder, dockerfile_text, dockerfile)
-    digest, size = write_tar_gz(out, sel.root, sel.files, sel.extra, level=level, threads=threads)
-    return _folder_context(sel, None, digest, size)
 
 
 def pack_git(url: str, dockerfile_text: str | None = None, dockerfile: str | None = None) -> BuildContext:
