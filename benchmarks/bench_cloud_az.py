@@ -18,9 +18,7 @@ Run with ./dev bench (the local stack must be up: the emulator's runs build on t
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,29 +28,14 @@ from pathlib import Path
 
 from bench_cloud import Emulator  # the emulator, started once, with a reader of its run resources
 
-N = int(os.environ.get("BENCH_N", "7"))
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from az_cli_tool import AZ_VERSION, az_env as az_cli_env, install_az  # noqa: E402 -- the tests' azure-cli
+
+N = int(os.environ.get("BENCH_N", "7"))
 ACRMAGIC = Path(sys.executable).with_name("acrmagic")
-AZ_VERSION = "2.91.0"
-AZ_VENV = ROOT / ".cache" / "az-venv" / f"azure-cli-{AZ_VERSION}"
 CLOUD = "acrmagic-emulator"
 REPO = "benchcloudaz"
-
-
-def az_executable() -> Path:
-    """azure-cli AZ_VERSION's az, installed once into the virtualenv the tests use (same stamp and lock)."""
-    az, stamp = AZ_VENV / "bin" / "az", AZ_VENV / ".installed"
-    AZ_VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(AZ_VENV.parent / f".azure-cli-{AZ_VERSION}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (stamp.exists() and stamp.read_text().strip() == AZ_VERSION and az.exists()):
-            print(f"installing azure-cli {AZ_VERSION} into {AZ_VENV} (once)...", flush=True)
-            shutil.rmtree(AZ_VENV, ignore_errors=True)
-            subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(AZ_VENV)], check=True)
-            subprocess.run([str(AZ_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                            f"azure-cli=={AZ_VERSION}"], check=True, stderr=subprocess.DEVNULL)
-            stamp.write_text(AZ_VERSION + "\n")
-    return az
 
 
 def spread(samples: list[float]) -> str:
@@ -64,7 +47,7 @@ def main() -> None:
     from acrmagic.targets.local import buildcache
     from acrmagic.targets.local.engine import connect
 
-    az = az_executable()
+    az = install_az()
     engine = connect()
     before, started = buildcache.records(engine), buildcache.engine_now(engine)
     windows: list = []
@@ -76,14 +59,7 @@ def main() -> None:
         (ctx / "app.txt").write_text("hello\n")
         emu = Emulator(tmp)
         try:
-            for d in ("az-home", "az-tmp", "az-config"):
-                (tmp / d).mkdir()
-            az_env = {"PATH": f"{az.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-                      "HOME": str(tmp / "az-home"), "TMPDIR": str(tmp / "az-tmp"),
-                      "AZURE_CONFIG_DIR": str(tmp / "az-config"), "AZURE_CORE_COLLECT_TELEMETRY": "false",
-                      "AZURE_CORE_NO_COLOR": "true", "AZURE_CORE_SURVEY_MESSAGE": "false",
-                      "REQUESTS_CA_BUNDLE": emu.info["ca_bundle"],
-                      "IDENTITY_ENDPOINT": emu.info["identity_endpoint"], "IDENTITY_HEADER": emu.info["identity_header"]}
+            az_env = az_cli_env(az, emu.info, tmp / "az")
             for args in (["cloud", "register", "-n", CLOUD, "--endpoint-resource-manager", emu.info["management_url"]],
                          ["cloud", "set", "-n", CLOUD], ["login", "--identity"]):
                 subprocess.run([str(az), *args], env=az_env, check=True, capture_output=True, cwd=tmp)

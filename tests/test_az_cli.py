@@ -12,13 +12,10 @@ list-runs, logs, cancel-run.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 import textwrap
 import time
 import uuid
@@ -28,41 +25,18 @@ import pytest
 
 from acrmagic.emulator.process import EmulatorProcess
 
+from az_cli_tool import az_env, install_az
 from conftest import registry_digest
 
 pytestmark = pytest.mark.engine
 
-AZ_VERSION = "2.91.0"
-ROOT = Path(__file__).resolve().parents[1]
-AZ_VENV = ROOT / ".cache" / "az-venv" / f"azure-cli-{AZ_VERSION}"
 CLOUD = "acrmagic-emulator"
 TERMINAL = {"Succeeded", "Failed", "Canceled", "Error", "Timeout"}
 
 
-# -- azure-cli in its own virtualenv ------------------------------------------------------------------
-def _install_az() -> Path:
-    """The az executable of azure-cli AZ_VERSION, installed once (a stamp written last marks it whole)."""
-    az, stamp = AZ_VENV / "bin" / "az", AZ_VENV / ".installed"
-    AZ_VENV.parent.mkdir(parents=True, exist_ok=True)
-    with open(AZ_VENV.parent / f".azure-cli-{AZ_VERSION}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once install it once
-        if stamp.exists() and stamp.read_text().strip() == AZ_VERSION and az.exists():
-            return az
-        shutil.rmtree(AZ_VENV, ignore_errors=True)  # a half-made one (an interrupted install)
-        python3 = shutil.which("python3") or sys.executable
-        subprocess.run([python3, "-m", "venv", str(AZ_VENV)], check=True, capture_output=True, timeout=120)
-        pip = subprocess.run([str(AZ_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                              f"azure-cli=={AZ_VERSION}"], capture_output=True, text=True, timeout=1200)
-        if pip.returncode != 0:
-            errors = [line for line in pip.stderr.splitlines() if "is ignored: it is neither" not in line]
-            raise AssertionError(f"pip install azure-cli=={AZ_VERSION} failed:\n" + "\n".join(errors[-30:]))
-        stamp.write_text(AZ_VERSION + "\n")
-        return az
-
-
 @pytest.fixture(scope="module")
 def az_executable() -> Path:
-    return _install_az()
+    return install_az()
 
 
 # -- the emulator -------------------------------------------------------------------------------------
@@ -90,19 +64,7 @@ def emulator(tmp_path_factory):
 class Az:
     def __init__(self, executable: Path, emulator: Emulator, tmp: Path):
         self.executable, self.emulator = executable, emulator
-        (tmp / "home").mkdir()
-        (tmp / "tmp").mkdir()
-        # built from nothing: no AZURE_* of the user's, no proxy, no CA override, no ~/.azure
-        self.env = {
-            "PATH": f"{executable.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-            "HOME": str(tmp / "home"), "TMPDIR": str(tmp / "tmp"),
-            "AZURE_CONFIG_DIR": str(tmp / "azure-config"),
-            "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_NO_COLOR": "true",
-            "AZURE_CORE_SURVEY_MESSAGE": "false",
-            "REQUESTS_CA_BUNDLE": emulator.info["ca_bundle"],
-            "IDENTITY_ENDPOINT": emulator.info["identity_endpoint"],
-            "IDENTITY_HEADER": emulator.info["identity_header"],
-        }
+        self.env = az_env(executable, emulator.info, tmp)
 
     def __call__(self, *args: str, check: bool = True, env: dict | None = None,
                  timeout: float = 240) -> subprocess.CompletedProcess:
